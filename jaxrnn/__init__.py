@@ -1,0 +1,32 @@
+"""jaxrnn: simple RNN, LSTM and GRU the functional way, in JAX.
+
+Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``jax.grad``
+through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
+"""
+
+from jaxrnn.cells import Cell, GRUCell, LSTMCell, SimpleRNNCell, init
+from jaxrnn.interop import from_torch, to_torch
+from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
+from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bidirectional",
+    "Cell",
+    "Decoder",
+    "EncoderDecoder",
+    "GRUCell",
+    "Head",
+    "LSTMCell",
+    "ManyToMany",
+    "ManyToOne",
+    "OneToMany",
+    "Recurrent",
+    "SimpleRNNCell",
+    "Stacked",
+    "from_torch",
+    "init",
+    "make_rnn",
+    "to_torch",
+]

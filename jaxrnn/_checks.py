@@ -1,0 +1,58 @@
+"""Input validation shared by layers and models: clear errors at trace time, in our code."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_sequence(xs, features: int, name: str = "xs") -> None:
+    """``xs`` must be a floating (batch, time, features) array with the given feature size."""
+    dtype = getattr(xs, "dtype", None)
+    if dtype is None:
+        raise TypeError(f"{name} must be an array of shape (batch, time, {features}), got {type(xs).__name__}")
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name} must have a floating dtype, got {dtype}")
+    if xs.ndim != 3:
+        raise ValueError(
+            f"{name} must have rank 3, shape (batch, time, features) = (B, T, {features}); "
+            f"got rank {xs.ndim}, shape {tuple(xs.shape)}"
+        )
+    if xs.shape[-1] != features:
+        raise ValueError(
+            f"{name} has {xs.shape[-1]} features in its last axis, expected {features}; shape {tuple(xs.shape)}"
+        )
+
+
+def check_lengths(lengths, batch: int, time: int, name: str = "lengths"):
+    """``lengths`` must be integers of shape (batch,) with 0 <= length <= time.
+
+    Concrete values are checked now (ValueError); traced values (under ``jit``) get a
+    runtime check that raises with the same message. Returns the lengths as a jax array.
+    """
+    dtype = getattr(lengths, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.integer):
+        got = dtype if dtype is not None else type(lengths).__name__
+        raise TypeError(f"{name} must be an integer array of shape ({batch},), got {got}")
+    if tuple(lengths.shape) != (batch,):
+        raise ValueError(
+            f"{name} must have shape ({batch},) (one length per sequence in the batch), got {tuple(lengths.shape)}"
+        )
+    message = f"{name} must lie in [0, {time}] (the sequence length T)"
+    if isinstance(lengths, jax.core.Tracer):
+        return eqx.error_if(lengths, (lengths < 0) | (lengths > time), message)
+    values = np.asarray(lengths)
+    if values.size and (values.min() < 0 or values.max() > time):
+        raise ValueError(f"{message}, got min {values.min()}, max {values.max()}")
+    return jnp.asarray(lengths)
+
+
+def check_state(state, expected, name: str = "state") -> None:
+    """``state`` must have the tree structure and shapes of ``expected``."""
+    shape = lambda tree: jax.tree.map(lambda a: tuple(jnp.shape(a)), tree)  # noqa: E731
+    try:
+        same = jax.tree.structure(state) == jax.tree.structure(expected) and shape(state) == shape(expected)
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise ValueError(f"{name} must have shapes {shape(expected)}, got {shape(state)}")

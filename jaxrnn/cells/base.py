@@ -1,0 +1,140 @@
+"""What every cell shares: the input projection, the fused recurrent matmul, gate norms.
+
+A cell computes ``s_t = step(s_{t-1}, project(x_t))``. ``project`` is affine in x and
+is applied to all T steps at once, before the scan (one large matmul). ``step`` holds
+what must stay inside the scan: one fused matmul ``h @ W_hh.T`` for all gates and the
+pointwise gate maths. ``cell(s, x) == cell.step(s, cell.project(x))`` is the seeds'
+single-step equation.
+
+Weights are stored the way the seeds write them (``W_xh x_t``, column vectors), which is
+also PyTorch's layout: ``W_xh`` is (G*H, input_size), ``W_hh`` is (G*H, H), with the G
+gate blocks stacked along the rows. There are two bias vectors, ``b_xh`` (added in the
+projection) and ``b_hh`` (added in the step), as in PyTorch; the seeds' ``b_h`` is their
+sum. The GRU needs them apart (its candidate's ``b_hh`` block sits inside ``r * (...)``)
+and keeping them apart everywhere makes the PyTorch round trip exact.
+"""
+
+import abc
+from collections.abc import Callable
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+from jaxrnn.cells.init import Initializer, gate_blocks, glorot_uniform, orthogonal
+
+State = PyTree[Float[Array, "*batch H"]]
+
+_EPS = 1e-5
+
+
+def gate_norm(a: Float[Array, "*b G"], gain: Float[Array, " G"], n_gates: int) -> Array:
+    """Layer normalisation of each gate's block of pre-activations (Ba et al. 2016).
+
+    ``a`` holds ``n_gates`` blocks of H; each block is normalised to zero mean and unit
+    variance over its H units, then scaled by ``gain``. The shift is the cell's bias.
+    """
+    blocks = a.reshape(*a.shape[:-1], n_gates, -1)
+    mean = blocks.mean(-1, keepdims=True)
+    var = jnp.square(blocks - mean).mean(-1, keepdims=True)
+    normed = (blocks - mean) * jax.lax.rsqrt(var + _EPS)
+    return normed.reshape(a.shape) * gain
+
+
+class Cell(eqx.Module):
+    """Base of the recurrent cells: parameters, ``project``, the fused ``recurrent`` matmul.
+
+    Subclasses set ``n_gates`` and define ``step``, ``init_state`` and ``output``.
+    States carry any leading batch shape: ``h`` is (..., H).
+    """
+
+    W_xh: Float[Array, "G in"]
+    W_hh: Float[Array, "G H"]
+    b_xh: Float[Array, " G"]
+    b_hh: Float[Array, " G"]
+    ln_x: Float[Array, " G"] | None
+    ln_h: Float[Array, " G"] | None
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+
+    n_gates: ClassVar[int]
+
+    def _init_weights(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        key: PRNGKeyArray,
+        layer_norm: bool,
+        W_xh_init: Initializer | None,
+        W_hh_init: Initializer | None,
+        dtype,
+    ) -> None:
+        if not (isinstance(input_size, int) and input_size > 0):
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+        if not (isinstance(hidden_size, int) and hidden_size > 0):
+            raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        G, H = self.n_gates, hidden_size
+        k_x, k_h = jax.random.split(key)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.W_xh = gate_blocks(W_xh_init or glorot_uniform(), k_x, G, H, input_size, dtype)
+        self.W_hh = gate_blocks(W_hh_init or orthogonal(), k_h, G, H, H, dtype)
+        self.b_xh = jnp.zeros(G * H, dtype)
+        self.b_hh = jnp.zeros(G * H, dtype)
+        self.ln_x = jnp.ones(G * H, dtype) if layer_norm else None
+        self.ln_h = jnp.ones(G * H, dtype) if layer_norm else None
+
+    @property
+    def layer_norm(self) -> bool:
+        """Whether the gate pre-activations are layer-normalised."""
+        return self.ln_x is not None
+
+    def project(self, x: Float[Array, "*b in"]) -> Float[Array, "*b G"]:
+        """Input side of every gate, ``W_xh x + b_xh``: apply to all time steps at once."""
+        a = x @ self.W_xh.T
+        if self.ln_x is not None:
+            a = gate_norm(a, self.ln_x, self.n_gates)
+        return a + self.b_xh
+
+    def recurrent(self, h: Float[Array, "*b H"]) -> Float[Array, "*b G"]:
+        """Recurrent side of every gate in one fused matmul, ``W_hh h + b_hh``."""
+        a = h @ self.W_hh.T
+        if self.ln_h is not None:
+            a = gate_norm(a, self.ln_h, self.n_gates)
+        return a + self.b_hh
+
+    @abc.abstractmethod
+    def step(self, state: State, xw: Float[Array, "*b G"]) -> State:
+        """One recurrence step from the projected input ``xw = project(x_t)``."""
+
+    @abc.abstractmethod
+    def init_state(self, batch_shape: tuple[int, ...] = ()) -> State:
+        """The zero state with leading ``batch_shape``."""
+
+    @abc.abstractmethod
+    def output(self, state: State) -> Float[Array, "*b H"]:
+        """The hidden vector ``h`` that the cell emits from ``state``."""
+
+    def __call__(self, state: State, x: Float[Array, "*b in"]) -> State:
+        """The seeds' step equation on a raw input: ``step(state, project(x))``."""
+        return self.step(state, self.project(x))
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+}
+
+
+def resolve_activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
+    """Map 'tanh' / 'relu' / 'sigmoid' to the jax function; pass callables through."""
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {activation!r}")
+        return ACTIVATIONS[activation]
+    if not callable(activation):
+        raise TypeError(f"activation must be a name or a callable, got {type(activation).__name__}")
+    return activation

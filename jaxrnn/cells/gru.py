@@ -1,0 +1,89 @@
+"""The GRU (Cho et al. 2014) in its two published forms; gate blocks in the order r, z, n.
+
+Both forms use the seed's meaning of the update gate: ``z`` weighs the *candidate*,
+
+    r = σ(a_r),  z = σ(a_z),  h_t = (1 - z) * h_{t-1} + z * n
+
+so z -> 1 takes the new candidate and z -> 0 keeps the old state. They differ in where
+the reset gate acts on the candidate:
+
+- reset-before (``reset_after=False``), exactly seed 003:
+  ``n = tanh(W_xn x_t + b_xn + W_hn (r * h_{t-1}) + b_hn)``. Two dependent matmuls per
+  step: [W_hr; W_hz] h first, then W_hn (r * h).
+- reset-after (``reset_after=True``, the default; the form of PyTorch, cuDNN and Keras):
+  ``n = tanh(W_xn x_t + b_xn + r * (W_hn h_{t-1} + b_hn))``. One fused matmul W_hh h
+  for all three gates per step, hence faster.
+
+PyTorch writes ``h_t = (1 - z') * n + z' * h_{t-1}``: its z' gates the *old* state, and
+z' = 1 - z. Since σ(-a) = 1 - σ(a), its weights are ours with the z rows and z biases
+negated; ``jaxrnn.from_torch`` / ``to_torch`` do that exactly.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from jaxrnn.cells.base import Cell, gate_norm
+from jaxrnn.cells.init import Initializer
+
+
+class GRUCell(Cell):
+    """GRU cell; state ``h`` (..., H). ``reset_after`` picks the form (see the module doc).
+
+    Defaults: W_xh Glorot uniform, each gate block of W_hh orthogonal, biases zero.
+    """
+
+    reset_after: bool = eqx.field(static=True)
+    n_gates = 3
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        key: PRNGKeyArray,
+        reset_after: bool = True,
+        layer_norm: bool = False,
+        W_xh_init: Initializer | None = None,
+        W_hh_init: Initializer | None = None,
+        dtype=jnp.float32,
+    ):
+        self.reset_after = bool(reset_after)
+        self._init_weights(
+            input_size,
+            hidden_size,
+            key=key,
+            layer_norm=layer_norm,
+            W_xh_init=W_xh_init,
+            W_hh_init=W_hh_init,
+            dtype=dtype,
+        )
+
+    def step(self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"]) -> Float[Array, "*b H"]:
+        """One GRU step from ``xw = project(x_t)``; returns ``h_t``."""
+        x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
+        if self.reset_after:
+            h_r, h_z, h_n = jnp.split(self.recurrent(h), 3, axis=-1)
+            r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
+            n = jnp.tanh(x_n + r * h_n)
+        else:
+            H = self.hidden_size
+            a_rz = h @ self.W_hh[: 2 * H].T
+            if self.ln_h is not None:
+                a_rz = gate_norm(a_rz, self.ln_h[: 2 * H], 2)
+            h_r, h_z = jnp.split(a_rz + self.b_hh[: 2 * H], 2, axis=-1)
+            r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
+            a_n = (r * h) @ self.W_hh[2 * H :].T
+            if self.ln_h is not None:
+                a_n = gate_norm(a_n, self.ln_h[2 * H :], 1)
+            n = jnp.tanh(x_n + a_n + self.b_hh[2 * H :])
+        return (1 - z) * h + z * n
+
+    def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:
+        """Zeros of shape (*batch_shape, H)."""
+        return jnp.zeros((*batch_shape, self.hidden_size), self.W_hh.dtype)
+
+    def output(self, h: Float[Array, "*b H"]) -> Float[Array, "*b H"]:
+        """The state is the output."""
+        return h

@@ -1,0 +1,109 @@
+"""Unroll one cell over a sequence with ``jax.lax.scan``.
+
+Batching convention of all of jaxrnn's layers and models: arrays are batch-major,
+inputs (B, T, F), outputs (B, T, H), states (B, H) (the LSTM's: a pair). Cells work on
+any leading shape, so a single sequence is a batch of one.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from jaxrnn._checks import check_lengths, check_sequence, check_state
+from jaxrnn.cells.base import Cell, State
+
+
+def scan_cell(
+    cell: Cell,
+    xw: Float[Array, "T B G"],
+    state: State,
+    mask: Bool[Array, "T B 1"] | None = None,
+    *,
+    reverse: bool = False,
+    unroll: int = 1,
+    remat: bool = False,
+) -> tuple[State, Float[Array, "T B H"]]:
+    """Run ``cell.step`` over the time-major projected inputs ``xw``.
+
+    Where ``mask`` is False the state is carried unchanged and the output is zero.
+    ``remat`` recomputes each step in the backward pass instead of storing its
+    intermediates (``jax.checkpoint`` of the step, saving only the dot products).
+    Returns ``(final_state, outputs)``.
+    """
+    step = cell.step
+    if remat:
+        step = jax.checkpoint(step, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
+
+    def body(s, inputs):
+        if mask is None:
+            s = step(s, inputs)
+            return s, cell.output(s)
+        xw_t, m_t = inputs
+        new = step(s, xw_t)
+        s = jax.tree.map(lambda n, o: jnp.where(m_t, n, o), new, s)
+        return s, jnp.where(m_t, cell.output(new), 0)
+
+    inputs = xw if mask is None else (xw, mask)
+    return jax.lax.scan(body, state, inputs, reverse=reverse, unroll=unroll)
+
+
+def time_mask(lengths: Int[Array, " B"], T: int) -> Bool[Array, "T B 1"]:
+    """``mask[t, b] = t < lengths[b]``, time-major with a trailing unit axis."""
+    return (jnp.arange(T)[:, None] < lengths[None, :])[..., None]
+
+
+class Recurrent(eqx.Module):
+    """One recurrent layer: a cell unrolled over time.
+
+    ``reverse`` runs from the last valid step to the first (outputs stay aligned with
+    the inputs); ``unroll`` is ``lax.scan``'s; ``remat`` trades compute for memory in BPTT.
+    """
+
+    cell: Cell
+    reverse: bool = eqx.field(static=True, default=False)
+    unroll: int = eqx.field(static=True, default=1)
+    remat: bool = eqx.field(static=True, default=False)
+
+    @property
+    def input_size(self) -> int:
+        """Features per input step."""
+        return self.cell.input_size
+
+    @property
+    def output_size(self) -> int:
+        """Features per output step (H)."""
+        return self.cell.hidden_size
+
+    def init_state(self, batch: int) -> State:
+        """The zero state for a batch of ``batch`` sequences."""
+        return self.cell.init_state((batch,))
+
+    def last_output(self, state: State) -> Float[Array, "B H"]:
+        """The output ``h`` held in a final state."""
+        return self.cell.output(state)
+
+    def __call__(
+        self,
+        xs: Float[Array, "B T F"],
+        state: State | None = None,
+        *,
+        lengths: Int[Array, " B"] | None = None,
+    ) -> tuple[Float[Array, "B T H"], State]:
+        """Run over ``xs`` (B, T, F) from ``state`` (zeros if None).
+
+        With ``lengths`` (B,), outputs at t >= lengths[b] are zero and the final state is
+        the state after the last valid step (for ``reverse``: after step 0, the valid
+        steps being taken from lengths[b]-1 down to 0). T = 0 gives an empty (B, 0, H)
+        output and the initial state. Returns ``(outputs, final_state)``.
+        """
+        check_sequence(xs, self.cell.input_size)
+        B, T, _ = xs.shape
+        if state is None:
+            state = self.init_state(B)
+        else:
+            check_state(state, self.init_state(B))
+        mask = None if lengths is None else time_mask(check_lengths(lengths, B, T), T)
+        xw = self.cell.project(jnp.swapaxes(xs, 0, 1).astype(self.cell.W_xh.dtype))
+        state, ys = scan_cell(self.cell, xw, state, mask, reverse=self.reverse, unroll=self.unroll, remat=self.remat)
+        return jnp.swapaxes(ys, 0, 1), state

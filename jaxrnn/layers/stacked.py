@@ -1,0 +1,111 @@
+"""A stack of recurrent layers, with dropout between them, and the builder ``make_rnn``."""
+
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from jaxrnn.cells.base import Cell
+from jaxrnn.layers.bidirectional import Bidirectional
+from jaxrnn.layers.recurrent import Recurrent
+
+Layer = Recurrent | Bidirectional
+
+
+class Stacked(eqx.Module):
+    """Layers applied in turn, each reading the previous one's outputs.
+
+    ``dropout`` is applied to the outputs of every layer but the last (as in PyTorch),
+    in training only: pass ``key`` when ``dropout > 0`` and ``inference=False``.
+    The state is a tuple with one entry per layer.
+    """
+
+    layers: tuple[Layer, ...]
+    dropout: float = eqx.field(static=True, default=0.0)
+
+    def __init__(self, layers: Sequence[Layer], dropout: float = 0.0):
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one layer")
+        for i, (a, b) in enumerate(zip(layers, layers[1:])):
+            if a.output_size != b.input_size:
+                raise ValueError(f"layers[{i + 1}] takes {b.input_size} features but layers[{i}] emits {a.output_size}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.layers, self.dropout = layers, float(dropout)
+
+    @property
+    def input_size(self) -> int:
+        """Features per input step."""
+        return self.layers[0].input_size
+
+    @property
+    def output_size(self) -> int:
+        """Features per output step of the last layer."""
+        return self.layers[-1].output_size
+
+    def init_state(self, batch: int) -> tuple:
+        """Zero states, one per layer."""
+        return tuple(layer.init_state(batch) for layer in self.layers)
+
+    def last_output(self, state: tuple) -> Float[Array, "B out"]:
+        """The last layer's final ``h`` (both directions merged if bidirectional)."""
+        return self.layers[-1].last_output(state[-1])
+
+    def __call__(
+        self,
+        xs: Float[Array, "B T F"],
+        state: tuple | None = None,
+        *,
+        lengths: Int[Array, " B"] | None = None,
+        key: PRNGKeyArray | None = None,
+        inference: bool = False,
+    ) -> tuple[Float[Array, "B T out"], tuple]:
+        """The last layer's outputs (B, T, out) and the tuple of final states."""
+        if state is not None and (not isinstance(state, tuple) or len(state) != len(self.layers)):
+            raise ValueError(f"state must be a tuple of {len(self.layers)} per-layer states")
+        use_dropout = self.dropout > 0 and not inference and len(self.layers) > 1
+        if use_dropout and key is None:
+            raise ValueError("key is required: dropout > 0 in training (or pass inference=True)")
+        keys = jax.random.split(key, len(self.layers)) if use_dropout else [None] * len(self.layers)
+        finals = []
+        for i, layer in enumerate(self.layers):
+            xs, s = layer(xs, None if state is None else state[i], lengths=lengths)
+            finals.append(s)
+            if use_dropout and i < len(self.layers) - 1:
+                xs = eqx.nn.Dropout(self.dropout)(xs, key=keys[i])
+        return xs, tuple(finals)
+
+
+def make_rnn(
+    cell_type: type[Cell],
+    input_size: int,
+    hidden_size: int,
+    *,
+    key: PRNGKeyArray,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    merge: str = "concat",
+    dropout: float = 0.0,
+    unroll: int = 1,
+    remat: bool = False,
+    **cell_kwargs,
+) -> Stacked:
+    """Build a ``Stacked`` of ``num_layers`` layers of ``cell_type`` (like ``torch.nn.LSTM``).
+
+    ``cell_kwargs`` go to every cell (e.g. ``layer_norm=True``, ``activation='relu'``).
+    """
+    if not (isinstance(num_layers, int) and num_layers >= 1):
+        raise ValueError(f"num_layers must be an int >= 1, got {num_layers!r}")
+    keys = iter(jax.random.split(key, 2 * num_layers))
+    layers, size = [], input_size
+
+    def layer(reverse: bool) -> Recurrent:
+        cell = cell_type(size, hidden_size, key=next(keys), **cell_kwargs)
+        return Recurrent(cell, reverse=reverse, unroll=unroll, remat=remat)
+
+    for _ in range(num_layers):
+        layers.append(Bidirectional(layer(False), layer(True), merge) if bidirectional else layer(False))
+        size = layers[-1].output_size
+    return Stacked(layers, dropout)

@@ -1,0 +1,101 @@
+"""One-to-many and encoder-decoder models (seed 003, section 3 b and e)."""
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from jaxrnn.cells.base import State
+from jaxrnn.layers.recurrent import Recurrent
+from jaxrnn.layers.stacked import Stacked
+from jaxrnn.models.decoder import Decoder
+
+
+def state_with_h(cell, h: Float[Array, "B H"]) -> State:
+    """The cell's zero state with its output part ``h`` replaced (for the LSTM, c stays 0)."""
+    state = cell.init_state(h.shape[:-1])
+    return eqx.tree_at(cell.output, state, h) if isinstance(state, tuple) else h
+
+
+class OneToMany(eqx.Module):
+    """One input vector ``u`` (B, U) in, a sequence out, e.g. captioning or generating a series.
+
+    ``condition='state'``: ``h_0 = tanh(W_u u + b_u)`` (LSTM: ``c_0 = 0``) and the decoder
+    reads only its previous output; ``condition='input'``: ``h_0 = 0`` and ``u`` is
+    concatenated to the decoder's input at every step (then
+    ``decoder.context_size`` must be U).
+    """
+
+    decoder: Decoder
+    W_u: eqx.nn.Linear | None
+    condition: str = eqx.field(static=True)
+
+    def __init__(self, decoder: Decoder, input_size: int, *, condition: str = "state", key: PRNGKeyArray):
+        if condition not in ("state", "input"):
+            raise ValueError(f"condition must be 'state' or 'input', got {condition!r}")
+        if condition == "input" and decoder.context_size != input_size:
+            raise ValueError(f"condition='input' needs decoder.context_size == input_size ({input_size})")
+        self.decoder, self.condition = decoder, condition
+        self.W_u = eqx.nn.Linear(input_size, decoder.cell.hidden_size, key=key) if condition == "state" else None
+
+    def _start(self, u: Float[Array, "B U"]) -> tuple[State, Array | None]:
+        if u.ndim != 2:
+            raise ValueError(f"u must have shape (batch, input_size), got {tuple(u.shape)}")
+        cell = self.decoder.cell
+        if self.W_u is None:
+            return cell.init_state((u.shape[0],)), u
+        return state_with_h(cell, jnp.tanh(u @ self.W_u.weight.T + self.W_u.bias)), None
+
+    def __call__(self, u: Float[Array, "B U"], targets: Array) -> Float[Array, "B T out"]:
+        """Teacher-forced logits for ``targets`` (B, T) token ids or (B, T, out) values."""
+        state, context = self._start(u)
+        return self.decoder.teacher_forced(state, targets, context)
+
+    def generate(self, u: Float[Array, "B U"], steps: int, **kwargs) -> tuple[Array, Array]:
+        """Feed back own outputs for ``steps`` steps (see ``Decoder.generate``)."""
+        state, context = self._start(u)
+        return self.decoder.generate(state, steps, context, **kwargs)
+
+
+class EncoderDecoder(eqx.Module):
+    """Sequence to sequence of another length: the encoder's final state is the context.
+
+    The decoder starts from the encoder's last-layer final state, so that layer must be
+    a (unidirectional) ``Recurrent`` whose cell has the decoder cell's type and size.
+    """
+
+    encoder: Stacked
+    decoder: Decoder
+
+    def __post_init__(self):
+        last = self.encoder.layers[-1]
+        dec = self.decoder.cell
+        if (
+            not isinstance(last, Recurrent)
+            or type(last.cell) is not type(dec)
+            or last.cell.hidden_size != dec.hidden_size
+        ):
+            raise ValueError(
+                "the encoder's last layer must be a unidirectional Recurrent with the decoder's cell type "
+                f"and hidden size ({type(dec).__name__}, {dec.hidden_size})"
+            )
+
+    def encode(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> State:
+        """The context: the encoder's last-layer state after each sequence's last valid step."""
+        _, states = self.encoder(xs, lengths=lengths, inference=True)
+        return states[-1]
+
+    def __call__(
+        self,
+        xs: Float[Array, "B T F"],
+        targets: Array,
+        *,
+        lengths: Int[Array, " B"] | None = None,
+    ) -> Float[Array, "B T_out out"]:
+        """Teacher-forced logits for ``targets`` (B, T_out) token ids or (B, T_out, out) values."""
+        return self.decoder.teacher_forced(self.encode(xs, lengths=lengths), targets)
+
+    def generate(
+        self, xs: Float[Array, "B T F"], steps: int, *, lengths: Int[Array, " B"] | None = None, **kwargs
+    ) -> tuple[Array, Array]:
+        """Decode up to ``steps`` outputs (greedy by default; see ``Decoder.generate``)."""
+        return self.decoder.generate(self.encode(xs, lengths=lengths), steps, **kwargs)

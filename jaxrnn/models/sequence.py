@@ -1,0 +1,52 @@
+"""Many-to-one and synchronised many-to-many models (seed 003, section 3 c and d)."""
+
+import equinox as eqx
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from jaxrnn.layers.stacked import Stacked
+from jaxrnn.models.head import Head
+
+
+class ManyToOne(eqx.Module):
+    """Sequence in, one output: ``head`` on the final ``h`` (at each sequence's last valid step).
+
+    Example: sentiment of a sentence, the adding problem. Returns logits (B, out).
+    """
+
+    rnn: Stacked
+    head: Head
+
+    def __call__(
+        self,
+        xs: Float[Array, "B T F"],
+        *,
+        lengths: Int[Array, " B"] | None = None,
+        key: PRNGKeyArray | None = None,
+        inference: bool = False,
+    ) -> Float[Array, "B out"]:
+        """Logits from the last layer's final state."""
+        _, state = self.rnn(xs, lengths=lengths, key=key, inference=inference)
+        return self.head(self.rnn.last_output(state))
+
+
+class ManyToMany(eqx.Module):
+    """One output per input step: ``head`` on every ``h_t``.
+
+    Example: tagging, next-token prediction. Returns logits (B, T, out); steps past a
+    sequence's length see ``h = 0`` and give ``b_y`` (mask them in the loss).
+    """
+
+    rnn: Stacked
+    head: Head
+
+    def __call__(
+        self,
+        xs: Float[Array, "B T F"],
+        *,
+        lengths: Int[Array, " B"] | None = None,
+        key: PRNGKeyArray | None = None,
+        inference: bool = False,
+    ) -> Float[Array, "B T out"]:
+        """Logits for every step."""
+        ys, _ = self.rnn(xs, lengths=lengths, key=key, inference=inference)
+        return self.head(ys)
