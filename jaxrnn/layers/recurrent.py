@@ -31,7 +31,9 @@ def scan_cell(
     intermediates (``jax.checkpoint`` of the step, saving only the dot products).
     Returns ``(final_state, outputs)``.
     """
-    step = cell.step
+    def step(s, xw_t):
+        return cell.step(s, xw_t)
+
     if remat:
         step = jax.checkpoint(step, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
 

@@ -1,0 +1,98 @@
+"""Bad input gets a clear error naming the argument, raised in our code before any work."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+from conftest import key
+
+import jaxrnn
+
+B, T, IN, H = 2, 5, 3, 4
+
+
+@pytest.fixture(params=["layer", "stack", "bidirectional", "model"])
+def run(request):
+    """A callable (xs, state=None, lengths=None) for each kind of entry point."""
+    k = key()
+    if request.param == "layer":
+        layer = jaxrnn.Recurrent(jaxrnn.LSTMCell(IN, H, key=k))
+        return lambda xs, state=None, lengths=None: layer(xs, state, lengths=lengths)
+    if request.param == "stack":
+        rnn = jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=k, num_layers=2)
+        return lambda xs, state=None, lengths=None: rnn(xs, None if state is None else (state, state), lengths=lengths)
+    if request.param == "bidirectional":
+        rnn = jaxrnn.make_rnn(jaxrnn.SimpleRNNCell, IN, H, key=k, bidirectional=True)
+        return lambda xs, state=None, lengths=None: rnn(
+            xs, None if state is None else ((state, state),), lengths=lengths
+        )
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=k), jaxrnn.Head(H, 2, key=k))
+    return lambda xs, state=None, lengths=None: model(xs, lengths=lengths) if state is None else None
+
+
+def test_wrong_feature_size(run):
+    with pytest.raises(ValueError, match=r"xs has 7 features.*expected 3.*\(2, 5, 7\)"):
+        run(jnp.zeros((B, T, 7)))
+
+
+@pytest.mark.parametrize("shape", [(T, IN), (1, B, T, IN)])
+def test_wrong_rank(run, shape):
+    with pytest.raises(ValueError, match=rf"xs must have rank 3.*got rank {len(shape)}"):
+        run(jnp.zeros(shape))
+
+
+def test_non_floating_input(run):
+    with pytest.raises(TypeError, match="xs must have a floating dtype, got int32"):
+        run(jnp.zeros((B, T, IN), jnp.int32))
+
+
+def test_lengths_batch_mismatch(run):
+    with pytest.raises(ValueError, match=r"lengths must have shape \(2,\).*got \(3,\)"):
+        run(jnp.zeros((B, T, IN)), lengths=jnp.array([1, 2, 3]))
+
+
+@pytest.mark.parametrize("bad", [[-1, 2], [2, 6]])
+def test_lengths_out_of_range(run, bad):
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, 5\]"):
+        run(jnp.zeros((B, T, IN)), lengths=jnp.array(bad))
+
+
+def test_lengths_out_of_range_under_jit():
+    layer = jaxrnn.Recurrent(jaxrnn.GRUCell(IN, H, key=key()))
+    f = jax.jit(lambda xs, n: layer(xs, lengths=n)[0])
+    f(jnp.zeros((B, T, IN)), jnp.array([5, 0]))
+    with pytest.raises(Exception, match=r"lengths must lie in \[0, 5\]"):
+        jax.block_until_ready(f(jnp.zeros((B, T, IN)), jnp.array([6, 0])))
+
+
+def test_float_lengths():
+    layer = jaxrnn.Recurrent(jaxrnn.GRUCell(IN, H, key=key()))
+    with pytest.raises(TypeError, match="lengths must be an integer array"):
+        layer(jnp.zeros((B, T, IN)), lengths=jnp.array([1.0, 2.0]))
+
+
+def test_wrong_state_shape():
+    layer = jaxrnn.Recurrent(jaxrnn.LSTMCell(IN, H, key=key()))
+    with pytest.raises(ValueError, match=r"state must have shapes \(\(2, 4\), \(2, 4\)\), got \(\(2, 5\), \(2, 4\)\)"):
+        layer(jnp.zeros((B, T, IN)), (jnp.zeros((B, 5)), jnp.zeros((B, H))))
+    with pytest.raises(ValueError, match="state must have shapes"):
+        layer(jnp.zeros((B, T, IN)), jnp.zeros((B, H)))  # an LSTM state is a pair
+    rnn = jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key(), num_layers=2)
+    with pytest.raises(ValueError, match="tuple of 2 per-layer states"):
+        rnn(jnp.zeros((B, T, IN)), jnp.zeros((B, H)))
+
+
+def test_construction_errors():
+    with pytest.raises(ValueError, match="hidden_size must be a positive int"):
+        jaxrnn.LSTMCell(3, 0, key=key())
+    with pytest.raises(ValueError, match="activation must be one of"):
+        jaxrnn.SimpleRNNCell(3, 4, key=key(), activation="gelu_typo")
+    with pytest.raises(ValueError, match="merge must be one of"):
+        jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), bidirectional=True, merge="mean")
+    with pytest.raises(ValueError, match="num_layers must be an int >= 1"):
+        jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), num_layers=0)
+    with pytest.raises(ValueError, match=r"layers\[1\] takes 3 features but layers\[0\] emits 4"):
+        jaxrnn.Stacked([jaxrnn.Recurrent(jaxrnn.GRUCell(3, 4, key=key()))] * 2)
+    with pytest.raises(ValueError, match="dropout must lie in"):
+        jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), dropout=1.0)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        jaxrnn.Head(4, 2, key=key(), activation="tanh")
