@@ -8,6 +8,7 @@ from jaxrnn.cells import Cell, GRUCell, LSTMCell, SimpleRNNCell, init
 from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
+from jaxrnn.train import History, default_optimizer, fit, streams
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "Decoder",
     "EncoderDecoder",
     "GRUCell",
+    "History",
     "Head",
     "LSTMCell",
     "ManyToMany",
@@ -25,8 +27,11 @@ __all__ = [
     "Recurrent",
     "SimpleRNNCell",
     "Stacked",
+    "default_optimizer",
+    "fit",
     "from_torch",
     "init",
     "make_rnn",
+    "streams",
     "to_torch",
 ]

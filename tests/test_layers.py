@@ -67,7 +67,7 @@ def test_lengths_equal_each_sequence_alone(name, reverse):
         ys_b, s_b = layer(xs[b : b + 1, :L])
         np.testing.assert_allclose(ys[b, :L], ys_b[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(ys[b, L:], 0.0)
-        assert_tree_close(jax.tree.map(lambda a: a[b], s), jax.tree.map(lambda a: a[0], s_b), rtol=1e-5, atol=1e-6)
+        assert_tree_close(jax.tree.map(lambda a, b=b: a[b], s), jax.tree.map(lambda a: a[0], s_b), rtol=1e-5, atol=1e-6)
 
 
 def test_empty_sequence_returns_initial_state():

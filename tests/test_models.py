@@ -54,8 +54,11 @@ def test_many_to_many_one_output_per_step():
 
 def token_decoder(cell_type, context=0, k=0):
     return jaxrnn.Decoder(
-        cell_type(OUT + context, H, key=key(k)), jaxrnn.Head(H, OUT, key=key(k + 1)),
-        vocab_size=OUT, start_token=0, context_size=context,
+        cell_type(OUT + context, H, key=key(k)),
+        jaxrnn.Head(H, OUT, key=key(k + 1)),
+        vocab_size=OUT,
+        start_token=0,
+        context_size=context,
     )
 
 

@@ -2,7 +2,7 @@
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from jaxrnn.cells.base import State
 from jaxrnn.layers.recurrent import Recurrent
@@ -62,9 +62,10 @@ class Bidirectional(eqx.Module):
         state: tuple[State, State] | None = None,
         *,
         lengths: Int[Array, " B"] | None = None,
+        mask: Bool[Array, "B T"] | None = None,
     ) -> tuple[Float[Array, "B T out"], tuple[State, State]]:
         """Outputs of both directions merged per step, and ``(forward_state, backward_state)``."""
         s_f, s_b = (None, None) if state is None else state
-        y_f, s_f = self.forward(xs, s_f, lengths=lengths)
-        y_b, s_b = self.backward(xs, s_b, lengths=lengths)
+        y_f, s_f = self.forward(xs, s_f, lengths=lengths, mask=mask)
+        y_b, s_b = self.backward(xs, s_b, lengths=lengths, mask=mask)
         return self._merge(y_f, y_b), (s_f, s_b)

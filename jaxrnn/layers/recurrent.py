@@ -31,6 +31,7 @@ def scan_cell(
     intermediates (``jax.checkpoint`` of the step, saving only the dot products).
     Returns ``(final_state, outputs)``.
     """
+
     def step(s, xw_t):
         return cell.step(s, xw_t)
 
@@ -50,9 +51,22 @@ def scan_cell(
     return jax.lax.scan(body, state, inputs, reverse=reverse, unroll=unroll)
 
 
-def time_mask(lengths: Int[Array, " B"], T: int) -> Bool[Array, "T B 1"]:
-    """``mask[t, b] = t < lengths[b]``, time-major with a trailing unit axis."""
-    return (jnp.arange(T)[:, None] < lengths[None, :])[..., None]
+def step_mask(
+    batch: int, T: int, lengths: Int[Array, " B"] | None, mask: Bool[Array, "B T"] | None
+) -> Bool[Array, "T B 1"] | None:
+    """Validated time-major mask of the steps to run: ``t < lengths[b]`` and ``mask[b, t]``.
+
+    None when neither is given (every step runs).
+    """
+    valid = None
+    if lengths is not None:
+        valid = jnp.arange(T)[None, :] < check_lengths(lengths, batch, T)[:, None]
+    if mask is not None:
+        if getattr(mask, "dtype", None) != jnp.bool_ or tuple(mask.shape) != (batch, T):
+            got = (getattr(mask, "dtype", type(mask).__name__), tuple(getattr(mask, "shape", ())))
+            raise ValueError(f"mask must be a bool array of shape ({batch}, {T}), got {got}")
+        valid = mask if valid is None else valid & mask
+    return None if valid is None else jnp.swapaxes(valid, 0, 1)[..., None]
 
 
 class Recurrent(eqx.Module):
@@ -91,13 +105,16 @@ class Recurrent(eqx.Module):
         state: State | None = None,
         *,
         lengths: Int[Array, " B"] | None = None,
+        mask: Bool[Array, "B T"] | None = None,
     ) -> tuple[Float[Array, "B T H"], State]:
         """Run over ``xs`` (B, T, F) from ``state`` (zeros if None).
 
         With ``lengths`` (B,), outputs at t >= lengths[b] are zero and the final state is
         the state after the last valid step (for ``reverse``: after step 0, the valid
-        steps being taken from lengths[b]-1 down to 0). T = 0 gives an empty (B, 0, H)
-        output and the initial state. Returns ``(outputs, final_state)``.
+        steps being taken from lengths[b]-1 down to 0). More generally, a step where
+        ``mask`` (B, T) is False is skipped: the state passes through unchanged and the
+        output is zero. T = 0 gives an empty (B, 0, H) output and the initial state.
+        Returns ``(outputs, final_state)``.
         """
         check_sequence(xs, self.cell.input_size)
         B, T, _ = xs.shape
@@ -105,7 +122,7 @@ class Recurrent(eqx.Module):
             state = self.init_state(B)
         else:
             check_state(state, self.init_state(B))
-        mask = None if lengths is None else time_mask(check_lengths(lengths, B, T), T)
+        valid = step_mask(B, T, lengths, mask)
         xw = self.cell.project(jnp.swapaxes(xs, 0, 1).astype(self.cell.W_xh.dtype))
-        state, ys = scan_cell(self.cell, xw, state, mask, reverse=self.reverse, unroll=self.unroll, remat=self.remat)
+        state, ys = scan_cell(self.cell, xw, state, valid, reverse=self.reverse, unroll=self.unroll, remat=self.remat)
         return jnp.swapaxes(ys, 0, 1), state

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from jaxrnn.cells.base import Cell
 from jaxrnn.layers.bidirectional import Bidirectional
@@ -59,10 +59,14 @@ class Stacked(eqx.Module):
         state: tuple | None = None,
         *,
         lengths: Int[Array, " B"] | None = None,
+        mask: Bool[Array, "B T"] | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
     ) -> tuple[Float[Array, "B T out"], tuple]:
-        """The last layer's outputs (B, T, out) and the tuple of final states."""
+        """The last layer's outputs (B, T, out) and the tuple of final states.
+
+        ``lengths`` and ``mask`` skip steps as in ``Recurrent``.
+        """
         if state is not None and (not isinstance(state, tuple) or len(state) != len(self.layers)):
             raise ValueError(f"state must be a tuple of {len(self.layers)} per-layer states")
         use_dropout = self.dropout > 0 and not inference and len(self.layers) > 1
@@ -71,7 +75,7 @@ class Stacked(eqx.Module):
         keys = jax.random.split(key, len(self.layers)) if use_dropout else [None] * len(self.layers)
         finals = []
         for i, layer in enumerate(self.layers):
-            xs, s = layer(xs, None if state is None else state[i], lengths=lengths)
+            xs, s = layer(xs, None if state is None else state[i], lengths=lengths, mask=mask)
             finals.append(s)
             if use_dropout and i < len(self.layers) - 1:
                 xs = eqx.nn.Dropout(self.dropout)(xs, key=keys[i])

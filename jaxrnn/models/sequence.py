@@ -1,7 +1,7 @@
 """Many-to-one and synchronised many-to-many models (seed 003, section 3 c and d)."""
 
 import equinox as eqx
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from jaxrnn.layers.stacked import Stacked
 from jaxrnn.models.head import Head
@@ -32,12 +32,26 @@ class ManyToOne(eqx.Module):
 class ManyToMany(eqx.Module):
     """One output per input step: ``head`` on every ``h_t``.
 
-    Example: tagging, next-token prediction. Returns logits (B, T, out); steps past a
-    sequence's length see ``h = 0`` and give ``b_y`` (mask them in the loss).
+    Example: tagging, next-token prediction. Returns logits (B, T, out); skipped steps
+    (past a sequence's length) see ``h = 0`` and give ``b_y`` (mask them in the loss).
     """
 
     rnn: Stacked
     head: Head
+
+    def run(
+        self,
+        xs: Float[Array, "B T F"],
+        state: tuple | None = None,
+        *,
+        lengths: Int[Array, " B"] | None = None,
+        mask: Bool[Array, "B T"] | None = None,
+        key: PRNGKeyArray | None = None,
+        inference: bool = False,
+    ) -> tuple[Float[Array, "B T out"], tuple]:
+        """Logits for every step and the final states, from ``state`` (zeros if None)."""
+        ys, state = self.rnn(xs, state, lengths=lengths, mask=mask, key=key, inference=inference)
+        return self.head(ys), state
 
     def __call__(
         self,
@@ -48,5 +62,4 @@ class ManyToMany(eqx.Module):
         inference: bool = False,
     ) -> Float[Array, "B T out"]:
         """Logits for every step."""
-        ys, _ = self.rnn(xs, lengths=lengths, key=key, inference=inference)
-        return self.head(ys)
+        return self.run(xs, lengths=lengths, key=key, inference=inference)[0]

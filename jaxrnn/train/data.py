@@ -1,0 +1,82 @@
+"""Training data as arrays: validation, shuffled fixed-shape batches, long streams."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+
+class Data(NamedTuple):
+    """``inputs`` (N, T, F) or (N, U), ``targets`` (N, ...), optional ``lengths`` (N,)."""
+
+    inputs: Array
+    targets: Array
+    lengths: Array | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of examples N."""
+        return int(self.inputs.shape[0])
+
+
+def as_data(data, name: str = "data") -> Data:
+    """Accept ``(inputs, targets)``, ``(inputs, targets, lengths)`` or a ``Data``; check sizes."""
+    if isinstance(data, Data):
+        parts = tuple(data)
+    elif isinstance(data, tuple | list) and len(data) in (2, 3):
+        parts = tuple(data) + (None,) * (3 - len(data))
+    else:
+        raise TypeError(f"{name} must be (inputs, targets) or (inputs, targets, lengths), got {type(data).__name__}")
+    inputs, targets, lengths = (None if p is None else jnp.asarray(p) for p in parts)
+    if inputs.ndim < 2:
+        raise ValueError(f"{name}: inputs must have a leading example axis and features, got shape {inputs.shape}")
+    if targets.ndim < 1 or targets.shape[0] != inputs.shape[0]:
+        raise ValueError(
+            f"{name}: inputs and targets must hold the same number of examples, "
+            f"got {inputs.shape[0]} inputs and {targets.shape[0] if targets.ndim else 'scalar'} targets"
+        )
+    if lengths is not None and tuple(lengths.shape) != (inputs.shape[0],):
+        raise ValueError(f"{name}: lengths must have shape ({inputs.shape[0]},), got {tuple(lengths.shape)}")
+    return Data(inputs, targets, lengths)
+
+
+def batch_indices(n: int, batch_size: int, key: PRNGKeyArray | None, epoch: int) -> np.ndarray:
+    """Example indices for one epoch, (n_batches, batch_size), shuffled from ``key`` and ``epoch``.
+
+    The last batch is padded with index -1 (a padded slot has weight 0): every batch
+    has the same shape, so the train step compiles once.
+    """
+    order = np.arange(n) if key is None else np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
+    n_batches = -(-n // batch_size)
+    padded = np.full(n_batches * batch_size, -1)
+    padded[:n] = order
+    return padded.reshape(n_batches, batch_size)
+
+
+def gather(data: Data, idx: np.ndarray) -> tuple[Data, Array]:
+    """The examples at ``idx`` (padding slots -1 take example 0) and their weights (0 for padding)."""
+    safe = np.where(idx < 0, 0, idx)
+    take = lambda a: None if a is None else a[safe]  # noqa: E731
+    return Data(take(data.inputs), take(data.targets), take(data.lengths)), jnp.asarray(idx >= 0, jnp.float32)
+
+
+def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple[Array, Array]:
+    """Cut one long sequence into ``n_streams`` parallel streams for next-step prediction.
+
+    Returns ``(inputs, targets)`` of shape (n_streams, L) with ``targets[b, t] =
+    inputs[b, t + 1]`` in the original order: stream b is the b-th contiguous slice of
+    the sequence, so consecutive time chunks of a batch continue each other. Fit them
+    with ``batch_size=n_streams`` and ``tbptt=k``: the state is carried from chunk to
+    chunk (stateful training, the character-level language-model setting).
+    """
+    sequence = jnp.asarray(sequence)
+    L = (sequence.shape[0] - 1) // n_streams
+    if window is not None:
+        L = (L // window) * window
+    if L < 1:
+        raise ValueError(f"sequence of length {sequence.shape[0]} is too short for {n_streams} streams")
+    inputs = sequence[: n_streams * L].reshape(n_streams, L, *sequence.shape[1:])
+    targets = sequence[1 : n_streams * L + 1].reshape(n_streams, L, *sequence.shape[1:])
+    return inputs, targets

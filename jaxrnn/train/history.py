@@ -1,0 +1,52 @@
+"""The record of a training run."""
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass
+class History:
+    """Per update: ``loss``, ``grad_norm`` (global norm *before* clipping: the exploding-
+    gradient signal), ``learning_rate`` (NaN when the optimizer does not expose one, see
+    ``fit``) and ``finite`` (False where the update was skipped). Per epoch: ``epochs``,
+    one dict of metrics each (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
+    ``stopped`` says why training ended early (None when it ran to the end).
+    """
+
+    loss: list[float] = dataclasses.field(default_factory=list)
+    grad_norm: list[float] = dataclasses.field(default_factory=list)
+    learning_rate: list[float] = dataclasses.field(default_factory=list)
+    finite: list[bool] = dataclasses.field(default_factory=list)
+    epochs: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    stopped: str | None = None
+
+    @property
+    def steps(self) -> int:
+        """Number of updates attempted (skipped ones included)."""
+        return len(self.loss)
+
+    @property
+    def skipped(self) -> int:
+        """Number of updates skipped for a non-finite loss or gradient."""
+        return sum(not f for f in self.finite)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (NaN and inf kept as floats)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        """Inverse of ``to_dict``."""
+        return cls(**d)
+
+    def record(self, metrics: dict, learning_rate: float) -> None:
+        """Append one update's numbers."""
+        loss, norm = float(metrics["loss"]), float(metrics["grad_norm"])
+        self.loss.append(loss)
+        self.grad_norm.append(norm)
+        self.learning_rate.append(float(learning_rate))
+        self.finite.append(bool(metrics["finite"]))
+
+    def __repr__(self) -> str:
+        last = self.loss[-1] if self.loss else math.nan
+        return f"History(steps={self.steps}, skipped={self.skipped}, last loss={last:.4g}, epochs={len(self.epochs)})"

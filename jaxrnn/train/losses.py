@@ -1,0 +1,65 @@
+"""Losses on logits, masked by valid steps and weighted by example.
+
+Every loss here returns ``(per-position losses, positions' weights)``; ``reduce``
+combines them. Positions are (b,) for one output per sequence or (b, t) for one per step.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+LossFn = Callable[[Array, Array], Array]
+
+
+def mse(logits: Float[Array, "*pos out"], targets: Float[Array, "*pos out"]) -> Float[Array, "*pos"]:
+    """Squared error averaged over the output features: ``mean_j (y_j - t_j)^2``."""
+    if logits.shape != targets.shape:
+        raise ValueError(f"mse: targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}")
+    return jnp.mean((logits - targets) ** 2, axis=-1)
+
+
+def cross_entropy(logits: Float[Array, "*pos classes"], targets: Array) -> Float[Array, "*pos"]:
+    """``-log softmax(logits)[target]`` with a stable log-softmax; targets are class ids."""
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"cross_entropy: targets must be class ids of shape {tuple(logits.shape[:-1])}, got {tuple(targets.shape)}"
+        )
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.take_along_axis(log_p, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def accuracy(logits: Float[Array, "*pos classes"], targets: Array) -> Float[Array, "*pos"]:
+    """1.0 where the argmax of the logits is the target class, else 0.0."""
+    return (jnp.argmax(logits, -1) == targets).astype(logits.dtype)
+
+
+LOSSES: dict[str, LossFn] = {"mse": mse, "cross_entropy": cross_entropy}
+
+
+def resolve_loss(loss: str | LossFn) -> LossFn:
+    """A loss name ('mse', 'cross_entropy') or a callable ``(logits, targets) -> per-position``."""
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
+        return LOSSES[loss]
+    if not callable(loss):
+        raise TypeError(f"loss must be a name or a callable, got {type(loss).__name__}")
+    return loss
+
+
+def reduce(
+    values: Float[Array, "*pos"], weights: Float[Array, "*pos"], reduction: str
+) -> tuple[Float[Array, ""], Float[Array, ""]]:
+    """Combine per-position values into ``(total, count)``; the loss is ``total / count``.
+
+    'mean': the weighted mean over all valid positions (every valid step of every
+    sequence counts once). 'sum': summed over time steps, then averaged over the
+    sequences (the seeds' L = sum_t L_t, per sequence). Totals and counts of several
+    batches add up, so validation over batches is exact.
+    """
+    total = jnp.sum(values * weights)
+    if reduction == "mean" or values.ndim == 1:
+        return total, jnp.sum(weights)
+    return total, jnp.sum(jnp.max(weights, axis=tuple(range(1, weights.ndim))))

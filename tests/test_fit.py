@@ -1,0 +1,364 @@
+"""jaxrnn.fit: learning, truncated BPTT against a numpy reference, clipping, resume, NaN guard."""
+
+import math
+import os
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from conftest import key
+
+import jaxrnn
+
+F, H = 3, 8
+
+
+def many_to_many(cell=jaxrnn.SimpleRNNCell, dtype=jnp.float32, out=1):
+    k1, k2 = jax.random.split(key(1))
+    return jaxrnn.ManyToMany(jaxrnn.make_rnn(cell, F, H, key=k1, dtype=dtype), jaxrnn.Head(H, out, key=k2, dtype=dtype))
+
+
+def running_sum_data(n=64, T=12, dtype=jnp.float32):
+    x = jax.random.uniform(key(2), (n, T, F), dtype, -1, 1)
+    return x, 0.3 * jnp.cumsum(x[..., :1], axis=1)
+
+
+def test_fit_lowers_loss_many_to_one():
+    x = jax.random.uniform(key(3), (128, 10, F))
+    y = (x[:, :, 0].sum(1) > 0).astype(jnp.int32)
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(4)), jaxrnn.Head(H, 2, key=key(5)))
+    model, hist = jaxrnn.fit(
+        model,
+        (x, y),
+        key=key(6),
+        loss="cross_entropy",
+        epochs=15,
+        batch_size=32,
+        validation=(x[:32], y[:32]),
+        progress=False,
+    )
+    assert hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
+    assert hist.epochs[-1]["val_accuracy"] > 0.85
+    assert hist.steps == 15 * 4 and len(hist.learning_rate) == hist.steps
+    assert hist.learning_rate[0] == pytest.approx(1e-3)
+
+
+def test_fit_lowers_loss_many_to_many_with_lengths():
+    x, y = running_sum_data()
+    lengths = jnp.asarray(np.random.default_rng(0).integers(4, 13, 64))
+    model, hist = jaxrnn.fit(
+        many_to_many(jaxrnn.LSTMCell),
+        (x, y, lengths),
+        key=key(),
+        epochs=20,
+        batch_size=16,
+        optimizer=optax.adam(1e-2),
+        progress=False,
+    )
+    assert hist.epochs[-1]["loss"] < 0.2 * hist.epochs[0]["loss"]
+    assert all(math.isnan(lr) for lr in hist.learning_rate)  # plain adam exposes no learning rate
+
+
+def test_fit_lowers_loss_encoder_decoder():
+    V, n = 6, 96
+    src = jax.random.randint(key(7), (n, 4), 1, V)
+    x = jax.nn.one_hot(src, V)
+    y = src[:, ::-1]  # reverse the digits
+    dec = jaxrnn.Decoder(jaxrnn.GRUCell(V, 32, key=key(8)), jaxrnn.Head(32, V, key=key(9)), vocab_size=V)
+    model = jaxrnn.EncoderDecoder(jaxrnn.make_rnn(jaxrnn.GRUCell, V, 32, key=key(10)), dec)
+    model, hist = jaxrnn.fit(
+        model,
+        (x, y),
+        key=key(),
+        loss="cross_entropy",
+        epochs=25,
+        batch_size=32,
+        optimizer=optax.adam(1e-2),
+        progress=False,
+    )
+    assert hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
+    assert hist.epochs[-1]["accuracy"] > hist.epochs[0]["accuracy"] + 0.2
+
+
+# ---- truncated BPTT against a hand-written numpy BPTT ----------------------------------------
+
+
+def numpy_tbptt(params, x, y, k1, k2, lr):
+    """SGD with TBPTT(k1, k2) on a tanh RNN + linear head, per-step squared error,
+    mean over valid (sequence, step): every k1 steps, the losses of the last k1 steps are
+    backpropagated through the last k2 steps, the state entering the window held fixed."""
+    W_xh, W_hh, b_xh, b_hh, W_hy, b_y = (np.array(p, np.float64) for p in params)
+    B, T, _ = x.shape
+    h_carry = np.zeros((B, W_hh.shape[0]))
+    carry_at = 0  # the time step the carried state enters
+    for e in range(k1, -(-T // k1) * k1 + 1, k1):
+        s, e = max(0, e - k2), min(e, T)
+        assert carry_at == s
+        h = [h_carry]
+        for t in range(s, e):
+            h.append(np.tanh(x[:, t] @ W_xh.T + b_xh + h[-1] @ W_hh.T + b_hh))
+        region = range(max(s, e - k1) if e % k1 == 0 else e - (e - 1) % k1 - 1, e)
+        count = B * len(region)
+        g = {n: 0.0 for n in ["W_xh", "W_hh", "b_xh", "b_hh", "W_hy", "b_y"]}
+        dh_next = np.zeros_like(h_carry)
+        for t in reversed(range(s, e)):
+            i = t - s + 1
+            dh = dh_next.copy()
+            if t in region:
+                dy = 2 * (h[i] @ W_hy.T + b_y - y[:, t]) / (count * y.shape[-1])
+                g["W_hy"] = g["W_hy"] + dy.T @ h[i]
+                g["b_y"] = g["b_y"] + dy.sum(0)
+                dh += dy @ W_hy
+            dz = dh * (1 - h[i] ** 2)
+            g["W_xh"] = g["W_xh"] + dz.T @ x[:, t]
+            g["W_hh"] = g["W_hh"] + dz.T @ h[i - 1]
+            g["b_xh"] = g["b_xh"] + dz.sum(0)
+            g["b_hh"] = g["b_hh"] + dz.sum(0)
+            dh_next = dz @ W_hh
+        next_start = min(s + k1, T) if e - k2 >= 0 or s + k1 <= e else e
+        # the next window (ending at e + k1) starts at max(0, e + k1 - k2)
+        next_start = max(0, e + k1 - k2)
+        if next_start < T:
+            h_carry, carry_at = h[next_start - s], next_start
+        W_xh, W_hh, b_xh, b_hh = (
+            W_xh - lr * g["W_xh"],
+            W_hh - lr * g["W_hh"],
+            b_xh - lr * g["b_xh"],
+            b_hh - lr * g["b_hh"],
+        )
+        W_hy, b_y = W_hy - lr * g["W_hy"], b_y - lr * g["b_y"]
+    return W_xh, W_hh, b_xh, b_hh, W_hy, b_y
+
+
+def params_of(model):
+    cell, head = model.rnn.layers[0].cell, model.head
+    return [cell.W_xh, cell.W_hh, cell.b_xh, cell.b_hh, head.W_hy, head.b_y]
+
+
+@pytest.mark.parametrize("k1,k2", [(4, 4), (3, 5), (2, 7), (5, 5)])
+def test_tbptt_k1_k2_equals_hand_written_truncated_sums(k1, k2):
+    with jax.enable_x64(True):
+        x, y = running_sum_data(n=4, T=12, dtype=jnp.float64)
+        model = many_to_many(dtype=jnp.float64)
+        lr = 0.05
+        trained, hist = jaxrnn.fit(
+            model,
+            (x, y),
+            key=key(),
+            tbptt=(k1, k2),
+            epochs=1,
+            batch_size=4,
+            shuffle=False,
+            optimizer=optax.sgd(lr),
+            progress=False,
+        )
+        assert hist.steps == -(-12 // k1)
+        expected = numpy_tbptt(params_of(model), np.asarray(x), np.asarray(y), k1, k2, lr)
+        for got, want in zip(params_of(trained), expected):
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10, atol=1e-12)
+
+
+def test_tbptt_with_k_equal_T_is_full_bptt():
+    with jax.enable_x64(True):
+        x, y = running_sum_data(n=8, T=10, dtype=jnp.float64)
+        lengths = jnp.array([10, 9, 3, 10, 7, 1, 10, 5])
+        runs = [
+            jaxrnn.fit(
+                many_to_many(jaxrnn.LSTMCell, jnp.float64),
+                (x, y, lengths),
+                key=key(),
+                tbptt=k,
+                epochs=3,
+                batch_size=4,
+                optimizer=optax.sgd(0.1),
+                progress=False,
+            )[0]
+            for k in (None, 10)
+        ]
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14),
+            eqx.filter(runs[0], eqx.is_array),
+            eqx.filter(runs[1], eqx.is_array),
+        )
+
+
+def test_streams_for_stateful_training():
+    seq = jnp.arange(101)
+    inputs, targets = jaxrnn.streams(seq, 4)
+    assert inputs.shape == (4, 25)
+    np.testing.assert_array_equal(inputs[1], np.arange(25, 50))
+    np.testing.assert_array_equal(targets[1], np.arange(26, 51))
+
+
+# ---- clipping ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", [0.1, 10.0])
+def test_clipping_caps_the_norm_and_leaves_small_gradients(ratio):
+    """Threshold = ratio * ||g||: above the threshold g is scaled to it, below it is unchanged."""
+    with jax.enable_x64(True):
+        x, y = running_sum_data(n=8, dtype=jnp.float64)
+        model = many_to_many(dtype=jnp.float64)
+        grads = eqx.filter(jax.grad(lambda m: jnp.mean((m(x) - y) ** 2))(model), eqx.is_array)
+        norm = float(optax.tree.norm(grads))
+        opt = optax.chain(optax.clip_by_global_norm(ratio * norm), optax.sgd(1.0))
+        trained, hist = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, optimizer=opt, progress=False)
+        assert hist.grad_norm[0] == pytest.approx(norm, rel=1e-9)  # recorded before clipping
+        step = jax.tree.map(lambda a, b: a - b, eqx.filter(model, eqx.is_array), eqx.filter(trained, eqx.is_array))
+        np.testing.assert_allclose(float(optax.tree.norm(step)), min(ratio, 1.0) * norm, rtol=1e-9)
+        factor = min(ratio, 1.0)
+        jax.tree.map(lambda s, g: np.testing.assert_allclose(s, factor * g, rtol=1e-8, atol=1e-14), step, grads)
+
+
+# ---- checkpoints and resume ------------------------------------------------------------------
+
+
+def train(tmp_path, **kw):
+    x, y = running_sum_data(n=24)
+    model = jaxrnn.ManyToMany(
+        jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(1), num_layers=2, dropout=0.3), jaxrnn.Head(H, 1, key=key(2))
+    )
+    args = dict(key=key(11), epochs=3, batch_size=16, tbptt=(4, 6), progress=False)
+    return jaxrnn.fit(model, (x, y), **{**args, **kw})
+
+
+def test_resume_is_bit_for_bit(tmp_path):
+    path = str(tmp_path / "run.ckpt")
+    full, hist_full = train(tmp_path)
+    part, hist_part = train(tmp_path, checkpoint=path, checkpoint_every=2, max_steps=11)
+    assert hist_part.steps == 11 and "max_steps" in hist_part.stopped
+    resumed, hist = train(tmp_path, checkpoint=path, checkpoint_every=2, resume=True)
+    assert hist.steps == hist_full.steps
+    jax.tree.map(np.testing.assert_array_equal, eqx.filter(full, eqx.is_array), eqx.filter(resumed, eqx.is_array))
+    np.testing.assert_array_equal(hist.loss, hist_full.loss)
+    assert hist.epochs == hist_full.epochs
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = str(tmp_path / "run.ckpt")
+    train(tmp_path, checkpoint=path, epochs=1)
+    before = open(path, "rb").read()
+
+    def broken_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        train(tmp_path, checkpoint=path, resume=True, epochs=2)
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path) == ["run.ckpt"]  # no temporary file left behind
+
+
+def test_same_key_same_run(tmp_path):
+    _, ha = train(tmp_path, epochs=1, max_steps=6)
+    _, hb = train(tmp_path, epochs=1, max_steps=6)
+    _, hc = train(tmp_path, epochs=1, max_steps=6, key=key(12))
+    assert ha.loss == hb.loss and ha.loss != hc.loss
+
+
+# ---- non-finite guard --------------------------------------------------------------------------
+
+
+def test_nan_batch_is_skipped_and_model_stays_finite():
+    x, y = running_sum_data(n=32)
+    x = x.at[5, 3, 0].set(jnp.nan)  # one poisoned example: its batch's update is skipped
+    model, hist = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, shuffle=False, progress=False)
+    assert hist.finite == [False, True, True, True] * 2 and hist.skipped == 2  # example 5 is in batch 0
+    assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)))
+    assert hist.stopped is None
+
+
+def test_too_many_non_finite_updates_stop_with_a_message():
+    x, y = running_sum_data(n=32)
+    x = x.at[:, 0, 0].set(jnp.inf)
+    start = many_to_many()
+    with pytest.warns(RuntimeWarning, match="stopped at step 3: 3 updates had a non-finite"):
+        model, hist = jaxrnn.fit(start, (x, y), key=key(), epochs=5, batch_size=8, max_nonfinite=2, progress=False)
+    assert hist.steps == 3
+    jax.tree.map(np.testing.assert_array_equal, eqx.filter(model, eqx.is_array), eqx.filter(start, eqx.is_array))
+
+
+# ---- validation, early stopping, callbacks ------------------------------------------------------
+
+
+def test_early_stopping_and_callbacks():
+    x, y = running_sum_data(n=32)
+    seen = []
+    model, hist = jaxrnn.fit(
+        many_to_many(),
+        (x, y),
+        key=key(),
+        epochs=50,
+        batch_size=16,
+        validation=(x, y + 5.0),
+        early_stopping=2,
+        optimizer=optax.adam(3e-2),
+        progress=False,
+        callbacks=[lambda step, metrics, m: seen.append((step, metrics["val_loss"]))],
+    )
+    assert "early stopping" in hist.stopped and len(hist.epochs) < 50
+    assert [s for s, _ in seen] == [2 * (i + 1) for i in range(len(hist.epochs))]
+    _, hist2 = jaxrnn.fit(
+        many_to_many(),
+        (x, y),
+        key=key(),
+        epochs=5,
+        batch_size=16,
+        progress=False,
+        callbacks=[lambda step, metrics, m: step >= 4],
+    )
+    assert len(hist2.epochs) == 2 and "callback" in hist2.stopped
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(loss="hinge"), ValueError, "loss must be one of"),
+        (dict(batch_size=0), ValueError, r"batch_size must be an int in \[1, 16\]"),
+        (dict(batch_size=17), ValueError, r"batch_size must be an int in \[1, 16\]"),
+        (dict(epochs=-1), ValueError, "epochs must be an int >= 0"),
+        (dict(tbptt=0), ValueError, "tbptt must be a positive int"),
+        (dict(tbptt=(4, 2)), ValueError, "k2 >= k1"),
+        (dict(loss_on="first"), ValueError, "loss_on must be"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    x, y = running_sum_data(n=16)
+    with pytest.raises(error, match=match):
+        jaxrnn.fit(many_to_many(), (x, y), key=key(), progress=False, **{"batch_size": 8, **kwargs})
+
+
+def test_bad_data_and_checkpoints(tmp_path):
+    x, y = running_sum_data(n=16)
+    with pytest.raises(ValueError, match="same number of examples, got 16 inputs and 15 targets"):
+        jaxrnn.fit(many_to_many(), (x, y[:15]), key=key(), progress=False)
+    not_ckpt = tmp_path / "notes.txt"
+    not_ckpt.write_text("my precious notes")
+    with pytest.raises(ValueError, match="not a jaxrnn checkpoint"):
+        jaxrnn.fit(
+            many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=str(not_ckpt), resume=True, progress=False
+        )
+    assert not_ckpt.read_text() == "my precious notes"
+    good = str(tmp_path / "good.ckpt")
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=good, progress=False)
+    with pytest.raises(ValueError, match="exists: pass resume=True"):
+        jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=good, progress=False)
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(open(good, "rb").read()[:200])
+    with pytest.raises(ValueError, match="corrupt"):
+        jaxrnn.fit(
+            many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=str(corrupt), resume=True, progress=False
+        )
+    with pytest.raises(ValueError, match="another model"):
+        jaxrnn.fit(
+            many_to_many(jaxrnn.LSTMCell), (x, y), key=key(), batch_size=8, checkpoint=good, resume=True, progress=False
+        )
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key()), jaxrnn.Head(H, 1, key=key()))
+    with pytest.raises(ValueError, match="tbptt needs a ManyToMany"):
+        jaxrnn.fit(model, (x, y[:, -1]), key=key(), tbptt=4, progress=False)
