@@ -361,4 +361,11 @@ def test_bad_data_and_checkpoints(tmp_path):
         )
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key()), jaxrnn.Head(H, 1, key=key()))
     with pytest.raises(ValueError, match="tbptt needs a ManyToMany"):
-        jaxrnn.fit(model, (x, y[:, -1]), key=key(), tbptt=4, progress=False)
+        jaxrnn.fit(model, (x, y[:, -1]), key=key(), batch_size=8, tbptt=4, progress=False)
+
+
+def test_progress_bar_shows_epoch_loss_norm_and_throughput(capsys):
+    x, y = running_sum_data(n=16)
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "epoch=2" in err and "loss=" in err and "gnorm=" in err and "seq_s=" in err
