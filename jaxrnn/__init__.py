@@ -4,6 +4,7 @@ Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``j
 through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
+from jaxrnn import spectra
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, SimpleRNNCell, init
 from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
@@ -32,6 +33,7 @@ __all__ = [
     "from_torch",
     "init",
     "make_rnn",
+    "spectra",
     "streams",
     "to_torch",
 ]

@@ -1,0 +1,62 @@
+"""The gradient view: ||dL/ds_k|| for every k in one backward pass, and a memory length."""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from jaxrnn.cells.base import Cell, State
+from jaxrnn.spectra.jacobians import _check_sequence, _initial, flat_step
+
+
+def last_step_loss(hs: Float[Array, "T H"]) -> Float[Array, ""]:
+    """The default loss: the sum of the last output, L = sum_i h_T[i]."""
+    return jnp.sum(hs[-1])
+
+
+def state_gradients(
+    cell: Cell,
+    xs: Float[Array, "T F"],
+    state0: State | None = None,
+    loss: Callable[[Array], Array] = last_step_loss,
+) -> Float[Array, "T n"]:
+    """``dL/ds_k`` for k = 1..T (row k-1), flattened states, in one backward pass.
+
+    A perturbation e_k, zero, is added to each state, s_k = step(s_{k-1}, x_k) + e_k;
+    then dL/de_k = dL/ds_k, the total derivative through all later steps. ``loss``
+    maps the outputs h_1..h_T (T, H) to a scalar.
+    """
+    _check_sequence(cell, xs)
+    state0 = _initial(cell, state0)
+    step, s0, unravel = flat_step(cell, state0)
+    xw = cell.project(xs)
+
+    def loss_of(eps):
+        def body(s, inp):
+            x_t, e_t = inp
+            s = step(s, x_t) + e_t
+            return s, cell.output(unravel(s))
+
+        _, hs = jax.lax.scan(body, s0, (xw, eps))
+        return loss(hs)
+
+    return jax.grad(loss_of)(jnp.zeros((xs.shape[0], s0.shape[0]), s0.dtype))
+
+
+def gradient_norms_vs_lag(grads: Float[Array, "T n"], hidden_size: int | None = None) -> Float[Array, " T"]:
+    """``||dL/ds_{T-lag}||`` for lag = 0..T-1 (reversed rows of ``state_gradients``).
+
+    With ``hidden_size``, only the h part (first H entries) of each state is measured.
+    """
+    g = grads if hidden_size is None else grads[:, :hidden_size]
+    return jnp.linalg.norm(g, axis=-1)[::-1]
+
+
+def memory_length(norms_vs_lag: Float[Array, " T"], ratio: float = 1e-3) -> int:
+    """The first lag at which the gradient norm falls below ``ratio`` times its value at lag 0
+    (the length of the sequence if it never does)."""
+    if not 0 < ratio < 1:
+        raise ValueError(f"ratio must lie in (0, 1), got {ratio}")
+    below = jnp.asarray(norms_vs_lag) < ratio * norms_vs_lag[0]
+    return int(jnp.argmax(below)) if bool(below.any()) else int(norms_vs_lag.shape[0])

@@ -1,0 +1,85 @@
+"""Exact step Jacobians along a trajectory, from ``jax.jacfwd`` of the cell's step.
+
+All functions here take one unbatched sequence ``xs`` (T, F) and an initial state
+(``None`` for zeros; the LSTM's is the pair (h, c)). States are flattened with
+``ravel_pytree``: n = H, or 2H for the LSTM with h first, then c.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float
+
+from jaxrnn._checks import check_state
+from jaxrnn.cells.base import Cell, State
+
+
+class Trajectory(NamedTuple):
+    """``states`` (T + 1, n): s_0 ... s_T flattened; ``xw`` (T, G): projected inputs."""
+
+    states: Float[Array, "T1 n"]
+    xw: Float[Array, "T G"]
+
+
+def _check_sequence(cell: Cell, xs) -> None:
+    if getattr(xs, "ndim", None) != 2 or xs.shape[-1] != cell.input_size:
+        raise ValueError(
+            f"xs must be one sequence of shape (T, {cell.input_size}), got {tuple(getattr(xs, 'shape', ()))}"
+        )
+    if xs.shape[0] == 0:
+        raise ValueError("xs is an empty trajectory (T = 0): there is no step to differentiate")
+
+
+def flat_step(cell: Cell, state0: State):
+    """``(step(s_flat, xw) -> s_flat, s0_flat, unravel)`` for the cell's state structure."""
+    s0, unravel = ravel_pytree(state0)
+
+    def step(s, xw):
+        return ravel_pytree(cell.step(unravel(s), xw))[0]
+
+    return step, s0, unravel
+
+
+def _initial(cell: Cell, state0: State | None) -> State:
+    if state0 is None:
+        return cell.init_state()
+    check_state(state0, cell.init_state())
+    return state0
+
+
+def trajectory(cell: Cell, xs: Float[Array, "T F"], state0: State | None = None) -> Trajectory:
+    """Run the cell over ``xs`` and keep every (flattened) state s_0 ... s_T."""
+    _check_sequence(cell, xs)
+    step, s0, _ = flat_step(cell, _initial(cell, state0))
+    xw = cell.project(xs)
+    _, states = jax.lax.scan(lambda s, x: (step(s, x),) * 2, s0, xw)
+    return Trajectory(jnp.concatenate([s0[None], states]), xw)
+
+
+def step_jacobians(
+    cell: Cell, xs: Float[Array, "T F"], state0: State | None = None, *, block: str = "full"
+) -> Float[Array, "T n n"]:
+    """``J[t-1] = d s_t / d s_{t-1}`` for t = 1..T, from ``jax.jacfwd`` of the step, vmapped over time.
+
+    ``block='h'`` returns the (H, H) block d h_t / d h_{t-1} (for the LSTM this holds
+    c_{t-1} fixed, so products of h-blocks are *not* d h_t / d h_k; use the full state
+    for gradients).
+    """
+    if block not in ("full", "h"):
+        raise ValueError(f"block must be 'full' or 'h', got {block!r}")
+    state0 = _initial(cell, state0)
+    step, _, _ = flat_step(cell, state0)
+    traj = trajectory(cell, xs, state0)
+    J = jax.vmap(jax.jacfwd(step, argnums=0))(traj.states[:-1], traj.xw)
+    H = cell.hidden_size
+    return J[:, :H, :H] if block == "h" else J
+
+
+def input_jacobians(cell: Cell, xs: Float[Array, "T F"], state0: State | None = None) -> Float[Array, "T n F"]:
+    """``d s_t / d x_t`` for t = 1..T (through the input projection)."""
+    state0 = _initial(cell, state0)
+    step, _, _ = flat_step(cell, state0)
+    traj = trajectory(cell, xs, state0)
+    return jax.vmap(jax.jacfwd(lambda s, x: step(s, cell.project(x)), argnums=1))(traj.states[:-1], xs)

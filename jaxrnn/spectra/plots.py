@@ -1,0 +1,56 @@
+"""Figures of the spectra (matplotlib, an extra: ``pip install 'jaxrnn[plot]'``).
+
+Each function only draws arrays that the other ``jaxrnn.spectra`` functions return, on a
+given axis (a new figure if None), and returns the figure.
+"""
+
+import numpy as np
+
+
+def _axis(ax):
+    if ax is not None:
+        return ax.figure, ax
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
+    return fig, ax
+
+
+def plot_spectrum_vs_lag(log_svals, ax=None, top: int | None = 8, label: str | None = None):
+    """log10 singular values of d s_t / d s_{t-k} against the lag k (one line per singular value)."""
+    fig, ax = _axis(ax)
+    s = np.asarray(log_svals) / np.log(10)
+    lags = np.arange(1, s.shape[0] + 1)
+    for i in range(s.shape[1] if top is None else min(top, s.shape[1])):
+        ax.plot(lags, s[:, i], lw=1, color=f"C{i % 10}", label=label if i == 0 else None)
+    ax.set_xlabel("lag k")
+    ax.set_ylabel("log10 singular value of ds_t/ds_{t-k}")
+    return fig
+
+
+def plot_gradient_norms(norms_by_name: dict, ax=None):
+    """||dL/ds_{T-lag}|| against the lag on a log scale, one line per entry."""
+    fig, ax = _axis(ax)
+    for name, norms in norms_by_name.items():
+        norms = np.asarray(norms)
+        ax.semilogy(np.arange(norms.shape[0]), np.maximum(norms, 1e-300), label=name)
+    ax.set_xlabel("lag T - k")
+    ax.set_ylabel("||dL/ds_k||")
+    ax.legend()
+    return fig
+
+
+def plot_eigenvalues(eigs, ax=None, label: str | None = None):
+    """Eigenvalues in the complex plane against the unit circle."""
+    fig, ax = _axis(ax)
+    eigs = np.asarray(eigs).ravel()
+    theta = np.linspace(0, 2 * np.pi, 400)
+    ax.plot(np.cos(theta), np.sin(theta), "k--", lw=0.8)
+    ax.scatter(eigs.real, eigs.imag, s=6, label=label)
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re")
+    ax.set_ylabel("Im")
+    return fig
