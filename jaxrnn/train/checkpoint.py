@@ -45,6 +45,8 @@ def _is_key(a) -> bool:
 
 def read_meta(path: str) -> dict:
     """The JSON header of a checkpoint; ValueError naming ``path`` if it is not one or is corrupt."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"checkpoint {path!r} is not a jaxrnn checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
@@ -55,22 +57,21 @@ def read_meta(path: str) -> dict:
     return meta
 
 
-def load(path: str, template):
-    """Arrays of the checkpoint at ``path`` in the structure of ``template``, and its meta."""
+def _read_arrays(path: str, templates: list) -> list:
+    """The first ``len(templates)`` arrays of a checkpoint, checked against the templates' shapes."""
     meta = read_meta(path)
-    leaves, treedef = jax.tree.flatten(template)
-    if meta["n_leaves"] != len(leaves):
+    if meta["n_leaves"] < len(templates):
         raise ValueError(
-            f"checkpoint {path!r} holds {meta['n_leaves']} arrays but the model and optimizer have "
-            f"{len(leaves)}: it was written for another model"
+            f"checkpoint {path!r} holds {meta['n_leaves']} arrays but the model and optimizer need "
+            f"{len(templates)}: it was written for another model"
         )
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = [z[f"leaf_{i}"] for i in range(len(leaves))]
+            arrays = [z[f"leaf_{i}"] for i in range(len(templates))]
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
         raise ValueError(f"checkpoint {path!r} is corrupt ({e})") from None
     restored = []
-    for i, (a, t) in enumerate(zip(arrays, leaves)):
+    for i, (a, t) in enumerate(zip(arrays, templates)):
         if _is_key(t):
             restored.append(jax.random.wrap_key_data(jnp.asarray(a), impl=jax.random.key_impl(t)))
             continue
@@ -80,4 +81,25 @@ def load(path: str, template):
                 "it was written for another model"
             )
         restored.append(jnp.asarray(a, dtype=jnp.asarray(t).dtype))
-    return jax.tree.unflatten(treedef, restored), meta
+    return restored
+
+
+def load(path: str, template):
+    """Arrays of the checkpoint at ``path`` in the structure of ``template``, and its meta."""
+    leaves, treedef = jax.tree.flatten(template)
+    meta = read_meta(path)
+    if meta["n_leaves"] != len(leaves):
+        raise ValueError(
+            f"checkpoint {path!r} holds {meta['n_leaves']} arrays but the model and optimizer have "
+            f"{len(leaves)}: it was written for another model"
+        )
+    return jax.tree.unflatten(treedef, _read_arrays(path, leaves)), meta
+
+
+def load_model(path: str, model):
+    """The model saved by ``fit`` at ``path``, in the structure of ``model`` (its arrays come first)."""
+    import equinox as eqx
+
+    params, static = eqx.partition(model, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(params)
+    return eqx.combine(jax.tree.unflatten(treedef, _read_arrays(path, leaves)), static)

@@ -106,6 +106,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoint: str | None = None,
     checkpoint_every: int | None = None,
+    checkpoint_info: dict | None = None,
     resume: bool = False,
     max_steps: int | None = None,
     max_nonfinite: int = 10,
@@ -137,7 +138,9 @@ def fit(
       returns True stops training.
     - **checkpoint** path: saved atomically every ``checkpoint_every`` updates and at the
       end; ``resume=True`` continues from it (if it exists) exactly as an uninterrupted
-      run would on CPU. ``max_steps`` stops after that many updates in total.
+      run would on CPU. ``checkpoint_info`` (JSON-able) is stored with it, for you to
+      read back with ``jaxrnn.train.checkpoint.read_meta``. ``max_steps`` stops after that
+      many updates in total.
     - **Non-finite** loss or gradient: the update is skipped (``history.finite``); after
       ``max_nonfinite`` skips training stops with a warning naming the step, and the
       returned model is the last finite one.
@@ -222,7 +225,7 @@ def fit(
 
     def save():
         if checkpoint is not None:
-            meta = {"position": position, "history": history.to_dict()}
+            meta = {"position": position, "history": history.to_dict(), "info": checkpoint_info or {}}
             ckpt.save(checkpoint, (eqx.filter(model, eqx.is_array), opt_state, carry, key), meta)
 
     shuffle_key, dropout_key = jax.random.split(key)

@@ -1,0 +1,227 @@
+"""``python -m jaxrnn`` / ``jaxrnn``: the study (default), train, generate, tasks.
+
+Every user error is one line on stderr and exit status 2, found before any training.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+TASK_HELP = {
+    "adding": "adding problem (Hochreiter & Schmidhuber 1997), --length T",
+    "copy": "copy memory task (Arjovsky et al. 2016), --length T",
+    "france": "'I grew up in France ... I speak fluent ___', --distance, --length",
+    "next_word": "next word of the seed sentences",
+    "stock": "seed 002 stock price, 5 days -> day 6",
+    "chars": "character language model on Python's own source (stateful TBPTT)",
+    "digits": "scikit-learn digits read row by row (needs jaxrnn[data])",
+    "reverse": "encoder-decoder: reverse a digit string, --length digits",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"jaxrnn: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="jaxrnn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    s = sub.add_parser("study", help="simple RNN vs LSTM vs GRU at growing distances (the default)")
+    s.add_argument("--task", default="adding", help="adding, copy or france")
+    s.add_argument("--lengths", type=int, nargs="+", help="sequence lengths / distances")
+    s.add_argument("--cells", nargs="+", help="any of rnn lstm gru")
+    s.add_argument("--full", action="store_true", help="the published-size study (hours on a CPU)")
+    s.add_argument("--hidden", type=int, help="hidden units")
+    s.add_argument("--examples", type=int, help="training sequences per length")
+    s.add_argument("--epochs", type=int, help="epochs per run")
+    s.add_argument("--report", default="report", help="folder for results.json, table.md and figures")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser("train", help="train one cell on one task and save a checkpoint")
+    t.add_argument("--task", required=True, help=", ".join(TASK_HELP))
+    t.add_argument("--cell", default="lstm", help="rnn, lstm or gru")
+    t.add_argument("--length", type=int, help="task length (T; digits for reverse; sentence length for france)")
+    t.add_argument("--distance", type=int, help="france: steps from the cue to the answer (default 10)")
+    t.add_argument("--hidden", type=int, default=64)
+    t.add_argument("--layers", type=int, default=1)
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--tbptt", type=int, help="truncated BPTT chunk (default 100 for chars)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--checkpoint", default="jaxrnn.ckpt")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+
+    g = sub.add_parser("generate", help="sample text from a character model trained with 'train --task chars'")
+    g.add_argument("--checkpoint", default="jaxrnn.ckpt")
+    g.add_argument("--prompt", default="def ")
+    g.add_argument("--length", type=int, default=300)
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    g.add_argument("--seed", type=int, default=0)
+
+    sub.add_parser("tasks", help="list the tasks")
+    return p
+
+
+def _make_task(name: str, length: int | None, key, distance: int | None = None):
+    from jaxrnn import tasks
+
+    if name not in TASK_HELP:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASK_HELP)}")
+    if length is not None and length < 2:
+        raise ValueError(f"--length must be >= 2, got {length}")
+    makers = {
+        "adding": lambda: tasks.adding(length or 50, key=key),
+        "copy": lambda: tasks.copy_memory(length or 10, key=key),
+        "france": lambda: tasks.france(distance or 10, key=key, length=length),
+        "next_word": tasks.next_word,
+        "stock": lambda: tasks.stock_prices(key=key),
+        "chars": tasks.characters,
+        "digits": tasks.digits,
+        "reverse": lambda: tasks.reverse_digits(length or 5, key=key),
+    }
+    return makers[name]()
+
+
+def _cell(name: str):
+    from jaxrnn.study import CELLS
+
+    if name not in CELLS:
+        raise ValueError(f"unknown cell {name!r}; choose from {', '.join(CELLS)}")
+    return CELLS[name]
+
+
+def cmd_study(args) -> int:
+    """Run the study, print the table, write the report."""
+    from jaxrnn import report
+    from jaxrnn.study import StudyConfig, run_study
+
+    config = StudyConfig.full() if args.full else StudyConfig()
+    config.task = args.task
+    if args.lengths:
+        config.lengths = tuple(args.lengths)
+    if args.cells:
+        config.cells = tuple(args.cells)
+    for field in ("hidden", "examples", "epochs"):
+        if getattr(args, field) is not None:
+            setattr(config, field, getattr(args, field))
+    config.validate()
+    report.check_writable(args.report)
+    print(
+        f"jaxrnn study: {config.task} task, lengths {list(config.lengths)}, cells {list(config.cells)}, "
+        f"hidden {config.hidden}, {config.epochs} epochs of {config.examples} sequences"
+    )
+    results = run_study(config, progress=False if args.quiet else None)
+    print("\nFinal validation loss (accuracy) per cell and length:\n")
+    print(report.table(results))
+    for path in report.write_report(results, args.report):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    """Train one model; the checkpoint records what generate needs to rebuild it."""
+    import jax
+
+    from jaxrnn import tasks
+    from jaxrnn.train import default_optimizer, fit
+
+    cell = _cell(args.cell)
+    key = jax.random.PRNGKey(args.seed)
+    task = _make_task(args.task, args.length, key, args.distance)
+    tbptt = args.tbptt or (100 if args.task == "chars" else None)
+    batch_size = task.info.get("n_streams", args.batch_size)
+    model = tasks.build_model(task, cell, args.hidden, key=key, num_layers=args.layers)
+    info = {
+        "task": args.task,
+        "cell": args.cell,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "length": args.length,
+        "vocab": task.info.get("vocab"),
+    }
+    model, history = fit(
+        model,
+        task.train,
+        key=key,
+        loss=task.loss,
+        epochs=args.epochs,
+        batch_size=batch_size,
+        tbptt=tbptt,
+        validation=task.validation,
+        optimizer=default_optimizer(args.lr),
+        checkpoint=args.checkpoint,
+        checkpoint_info=info,
+        resume=args.resume,
+        checkpoint_every=200,
+        progress=False if args.quiet else None,
+    )
+    for i, e in enumerate(history.epochs, 1):
+        print(f"epoch {i}: " + ", ".join(f"{k} {v:.4f}" for k, v in e.items()))
+    if task.baseline is not None:
+        print(f"memoryless baseline loss: {task.baseline:.4f}")
+    print(f"saved {args.checkpoint}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    """Sample from a character model checkpoint."""
+    import jax
+
+    from jaxrnn import tasks
+    from jaxrnn.train import checkpoint as ckpt
+
+    if not os.path.exists(args.checkpoint):
+        raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist (train one: jaxrnn train --task chars)")
+    info = ckpt.read_meta(args.checkpoint).get("info", {})
+    if info.get("task") != "chars":
+        raise ValueError(f"checkpoint {args.checkpoint!r} holds no character model (task {info.get('task')!r})")
+    vocab = info["vocab"]
+    fake = tasks.Task(
+        "chars",
+        tasks.base.Data(jax.numpy.zeros((1, 1, len(vocab))), None),
+        None,
+        "many_to_many",
+        "cross_entropy",
+        len(vocab),
+        None,
+        {},
+    )
+    template = tasks.build_model(
+        fake, _cell(info["cell"]), info["hidden"], key=jax.random.PRNGKey(0), num_layers=info["layers"]
+    )
+    model = ckpt.load_model(args.checkpoint, template)
+    key = jax.random.PRNGKey(args.seed)
+    print(tasks.sample_text(model, vocab, args.prompt, args.length, temperature=args.temperature, key=key))
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    """List the tasks."""
+    for name, text in TASK_HELP.items():
+        print(f"{name:10s} {text}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m jaxrnn`` and the ``jaxrnn`` script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["study", *argv]
+    args = _parser().parse_args(argv)
+    commands = {"study": cmd_study, "train": cmd_train, "generate": cmd_generate, "tasks": cmd_tasks}
+    try:
+        return commands[args.command](args)
+    except (ValueError, TypeError, OSError, ImportError, json.JSONDecodeError) as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("interrupted")

@@ -1,0 +1,116 @@
+"""Write a study's numbers to a folder: ``results.json``, a markdown table and PNG figures."""
+
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from jaxrnn.spectra import plots
+
+
+def check_writable(folder: str) -> None:
+    """Create ``folder`` if needed and make sure files can be written there (before any work)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise OSError(f"report folder {folder!r} is not writable ({e.strerror or e})") from None
+
+
+def table(results: dict) -> str:
+    """Markdown table: final validation loss (and accuracy) per cell and length, with the baseline."""
+    config = results["config"]
+    lengths, cells = config["lengths"], config["cells"]
+    runs = results["runs"]
+    header = "| cell | " + " | ".join(f"length {n}" for n in lengths) + " |"
+    rows = [header, "|---" * (len(lengths) + 1) + "|"]
+    for c in cells:
+        cells_text = []
+        for n in lengths:
+            r = runs[f"{c}@{n}"]
+            acc = r.get("val_accuracy")
+            cells_text.append(f"{r['val_loss']:.4f}" + (f" ({100 * acc:.0f}%)" if acc is not None else ""))
+        rows.append(f"| {c} | " + " | ".join(cells_text) + " |")
+    base = [runs[f"{cells[0]}@{n}"]["baseline"] for n in lengths]
+    rows.append("| memoryless baseline | " + " | ".join("-" if b is None else f"{b:.4f}" for b in base) + " |")
+    return "\n".join(rows)
+
+
+def write_report(results: dict, folder: str) -> list[str]:
+    """Write results.json, table.md and the figures; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    check_writable(folder)
+    written = []
+
+    def path(name):
+        written.append(os.path.join(folder, name))
+        return written[-1]
+
+    with open(path("results.json"), "w") as f:
+        json.dump(results, f, indent=1, allow_nan=True)
+    with open(path("table.md"), "w") as f:
+        f.write(table(results) + "\n")
+    config, runs = results["config"], results["runs"]
+    lengths, cells = config["lengths"], config["cells"]
+
+    fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.2), layout="constrained", squeeze=False)
+    for ax, n in zip(axes[0], lengths):
+        for c in cells:
+            r = runs[f"{c}@{n}"]
+            ax.plot(np.linspace(0, 1, len(r["train_loss"])) * len(r["epochs"]), r["train_loss"], label=c, lw=1)
+        base = runs[f"{cells[0]}@{n}"]["baseline"]
+        if base is not None:
+            ax.axhline(base, color="k", ls="--", lw=0.8, label="baseline")
+        ax.set_yscale("log")
+        ax.set_title(f"{config['task']}, length {n}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+    axes[0][0].legend()
+    fig.savefig(path("learning_curves.png"), dpi=110)
+    plt.close(fig)
+
+    n = max(lengths)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    for ax, when in zip(axes, ["init", "trained"]):
+        plots.plot_gradient_norms({c: runs[f"{c}@{n}"][f"grad_vs_lag_{when}"] for c in cells}, ax=ax)
+        ax.set_title(f"||dL/dh_(T-lag)||, length {n}, {'at initialisation' if when == 'init' else 'after training'}")
+        ax.title.set_fontsize(9)
+    fig.savefig(path("gradient_vs_lag.png"), dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(cells), figsize=(4 * len(cells), 3.2), layout="constrained", squeeze=False)
+    for ax, c in zip(axes[0], cells):
+        spec = runs[f"{c}@{n}"]["spectrum"]
+        plots.plot_spectrum_vs_lag(np.asarray(spec["log_singular_values"]), ax=ax)
+        ax.set_title(f"{c}: top singular values of ds_T/ds_(T-k)")
+        ax.title.set_fontsize(9)
+    fig.savefig(path("spectra.png"), dpi=110)
+    plt.close(fig)
+
+    if "rnn" in cells and "eigenvalues_W_hh" in runs[f"rnn@{n}"]["spectrum"]:
+        eig = np.asarray(runs[f"rnn@{n}"]["spectrum"]["eigenvalues_W_hh"])
+        fig = plots.plot_eigenvalues(eig[:, 0] + 1j * eig[:, 1], label="trained W_hh")
+        fig.axes[0].set_title("simple RNN: eigenvalues of W_hh")
+        fig.savefig(path("eigenvalues_rnn.png"), dpi=110)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.4), layout="constrained")
+    for c in cells:
+        ax.plot(lengths, [runs[f"{c}@{m}"]["val_loss"] for m in lengths], "o-", label=c)
+    base = [runs[f"{cells[0]}@{m}"]["baseline"] for m in lengths]
+    if not any(b is None or math.isnan(b) for b in base):
+        ax.plot(lengths, base, "k--", label="baseline")
+    ax.set_xlabel("length")
+    ax.set_ylabel("final validation loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.savefig(path("final_loss.png"), dpi=110)
+    plt.close(fig)
+    return written

@@ -1,0 +1,163 @@
+"""The long-term-dependency study of the seeds: simple RNN vs LSTM vs GRU as the distance grows.
+
+For each sequence length and cell: train on a long-range task with ``fit``, and measure
+the gradient that reaches back in time (||dL/dh_k|| against the lag, at initialisation and
+after training) and the spectra of the trained step Jacobians. Returns plain numbers;
+``jaxrnn.report`` writes them out.
+"""
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrnn import spectra, tasks
+from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
+from jaxrnn.train import default_optimizer, fit
+from jaxrnn.train.losses import resolve_loss
+
+CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
+TASKS = {"adding": tasks.adding, "copy": tasks.copy_memory, "france": tasks.france}
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    """What the study runs. The defaults are the quick study (a few minutes on 2 CPU cores);
+    ``StudyConfig.full()`` is the published-size one."""
+
+    task: str = "adding"
+    lengths: tuple[int, ...] = (10, 25, 50)
+    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
+    hidden: int = 64
+    examples: int = 16_000
+    epochs: int = 4
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+    @classmethod
+    def full(cls) -> "StudyConfig":
+        """Arjovsky et al. (2016) scale: T up to 400, 128 units, 50 000 sequences."""
+        return cls(lengths=(50, 100, 200, 400), hidden=128, examples=50_000, epochs=10)
+
+    def validate(self) -> None:
+        """ValueError naming the bad field."""
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose from {sorted(TASKS)}")
+        for c in self.cells:
+            if c not in CELLS:
+                raise ValueError(f"unknown cell {c!r}; choose from {sorted(CELLS)}")
+        minimum = 3 if self.task == "france" else 2
+        for n in self.lengths:
+            if n < minimum:
+                raise ValueError(f"length {n} is too short for the {self.task} task (at least {minimum})")
+        for field in ("hidden", "epochs"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.examples < 2 * self.batch_size:
+            raise ValueError(f"examples ({self.examples}) must be at least twice batch_size ({self.batch_size})")
+
+
+def make_task(config: StudyConfig, length: int, key) -> tasks.Task:
+    """The study's task at one length (the adding/copy T, or the France distance)."""
+    n_val = min(1000, config.examples // 5)
+    return TASKS[config.task](length, config.examples + n_val, key=key, n_validation=n_val)
+
+
+def gradient_vs_lag(model, task: tasks.Task, n: int = 16) -> np.ndarray:
+    """Mean over n validation sequences of ||dL/dh_k|| against the lag T - k, for the task's
+    loss on the last step, through the first layer's cell (its h part)."""
+    layer = model.rnn.layers[0]
+    cell = layer.cell
+    loss_fn = resolve_loss(task.loss)
+
+    def one(x, y):
+        def loss(hs):
+            logits = model.head(hs[-1]) if task.architecture == "many_to_one" else model.head(hs)[-1]
+            target = y if task.architecture == "many_to_one" else y[-1]
+            return loss_fn(logits[None], target[None])[0]
+
+        g = spectra.state_gradients(cell, x, None, loss)
+        return spectra.gradient_norms_vs_lag(g, cell.hidden_size)
+
+    v = task.validation
+    return np.asarray(jax.vmap(one)(v.inputs[:n], v.targets[:n]).mean(0))
+
+
+def jacobian_spectrum(model, task: tasks.Task, top: int = 8) -> dict:
+    """Top log singular values of d s_T / d s_{T-k} vs k, and the Lyapunov exponents, on
+    the first validation sequence."""
+    cell = model.rnn.layers[0].cell
+    J = spectra.step_jacobians(cell, task.validation.inputs[0])
+    logs = spectra.log_singular_values_vs_lag(J)
+    ly = spectra.lyapunov_spectrum(J, transient=min(10, J.shape[0] // 4), num=min(top, J.shape[1]))
+    out = {"log_singular_values": np.asarray(logs[:, :top]).tolist(), "lyapunov": np.asarray(ly.exponents).tolist()}
+    if isinstance(cell, SimpleRNNCell):
+        b = spectra.pascanu_bound(cell)
+        out["pascanu"] = {"sigma_max": float(b.sigma_max), "gamma": b.gamma, "vanishing": bool(b.vanishing)}
+        out["eigenvalues_W_hh"] = [[float(z.real), float(z.imag)] for z in np.asarray(spectra.eigenvalues(cell.W_hh))]
+    return out
+
+
+def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> dict:
+    """Train every cell at every length; returns a JSON-able dict of all the numbers."""
+    config.validate()
+    key = jax.random.PRNGKey(config.seed)
+    results = {"config": dataclasses.asdict(config), "runs": {}}
+    for length in config.lengths:
+        task = make_task(config, length, jax.random.fold_in(key, length))
+        for name in config.cells:
+            k_model, k_fit = jax.random.split(jax.random.fold_in(key, hash(name) % 2**16))
+            model = tasks.build_model(task, CELLS[name], config.hidden, key=k_model)
+            grad_init = gradient_vs_lag(model, task)
+            started = time.perf_counter()
+            model, history = fit(
+                model,
+                task.train,
+                key=k_fit,
+                loss=task.loss,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                validation=task.validation,
+                optimizer=default_optimizer(config.learning_rate),
+                progress=progress,
+            )
+            seconds = time.perf_counter() - started
+            grad_trained = gradient_vs_lag(model, task)
+            final = history.epochs[-1] if history.epochs else {}
+            run = {
+                "cell": name,
+                "length": length,
+                "seconds": seconds,
+                "baseline": task.baseline,
+                "val_loss": final.get("val_loss"),
+                "val_accuracy": final.get("val_accuracy"),
+                "epochs": history.epochs,
+                "train_loss": _thin(history.loss),
+                "grad_norm": _thin(history.grad_norm),
+                "grad_vs_lag_init": grad_init.tolist(),
+                "grad_vs_lag_trained": grad_trained.tolist(),
+                "memory_length_init": spectra.memory_length(jnp.asarray(grad_init)),
+                "memory_length_trained": spectra.memory_length(jnp.asarray(grad_trained)),
+            }
+            if length == max(config.lengths):
+                run["spectrum"] = jacobian_spectrum(model, task)
+            results["runs"][f"{name}@{length}"] = run
+            log(
+                f"{name:5s} length {length:4d}: val loss {run['val_loss']:.4f} (baseline "
+                f"{task.baseline:.4f}) in {seconds:.0f} s"
+            )
+            del model
+            eqx.clear_caches()
+    return results
+
+
+def _thin(values: list[float], points: int = 300) -> list[float]:
+    """At most ``points`` evenly spaced values (for the report)."""
+    if len(values) <= points:
+        return list(values)
+    idx = np.linspace(0, len(values) - 1, points).astype(int)
+    return [values[i] for i in idx]

@@ -1,0 +1,50 @@
+"""The classic long-range benchmarks, as published (Hochreiter and Schmidhuber 1997;
+Arjovsky, Shah and Bengio 2016)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import PRNGKeyArray
+
+from jaxrnn.tasks.base import Task, split
+
+
+def _check_length(T: int, minimum: int = 2) -> None:
+    if not (isinstance(T, int) and T >= minimum):
+        raise ValueError(f"length must be an int >= {minimum}, got {T!r}")
+
+
+def adding(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int = 1000) -> Task:
+    """The adding problem: inputs (n, T, 2), channel 0 values U[0, 1], channel 1 a marker
+    with exactly one 1 in each half of the sequence; target (n, 1) the sum of the two
+    marked values. Predicting 1 always scores MSE Var(X1 + X2) = 1/6."""
+    _check_length(T)
+    k_v, k_a, k_b = jax.random.split(key, 3)
+    values = jax.random.uniform(k_v, (n, T))
+    half = T // 2
+    first = jax.random.randint(k_a, (n,), 0, half)
+    second = jax.random.randint(k_b, (n,), half, T)
+    marker = jax.nn.one_hot(first, T) + jax.nn.one_hot(second, T)
+    targets = jnp.sum(values * marker, axis=1, keepdims=True)
+    train, val = split(jnp.stack([values, marker], axis=-1), targets, n_validation)
+    return Task(f"adding(T={T})", train, val, "many_to_one", "mse", 1, 1 / 6, {"T": T})
+
+
+BLANK, DELIMITER, N_SYMBOLS, N_COPY = 0, 9, 8, 10
+
+
+def copy_memory(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int = 1000) -> Task:
+    """The copy memory task: 10 symbols drawn from 8 (ids 1..8), then T - 1 blanks (0), a
+    delimiter (9), 10 blanks: length T + 20, inputs one-hot over 10 classes. Targets: T + 10
+    blanks, then the 10 symbols. A model without memory scores at best
+    10 ln 8 / (T + 20) (it knows the position, not the symbols)."""
+    _check_length(T, 1)
+    symbols = jax.random.randint(key, (n, N_COPY), 1, N_SYMBOLS + 1)
+    blanks = lambda m: jnp.full((n, m), BLANK)  # noqa: E731
+    seq = jnp.concatenate([symbols, blanks(T - 1), jnp.full((n, 1), DELIMITER), blanks(N_COPY)], axis=1)
+    targets = jnp.concatenate([blanks(T + N_COPY), symbols], axis=1)
+    inputs = jax.nn.one_hot(seq, N_SYMBOLS + 2)
+    train, val = split(inputs, targets, n_validation)
+    baseline = N_COPY * math.log(N_SYMBOLS) / (T + 20)
+    return Task(f"copy(T={T})", train, val, "many_to_many", "cross_entropy", N_SYMBOLS + 2, baseline, {"T": T})

@@ -1,0 +1,114 @@
+"""The command line: a small study end to end, train + generate, and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jaxrnn.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "jaxrnn", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--task", "sudoku"], "unknown task 'sudoku'"),
+        (["train", "--task", "adding", "--cell", "transformer"], "unknown cell 'transformer'"),
+        (["train", "--task", "adding", "--length", "1"], "--length must be >= 2"),
+        (["train", "--task", "france", "--distance", "30", "--length", "20"], "distance 30 does not fit"),
+        (["study", "--lengths", "1"], "length 1 is too short"),
+        (["study", "--task", "nope"], "unknown task 'nope'"),
+        (["generate", "--checkpoint", "/nonexistent/x.ckpt"], "does not exist"),
+        (["--no-such-flag"], "unrecognized arguments"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) if args[0].startswith("--") else _nothing():
+        code = main(args)
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("jaxrnn: error:") and message in err
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_unwritable_report_and_corrupt_checkpoint(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["study", "--report", str(blocker / "sub")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["generate", "--checkpoint", str(bad)]) == 2
+    assert "not a jaxrnn checkpoint" in capsys.readouterr().err
+
+
+def test_train_then_generate(tmp_path):
+    ckpt = str(tmp_path / "chars.ckpt")
+    out = run(
+        "train",
+        "--task",
+        "chars",
+        "--cell",
+        "gru",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--tbptt",
+        "200",
+        "--checkpoint",
+        ckpt,
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "epoch 1:" in out.stdout and os.path.exists(ckpt)
+    gen = run("generate", "--checkpoint", ckpt, "--prompt", "import ", "--length", "40")
+    assert gen.returncode == 0, gen.stderr[-2000:]
+    assert gen.stdout.startswith("import ") and len(gen.stdout.rstrip("\n")) == 47
+    assert main(["generate", "--checkpoint", ckpt, "--prompt", "\u2603"]) == 2
+
+
+def test_small_study_writes_the_report(tmp_path):
+    folder = tmp_path / "report"
+    out = run(
+        "study",
+        "--lengths",
+        "5",
+        "8",
+        "--hidden",
+        "8",
+        "--examples",
+        "256",
+        "--epochs",
+        "1",
+        "--report",
+        str(folder),
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| rnn |" in out.stdout and "memoryless baseline" in out.stdout
+    for name in [
+        "results.json",
+        "table.md",
+        "learning_curves.png",
+        "gradient_vs_lag.png",
+        "spectra.png",
+        "final_loss.png",
+        "eigenvalues_rnn.png",
+    ]:
+        assert (folder / name).stat().st_size > 0, name
+    results = json.loads((folder / "results.json").read_text())
+    assert set(results["runs"]) == {f"{c}@{n}" for c in ("rnn", "lstm", "gru") for n in (5, 8)}
+    assert len(results["runs"]["lstm@8"]["grad_vs_lag_trained"]) == 8
