@@ -98,16 +98,32 @@ class Cell(eqx.Module):
             a = gate_norm(a, self.ln_x, self.n_gates)
         return a + self.b_xh
 
-    def recurrent(self, h: Float[Array, "*b H"]) -> Float[Array, "*b G"]:
-        """Recurrent side of every gate in one fused matmul, ``W_hh h + b_hh``."""
-        a = h @ self.W_hh.T
+    def recurrent(self, hw: Float[Array, "*b G"]) -> Float[Array, "*b G"]:
+        """Recurrent side of every gate, ``W_hh h + b_hh``, from the fused matmul ``hw = h @ W_hh.T``
+        (layer-normalised per gate first if the cell has layer norm)."""
         if self.ln_h is not None:
-            a = gate_norm(a, self.ln_h, self.n_gates)
-        return a + self.b_hh
+            hw = gate_norm(hw, self.ln_h, self.n_gates)
+        return hw + self.b_hh
 
-    @abc.abstractmethod
+    @property
+    def fused(self) -> bool:
+        """True when ``step(s, xw) = gates(s, xw, h @ W_hh.T)``: one recurrent matmul per step.
+
+        Layers then use a scan whose backward pass forms ``dW_hh`` in one matmul after the
+        loop instead of accumulating it step by step (``jaxrnn.layers.fused_scan``).
+        """
+        return True
+
     def step(self, state: State, xw: Float[Array, "*b G"]) -> State:
         """One recurrence step from the projected input ``xw = project(x_t)``."""
+        return self.gates(state, xw, self.output(state) @ self.W_hh.T)
+
+    @abc.abstractmethod
+    def gates(self, state: State, xw: Float[Array, "*b G"], hw: Float[Array, "*b G"]) -> State:
+        """The pointwise part of a step, given ``xw = project(x_t)`` and ``hw = h_{t-1} @ W_hh.T``.
+
+        Must not read ``W_xh`` or ``W_hh`` (the fused scan differentiates it without them).
+        """
 
     @abc.abstractmethod
     def init_state(self, batch_shape: tuple[int, ...] = ()) -> State:

@@ -60,24 +60,38 @@ class GRUCell(Cell):
             dtype=dtype,
         )
 
+    @property
+    def fused(self) -> bool:
+        """Only the reset-after form has a single recurrent matmul per step."""
+        return self.reset_after
+
+    def gates(
+        self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"], hw: Float[Array, "*b 3H"]
+    ) -> Float[Array, "*b H"]:
+        """Reset-after gate maths from ``xw = project(x_t)`` and ``hw = h_{t-1} @ W_hh.T``."""
+        if not self.reset_after:
+            raise ValueError("the reset-before GRU has no single recurrent matmul: use step")
+        x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
+        h_r, h_z, h_n = jnp.split(self.recurrent(hw), 3, axis=-1)
+        r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
+        n = jnp.tanh(x_n + r * h_n)
+        return (1 - z) * h + z * n
+
     def step(self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"]) -> Float[Array, "*b H"]:
         """One GRU step from ``xw = project(x_t)``; returns ``h_t``."""
-        x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
         if self.reset_after:
-            h_r, h_z, h_n = jnp.split(self.recurrent(h), 3, axis=-1)
-            r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
-            n = jnp.tanh(x_n + r * h_n)
-        else:
-            H = self.hidden_size
-            a_rz = h @ self.W_hh[: 2 * H].T
-            if self.ln_h is not None:
-                a_rz = gate_norm(a_rz, self.ln_h[: 2 * H], 2)
-            h_r, h_z = jnp.split(a_rz + self.b_hh[: 2 * H], 2, axis=-1)
-            r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
-            a_n = (r * h) @ self.W_hh[2 * H :].T
-            if self.ln_h is not None:
-                a_n = gate_norm(a_n, self.ln_h[2 * H :], 1)
-            n = jnp.tanh(x_n + a_n + self.b_hh[2 * H :])
+            return super().step(h, xw)
+        x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
+        H = self.hidden_size
+        a_rz = h @ self.W_hh[: 2 * H].T
+        if self.ln_h is not None:
+            a_rz = gate_norm(a_rz, self.ln_h[: 2 * H], 2)
+        h_r, h_z = jnp.split(a_rz + self.b_hh[: 2 * H], 2, axis=-1)
+        r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
+        a_n = (r * h) @ self.W_hh[2 * H :].T
+        if self.ln_h is not None:
+            a_n = gate_norm(a_n, self.ln_h[2 * H :], 1)
+        n = jnp.tanh(x_n + a_n + self.b_hh[2 * H :])
         return (1 - z) * h + z * n
 
     def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:

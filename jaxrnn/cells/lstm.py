@@ -57,10 +57,10 @@ class LSTMCell(Cell):
         self.ln_c = jnp.ones(H, dtype) if layer_norm else None
         self.ln_c_shift = jnp.zeros(H, dtype) if layer_norm else None
 
-    def step(self, state: LSTMState, xw: Float[Array, "*b 4H"]) -> LSTMState:
-        """One LSTM step from ``xw = project(x_t)``; returns ``(h_t, c_t)``."""
-        h, c = state
-        a_i, a_f, a_g, a_o = jnp.split(xw + self.recurrent(h), 4, axis=-1)
+    def gates(self, state: LSTMState, xw: Float[Array, "*b 4H"], hw: Float[Array, "*b 4H"]) -> LSTMState:
+        """The LSTM's gate maths from ``xw = project(x_t)`` and ``hw = h_{t-1} @ W_hh.T``; returns ``(h_t, c_t)``."""
+        _, c = state
+        a_i, a_f, a_g, a_o = jnp.split(xw + self.recurrent(hw), 4, axis=-1)
         c = jax.nn.sigmoid(a_f) * c + jax.nn.sigmoid(a_i) * jnp.tanh(a_g)
         c_out = c if self.ln_c is None else gate_norm(c, self.ln_c, 1) + self.ln_c_shift
         h = jax.nn.sigmoid(a_o) * jnp.tanh(c_out)

@@ -45,9 +45,11 @@ class SimpleRNNCell(Cell):
             dtype=dtype,
         )
 
-    def step(self, h: Float[Array, "*b H"], xw: Float[Array, "*b H"]) -> Float[Array, "*b H"]:
-        """``h_t = f(xw_t + W_hh h_{t-1} + b_hh)``."""
-        return self.activation(xw + self.recurrent(h))
+    def gates(
+        self, h: Float[Array, "*b H"], xw: Float[Array, "*b H"], hw: Float[Array, "*b H"]
+    ) -> Float[Array, "*b H"]:
+        """``h_t = f(xw_t + W_hh h_{t-1} + b_hh)`` with ``hw = h_{t-1} @ W_hh.T``."""
+        return self.activation(xw + self.recurrent(hw))
 
     def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:
         """Zeros of shape (*batch_shape, H)."""

@@ -12,6 +12,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxrnn._checks import check_lengths, check_sequence, check_state
 from jaxrnn.cells.base import Cell, State
+from jaxrnn.layers.fused_scan import fused_scan
 
 
 def scan_cell(
@@ -28,27 +29,29 @@ def scan_cell(
 
     Where ``mask`` is False the state is carried unchanged and the output is zero.
     ``remat`` recomputes each step in the backward pass instead of storing its
-    intermediates (``jax.checkpoint`` of the step, saving only the dot products).
+    intermediates. Cells with one fused recurrent matmul (``cell.fused``) take
+    ``fused_scan``, whose backward pass forms dW_hh after the loop; the others (the
+    reset-before GRU) the plain scan, with ``remat`` as ``jax.checkpoint`` of the step.
     Returns ``(final_state, outputs)``.
     """
+    if cell.fused:
+        return fused_scan(cell, xw, state, mask, reverse=reverse, unroll=unroll, remat=remat)
 
     def step(s, xw_t):
         return cell.step(s, xw_t)
 
     if remat:
-        step = jax.checkpoint(step, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
+        step = jax.checkpoint(step)
 
     def body(s, inputs):
-        if mask is None:
-            s = step(s, inputs)
-            return s, cell.output(s)
         xw_t, m_t = inputs
         new = step(s, xw_t)
+        if m_t is None:
+            return new, cell.output(new)
         s = jax.tree.map(lambda n, o: jnp.where(m_t, n, o), new, s)
         return s, jnp.where(m_t, cell.output(new), 0)
 
-    inputs = xw if mask is None else (xw, mask)
-    return jax.lax.scan(body, state, inputs, reverse=reverse, unroll=unroll)
+    return jax.lax.scan(body, state, (xw, mask), reverse=reverse, unroll=unroll)
 
 
 def step_mask(

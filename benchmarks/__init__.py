@@ -1,0 +1,1 @@
+"""jaxrnn's benchmarks and experiments (run as modules: python -m benchmarks.NAME)."""

@@ -1,0 +1,367 @@
+"""Time one recurrent layer over sequence lengths: jaxrnn against PyTorch, Flax and Equinox.
+
+    python -m benchmarks.seq_lengths                     # default: B 32, F 128, H 256, T 16..4096
+    python -m benchmarks.seq_lengths --preset deepbench  # DeepBench LSTM shapes
+    python -m benchmarks.seq_lengths --preset long       # B 16, H 32, T up to 100 000
+    python -m benchmarks.seq_lengths --lengths 16 64 --cells lstm --out /tmp/bench
+
+For every JAX backend present (CPU always, GPU when visible) and every cell (rnn, lstm,
+gru): the forward pass and forward+backward (BPTT: gradient of the summed outputs with
+respect to the parameters), float32, at each T. Peers in the same run: PyTorch
+nn.RNN/LSTM/GRU (cuDNN on GPU), Flax linen nn.RNN with SimpleCell / OptimizedLSTMCell /
+GRUCell, an Equinox cell in a plain lax.scan (vmapped over the batch), and on GPU
+jax.experimental.rnn's cuDNN LSTM. A peer that is not installed is reported as missing.
+
+Method: warm-up excluded; compile time (JAX: lower + compile) reported apart; median of
+--repeats runs; block_until_ready / torch.cuda.synchronize; torch uses as many threads as
+XLA's CPU client (the machine's cores), recorded with the versions, the device and the CPU
+model. Memory: XLA's buffer analysis of the compiled fwd+bwd (arguments + outputs +
+temporaries), with and without jaxrnn's remat. Output in --out: results.json, results.md
+(times and jaxrnn/peer ratios), and time_vs_T_<device>.png.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import jaxlib
+
+import jaxrnn
+
+PRESETS = {
+    "default": dict(batch=32, input=128, hidden=256, lengths=[16, 64, 256, 1024, 4096], cells=["rnn", "lstm", "gru"]),
+    "tiny": dict(batch=4, input=8, hidden=16, lengths=[4, 8], cells=["rnn", "lstm", "gru"]),
+    "long": dict(batch=16, input=32, hidden=32, lengths=[1000, 10_000, 100_000], cells=["rnn", "lstm", "gru"]),
+    # DeepBench LSTM (H, B, T): (512, 64, 25), (1024, 64, 25), (256, 32, 150); input = H
+    "deepbench": dict(shapes=[(512, 64, 25), (1024, 64, 25), (256, 32, 150)], cells=["lstm"]),
+}
+CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
+
+
+def timed(fn, repeats: int) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn`` (which blocks until its result is ready)."""
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+# ---- implementations: each returns {"fwd": (compile_s, call), "fwdbwd": (compile_s, call)} -----------
+
+
+def _jax_pair(forward, params, x, device):
+    """Compile forward and grad-of-sum for a JAX forward(params, x) -> outputs."""
+    params, x = jax.device_put((params, x), device)
+    loss = lambda p, x: jnp.sum(forward(p, x))  # noqa: E731
+    result = {}
+    for mode, fn in (("fwd", forward), ("fwdbwd", jax.grad(loss))):
+        start = time.perf_counter()
+        compiled = jax.jit(fn).lower(params, x).compile()
+        compile_s = time.perf_counter() - start
+        compiled(params, x)  # warm-up
+        result[mode] = (compile_s, lambda c=compiled: jax.block_until_ready(c(params, x)), compiled)
+    return result
+
+
+def impl_jaxrnn(cell, B, T, F, H, device, remat=False):
+    layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), remat=remat)
+    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
+    return _jax_pair(lambda m, x: m(x)[0], layer, x, device)
+
+
+def impl_equinox(cell, B, T, F, H, device):
+    import equinox as eqx
+
+    key = jax.random.PRNGKey(0)
+    make = {"rnn": None, "lstm": eqx.nn.LSTMCell, "gru": eqx.nn.GRUCell}[cell]
+    if make is None:
+        return "equinox has no simple RNN cell"
+    c = make(F, H, key=key)
+
+    def forward(c, x):
+        def one(xs):
+            h0 = jnp.zeros(H)
+            s0 = (h0, h0) if cell == "lstm" else h0
+
+            def body(s, x_t):
+                s = c(x_t, s)
+                return s, (s[0] if cell == "lstm" else s)
+
+            return jax.lax.scan(body, s0, xs)[1]
+
+        return jax.vmap(one)(x)
+
+    return _jax_pair(forward, c, jax.random.normal(jax.random.PRNGKey(1), (B, T, F)), device)
+
+
+def impl_flax(cell, B, T, F, H, device):
+    try:
+        import flax.linen as nn
+    except ImportError:
+        return "flax is not installed"
+    make = {"rnn": nn.SimpleCell, "lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}[cell]
+    rnn = nn.RNN(make(features=H))
+    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
+    params = rnn.init(jax.random.PRNGKey(0), x)
+    return _jax_pair(lambda p, x: rnn.apply(p, x), params, x, device)
+
+
+def impl_cudnn(cell, B, T, F, H, device):
+    if device.platform != "gpu" or cell != "lstm":
+        return "cuDNN LSTM: GPU and LSTM only"
+    from jax.experimental import rnn as jrnn
+
+    key = jax.random.PRNGKey(0)
+    weights = jrnn.init_lstm_weight(key, F, H, 1, False)
+    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
+    seq = jnp.full((B,), T, jnp.int32)
+    h0 = jnp.zeros((1, B, H))
+
+    def forward(w, x):
+        return jrnn.lstm(
+            x, h0, h0, w, seq, input_size=F, hidden_size=H, num_layers=1, dropout=0.0, bidirectional=False
+        )[0]
+
+    return _jax_pair(forward, weights, x, device)
+
+
+def impl_torch(cell, B, T, F, H, device):
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    gpu = device.platform == "gpu"
+    if gpu and not torch.cuda.is_available():
+        return "torch sees no CUDA device"
+    dev = "cuda" if gpu else "cpu"
+    make = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    module = make(F, H, batch_first=True).to(dev)
+    x = torch.randn(B, T, F, device=dev)
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+
+    def fwd():
+        with torch.no_grad():
+            module(x)
+        sync()
+
+    def fwdbwd():
+        module.zero_grad(set_to_none=True)
+        module(x)[0].sum().backward()
+        sync()
+
+    for f in (fwd, fwdbwd, fwd, fwdbwd):  # warm-up (cuDNN plans, allocator)
+        f()
+    return {"fwd": (None, fwd, None), "fwdbwd": (None, fwdbwd, None)}
+
+
+IMPLS = {"jaxrnn": impl_jaxrnn, "torch": impl_torch, "flax": impl_flax, "equinox": impl_equinox, "cudnn": impl_cudnn}
+
+
+def memory_bytes(compiled) -> int | None:
+    """Arguments + outputs + temporaries of a compiled XLA executable (XLA's buffer analysis)."""
+    try:
+        m = compiled.memory_analysis()
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+
+
+def environment(threads: int) -> dict:
+    """Versions, devices, CPU model and threads, for the record."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    env = {
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "jaxrnn": jaxrnn.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "devices": [str(d) for d in jax.devices()],
+        "command": " ".join(sys.argv),
+    }
+    for name in ("torch", "flax", "equinox", "optax"):
+        try:
+            env[name] = __import__(name).__version__
+        except ImportError:
+            env[name] = "missing"
+    return env
+
+
+def shapes_of(args) -> list[tuple[int, int, int, int]]:
+    """(B, T, F, H) for every run."""
+    if args.preset == "deepbench":
+        return [(B, T, H, H) for H, B, T in PRESETS["deepbench"]["shapes"]]
+    return [(args.batch, T, args.input, args.hidden) for T in args.lengths]
+
+
+def run(args) -> dict:
+    """Measure everything; returns the JSON-able results."""
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
+    devices = [jax.devices("cpu")[0]] + [d for d in jax.devices() if d.platform == "gpu"][:1]
+    records, missing = [], {}
+    for device in devices:
+        for cell in args.cells:
+            for B, T, F, H in shapes_of(args):
+                for name in args.impls:
+                    built = IMPLS[name](cell, B, T, F, H, device)
+                    if isinstance(built, str):
+                        missing[f"{name}/{cell}/{device.platform}"] = built
+                        continue
+                    for mode, (compile_s, call, compiled) in built.items():
+                        times = timed(call, args.repeats)
+                        rec = {
+                            "impl": name,
+                            "device": device.platform,
+                            "cell": cell,
+                            "mode": mode,
+                            "B": B,
+                            "T": T,
+                            "F": F,
+                            "H": H,
+                            "median_s": statistics.median(times),
+                            "times_s": times,
+                            "compile_s": compile_s,
+                        }
+                        if name == "jaxrnn" and mode == "fwdbwd":
+                            rec["memory_bytes"] = memory_bytes(compiled)
+                            if args.memory:
+                                remat = impl_jaxrnn(cell, B, T, F, H, device, remat=True)["fwdbwd"]
+                                rec["memory_bytes_remat"] = memory_bytes(remat[2])
+                                rec["median_s_remat"] = statistics.median(timed(remat[1], args.repeats))
+                                rec["compile_s_remat"] = remat[0]
+                        records.append(rec)
+                        print(
+                            f"{device.platform} {cell:4s} T={T:6d} {name:8s} {mode:6s} "
+                            f"{1e3 * rec['median_s']:9.2f} ms"
+                            + (f"  (compile {compile_s:.2f} s)" if compile_s else ""),
+                            flush=True,
+                        )
+    return {"environment": environment(args.threads), "records": records, "missing": missing}
+
+
+def table(results: dict) -> str:
+    """Markdown: per device, cell and T, jaxrnn's median time and its ratio to each peer."""
+    recs = results["records"]
+    lines = []
+    peers = [p for p in IMPLS if p != "jaxrnn" and any(r["impl"] == p for r in recs)]
+    for device in sorted({r["device"] for r in recs}):
+        lines.append(f"\n### {device}\n")
+        head = "| cell | T | mode | jaxrnn ms | " + " | ".join(f"{p} ms | jaxrnn/{p}" for p in peers) + " |"
+        lines += [head, "|" + "---|" * (4 + 2 * len(peers))]
+        index = {(r["impl"], r["device"], r["cell"], r["mode"], r["T"], r["B"], r["H"]): r for r in recs}
+        for r in recs:
+            if r["impl"] != "jaxrnn" or r["device"] != device:
+                continue
+            cells = [r["cell"], str(r["T"]), r["mode"], f"{1e3 * r['median_s']:.2f}"]
+            for p in peers:
+                q = index.get((p, device, r["cell"], r["mode"], r["T"], r["B"], r["H"]))
+                cells += (
+                    ["-", "-"] if q is None else [f"{1e3 * q['median_s']:.2f}", f"{r['median_s'] / q['median_s']:.2f}"]
+                )
+            lines.append("| " + " | ".join(cells) + " |")
+        mem = [r for r in recs if r["device"] == device and r.get("memory_bytes_remat")]
+        if mem:
+            lines += [
+                "\nMemory (XLA buffer analysis of fwd+bwd) and compile time, jaxrnn:\n",
+                "| cell | T | MiB | MiB remat | ms | ms remat | compile s | compile s remat |",
+                "|---" * 8 + "|",
+            ]
+            for r in mem:
+                lines.append(
+                    f"| {r['cell']} | {r['T']} | {r['memory_bytes'] / 2**20:.1f} | "
+                    f"{r['memory_bytes_remat'] / 2**20:.1f} | {1e3 * r['median_s']:.2f} | "
+                    f"{1e3 * r['median_s_remat']:.2f} | {r['compile_s']:.2f} | {r['compile_s_remat']:.2f} |"
+                )
+    if results["missing"]:
+        lines += ["\nNot measured:\n"] + [f"- {k}: {v}" for k, v in sorted(results["missing"].items())]
+    return "\n".join(lines)
+
+
+def plot(results: dict, folder: str) -> list[str]:
+    """time vs T, log-log, one figure per device: a row per mode, a column per cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs, written = results["records"], []
+    for device in sorted({r["device"] for r in recs}):
+        cells = sorted({r["cell"] for r in recs if r["device"] == device})
+        fig, axes = plt.subplots(2, len(cells), figsize=(4 * len(cells), 6), layout="constrained", squeeze=False)
+        for j, cell in enumerate(cells):
+            for i, mode in enumerate(["fwd", "fwdbwd"]):
+                ax = axes[i][j]
+                for impl in IMPLS:
+                    pts = sorted(
+                        (r["T"], r["median_s"])
+                        for r in recs
+                        if (r["impl"], r["device"], r["cell"], r["mode"]) == (impl, device, cell, mode)
+                    )
+                    if pts:
+                        ax.loglog(*zip(*pts), "o-", label=impl, lw=1, ms=3)
+                ax.set_title(f"{device} {cell} {'forward' if mode == 'fwd' else 'forward+backward'}", fontsize=9)
+                ax.set_xlabel("T")
+                ax.set_ylabel("seconds")
+        axes[0][0].legend(fontsize=8)
+        path = os.path.join(folder, f"time_vs_T_{device}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main(argv=None) -> None:
+    """Parse arguments, measure, write results.json, results.md and the plots."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--cells", nargs="+", choices=sorted(CELLS))
+    p.add_argument("--lengths", type=int, nargs="+")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--input", type=int)
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--impls", nargs="+", choices=list(IMPLS), default=list(IMPLS))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--memory", action="store_true", help="also measure jaxrnn with remat")
+    p.add_argument("--out", default="benchmarks/results/seq_lengths")
+    args = p.parse_args(argv)
+    preset = PRESETS[args.preset]
+    for field in ("cells", "lengths", "batch", "input", "hidden"):
+        if getattr(args, field) is None:
+            setattr(args, field, preset.get(field))
+    os.makedirs(args.out, exist_ok=True)
+    results = run(args)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    text = table(results)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(
+            f"Command: `python -m benchmarks.seq_lengths {' '.join(sys.argv[1:])}`\n\n"
+            f"Environment: {json.dumps(results['environment'])}\n{text}\n"
+        )
+    print(text)
+    for path in plot(results, args.out):
+        print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
