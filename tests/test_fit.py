@@ -369,3 +369,20 @@ def test_progress_bar_shows_epoch_loss_norm_and_throughput(capsys):
     jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, progress=True)
     err = capsys.readouterr().err
     assert "4/4" in err and "epoch=2" in err and "loss=" in err and "gnorm=" in err and "seq_s=" in err
+
+
+def test_fit_remat_option_sets_every_layer_and_gives_the_same_run():
+    x, y = running_sum_data(n=16)
+    model = jaxrnn.ManyToMany(
+        jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=key(1), num_layers=2), jaxrnn.Head(H, 1, key=key(2))
+    )
+    assert all(layer.remat for layer in jaxrnn.layers.with_remat(model).rnn.layers)
+    a, ha = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, progress=False)
+    b, hb = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, remat=True, progress=False)
+    assert all(layer.remat for layer in b.rnn.layers)
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-5)
+    jax.tree.map(
+        lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6),
+        eqx.filter(a, eqx.is_array),
+        eqx.filter(b, eqx.is_array),
+    )

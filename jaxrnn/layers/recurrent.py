@@ -5,6 +5,8 @@ inputs (B, T, F), outputs (B, T, H), states (B, H) (the LSTM's: a pair). Cells w
 any leading shape, so a single sequence is a batch of one.
 """
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -129,3 +131,9 @@ class Recurrent(eqx.Module):
         xw = self.cell.project(jnp.swapaxes(xs, 0, 1).astype(self.cell.W_xh.dtype))
         state, ys = scan_cell(self.cell, xw, state, valid, reverse=self.reverse, unroll=self.unroll, remat=self.remat)
         return jnp.swapaxes(ys, 0, 1), state
+
+
+def with_remat(model, remat: bool = True):
+    """``model`` with ``remat`` set on every ``Recurrent`` layer inside it."""
+    is_layer = lambda x: isinstance(x, Recurrent)  # noqa: E731
+    return jax.tree.map(lambda x: dataclasses.replace(x, remat=remat) if is_layer(x) else x, model, is_leaf=is_layer)

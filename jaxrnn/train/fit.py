@@ -16,6 +16,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import PRNGKeyArray
 
+from jaxrnn.layers import with_remat
 from jaxrnn.models import ManyToMany
 from jaxrnn.train import checkpoint as ckpt
 from jaxrnn.train import tbptt as tb
@@ -111,6 +112,7 @@ def fit(
     max_steps: int | None = None,
     max_nonfinite: int = 10,
     forward: Forward | None = None,
+    remat: bool | None = None,
     progress: bool | None = None,
     shard: bool = True,
 ) -> tuple[eqx.Module, History]:
@@ -147,9 +149,14 @@ def fit(
     - **Devices**: with several devices (and ``shard=True``) the batch is split across
       them (data parallel, ``jax.sharding``); the result equals one device's up to
       float rounding.
+    - **remat**: True/False sets rematerialisation on every recurrent layer of the model
+      (BPTT stores only the states and recomputes each step: less memory, more time);
+      None leaves the layers as they are.
     - **progress**: a tqdm bar (default: when stderr is a terminal and tqdm is installed).
     - **key** drives shuffling and dropout: the same key gives the same run.
     """
+    if remat is not None:
+        model = with_remat(model, remat)
     data = as_data(data)
     val = None if validation is None else as_data(validation, "validation")
     loss_fn = resolve_loss(loss)
