@@ -56,3 +56,14 @@ def check_state(state, expected, name: str = "state") -> None:
         same = False
     if not same:
         raise ValueError(f"{name} must have shapes {shape(expected)}, got {shape(state)}")
+
+
+def resolve_named(value, table: dict, name: str):
+    """``table[value]`` for a known name, a callable as it is; a clear error naming ``name`` otherwise."""
+    if isinstance(value, str):
+        if value not in table:
+            raise ValueError(f"{name} must be one of {sorted(table)} or a callable, got {value!r}")
+        return table[value]
+    if not callable(value):
+        raise TypeError(f"{name} must be a name or a callable, got {type(value).__name__}")
+    return value

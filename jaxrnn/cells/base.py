@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
+from jaxrnn._checks import resolve_named
 from jaxrnn.cells.init import Initializer, gate_blocks, glorot_uniform, orthogonal
 
 State = PyTree[Float[Array, "*batch H"]]
@@ -147,10 +148,4 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 def resolve_activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     """Map 'tanh' / 'relu' / 'sigmoid' to the jax function; pass callables through."""
-    if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {activation!r}")
-        return ACTIVATIONS[activation]
-    if not callable(activation):
-        raise TypeError(f"activation must be a name or a callable, got {type(activation).__name__}")
-    return activation
+    return resolve_named(activation, ACTIVATIONS, "activation")

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from jaxrnn._checks import resolve_named
+
 LossFn = Callable[[Array, Array], Array]
 
 
@@ -40,13 +42,7 @@ LOSSES: dict[str, LossFn] = {"mse": mse, "cross_entropy": cross_entropy}
 
 def resolve_loss(loss: str | LossFn) -> LossFn:
     """A loss name ('mse', 'cross_entropy') or a callable ``(logits, targets) -> per-position``."""
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
-        return LOSSES[loss]
-    if not callable(loss):
-        raise TypeError(f"loss must be a name or a callable, got {type(loss).__name__}")
-    return loss
+    return resolve_named(loss, LOSSES, "loss")
 
 
 def reduce(
