@@ -203,7 +203,7 @@ def fit(
     n_dev = jax.device_count() if shard else 1
     rows = -(-batch_size // n_dev) * n_dev  # batch rows, padded to a multiple of the devices
     if n_dev > 1:
-        mesh = jax.make_mesh((n_dev,), ("data",))
+        mesh = jax.make_mesh((n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
         batch_sharding, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
         put = lambda a: None if a is None else jax.device_put(a, batch_sharding)  # noqa: E731
         model = jax.device_put(model, replicated)
