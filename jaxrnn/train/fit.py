@@ -211,9 +211,10 @@ def fit(
         put = lambda a: None if a is None else jnp.asarray(a)  # noqa: E731
 
     def batch_at(source: Data, idx: np.ndarray):
+        """The batch at ``idx`` padded to ``rows``, its weights, and how many examples are real."""
         idx = np.concatenate([idx, np.full(rows - len(idx), -1)])
         part, weights = gather(source, idx)
-        return Data(put(part.inputs), put(part.targets), put(part.lengths)), put(weights)
+        return Data(put(part.inputs), put(part.targets), put(part.lengths)), put(weights), int(np.sum(idx >= 0))
 
     # ---- state, resume ----------------------------------------------------------------------
     key = jnp.asarray(key) if not hasattr(key, "dtype") else key
@@ -249,18 +250,14 @@ def fit(
         epoch = position["epoch"]
         order = batch_indices(data.size, batch_size, shuffle_key if shuffle else None, epoch)
         while position["batch"] < n_batches and stop is None:
-            batch, weights = batch_at(data, order[position["batch"]])
+            batch, weights, n_real = batch_at(data, order[position["batch"]])
             n_windows = 1
             if windows:  # windows past every sequence's end hold no loss: skip them
                 longest = T if batch.lengths is None else int(np.max(np.asarray(batch.lengths)))
                 n_windows = max(1, -(-longest // windows.k1))
                 inputs = tb.pad_time(batch.inputs, windows, T)
                 targets = tb.pad_time(batch.targets, windows, T)
-                valid = (
-                    jnp.ones(batch.inputs.shape[:2], bool)
-                    if batch.lengths is None
-                    else (lengths_mask(batch.lengths, T, rows))
-                )
+                valid = jnp.ones((rows, T), bool) if batch.lengths is None else lengths_mask(batch.lengths, T, rows)
                 valid = tb.pad_time(valid, windows, T)
             batch_done = False
             while not batch_done and stop is None:
@@ -287,7 +284,7 @@ def fit(
                     position["batch"] += 1
                     position["window"] = 0
                     carry = model.rnn.init_state(rows) if windows else None
-                seen += int(np.sum(np.asarray(weights)))
+                seen += n_real
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(
@@ -310,7 +307,7 @@ def fit(
             if val is not None:
                 sums = {}
                 for idx in batch_indices(val.size, rows, None, 0):
-                    vb, vw = batch_at(val, idx)
+                    vb, vw, _ = batch_at(val, idx)
                     _accumulate(sums, evaluate(model, vb.inputs, vb.targets, vb.lengths, vw))
                 metrics.update({f"val_{k}": v for k, v in _sums_to_metrics(sums).items()})
             history.epochs.append(metrics)
