@@ -90,13 +90,18 @@ def test_autodiff_jacobians_equal_hand_derived(make):
             np.testing.assert_allclose(J[t], want, rtol=1e-6, atol=1e-12)
 
 
+def tanh_derivative_along(cell, xs):
+    """f'(z_t) = 1 - tanh(z_t)^2 at every step of the simple RNN's trajectory: (T, H)."""
+    traj = sp.trajectory(cell, xs)
+    z = traj.xw + traj.states[:-1] @ cell.W_hh.T + cell.b_hh
+    return 1 - jnp.tanh(z) ** 2
+
+
 def test_simple_rnn_jacobian_float32_and_h_block():
     cell = jaxrnn.SimpleRNNCell(F, H, key=key())
     xs = inputs()
     J = sp.step_jacobians(cell, xs)
-    traj = sp.trajectory(cell, xs)
-    z = traj.xw + traj.states[:-1] @ cell.W_hh.T + cell.b_hh
-    want = (1 - jnp.tanh(z) ** 2)[:, :, None] * cell.W_hh[None]
+    want = tanh_derivative_along(cell, xs)[:, :, None] * cell.W_hh[None]
     np.testing.assert_allclose(J, want, atol=1e-6)
     lstm = jaxrnn.LSTMCell(F, H, key=key())
     full, hb = sp.step_jacobians(lstm, xs), sp.step_jacobians(lstm, xs, block="h")
@@ -108,9 +113,7 @@ def test_input_jacobians_are_exact():
     cell = jaxrnn.SimpleRNNCell(F, H, key=key())
     xs = inputs()
     Jx = sp.input_jacobians(cell, xs)
-    traj = sp.trajectory(cell, xs)
-    z = traj.xw + traj.states[:-1] @ cell.W_hh.T + cell.b_hh
-    np.testing.assert_allclose(Jx, (1 - jnp.tanh(z) ** 2)[:, :, None] * cell.W_xh[None], atol=1e-6)
+    np.testing.assert_allclose(Jx, tanh_derivative_along(cell, xs)[:, :, None] * cell.W_xh[None], atol=1e-6)
 
 
 def linear_cell(a, n=16, dtype=jnp.float32):
