@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import Cell, State
+from jaxrnn.layers import read_ahead
 
 
 def _add(a, b):
@@ -57,7 +58,7 @@ def fused_scan(
             saved = None if not keep else (s if remat else (s, hw))
             return new, (y, saved)
 
-        return jax.lax.scan(body, s0, (xw, mask), reverse=reverse, unroll=unroll)
+        return read_ahead.platform_scan(body, s0, (xw, mask), reverse=reverse, unroll=unroll)
 
     @jax.custom_vjp
     def run(W, rest, xw, s0, mask):
@@ -88,7 +89,7 @@ def fused_scan(
             return (ds_prev, _add(d_rest, dr)), (dxw_t, dhw_t)
 
         zero_rest = jax.tree.map(jnp.zeros_like, rest)
-        (ds0, d_rest), (dxw, dhw) = jax.lax.scan(
+        (ds0, d_rest), (dxw, dhw) = read_ahead.platform_scan(
             body, (ds_final, zero_rest), (xw, mask, dys, saved), reverse=not reverse, unroll=unroll
         )
         h_prev = output(saved if remat else saved[0])  # (T, B, H): h_{t-1} for every step

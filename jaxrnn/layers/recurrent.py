@@ -14,6 +14,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxrnn._checks import check_lengths, check_sequence, check_state
 from jaxrnn.cells.base import Cell, State
+from jaxrnn.layers import read_ahead
 from jaxrnn.layers.fused_scan import fused_scan
 
 
@@ -53,7 +54,7 @@ def scan_cell(
         s = jax.tree.map(lambda n, o: jnp.where(m_t, n, o), new, s)
         return s, jnp.where(m_t, cell.output(new), 0)
 
-    return jax.lax.scan(body, state, (xw, mask), reverse=reverse, unroll=unroll)
+    return read_ahead.platform_scan(body, state, (xw, mask), reverse=reverse, unroll=unroll)
 
 
 def step_mask(
