@@ -2,7 +2,7 @@
 
 import json
 
-from benchmarks import seq_lengths
+from benchmarks import scan_variants, seq_lengths
 
 
 def test_seq_lengths_tiny_writes_json_table_and_plot(tmp_path):
@@ -34,3 +34,16 @@ def test_seq_lengths_tiny_writes_json_table_and_plot(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "jaxrnn/torch" in table and "MiB remat" in table
     assert (tmp_path / "time_vs_T_cpu.png").stat().st_size > 0
+
+
+def test_scan_variants_tiny_writes_its_table(tmp_path):
+    out = tmp_path / "variants.md"
+    scan_variants.main(
+        ["--cells", "lstm", "--lengths", "3", "--batch", "2", "--input", "3", "--hidden", "4"]
+        + ["--repeats", "1", "--rounds", "1", "--out", str(out)]
+    )
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| lstm |")]
+    assert [row.split(" | ")[2] for row in rows] == ["fwd", "fwdbwd"]
+    cells = rows[0].strip("| ").split(" | ")
+    assert len(cells) == 3 + 2 * len(scan_variants.VARIANTS) - 1
+    assert cells[3 + len(scan_variants.VARIANTS)] != "nan"  # a ratio to the current layer was computed

@@ -1,0 +1,117 @@
+"""A/B of the layer's CPU choices, in one process: each variant undoes one choice of jaxrnn.
+
+    python -m benchmarks.scan_variants                       # LSTM and GRU, T 64 and 256
+    python -m benchmarks.scan_variants --cells lstm --lengths 16 64 --out /tmp/variants.md
+
+Variants (one layer, B 32, F 128, H 256 by default):
+- ``current``: what ``jaxrnn.Recurrent`` does now;
+- ``bias add``: ``b_xh`` added after the input GEMM instead of riding in it;
+- ``lax.scan``: the plain ``lax.scan`` instead of the read-ahead scan (and the bias added
+  after the GEMM: the form before either change);
+- ``unroll 2`` / ``unroll 4``: ``lax.scan``'s unroll.
+
+A variant swaps one function of jaxrnn while its programs are traced and compiled, so the
+rest is the library's own code. Repeats are interleaved across variants (this machine
+drifts by 10-30% over minutes); the table gives the median and the ratio to ``current``.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+from unittest import mock
+
+import jax
+
+import jaxrnn
+from benchmarks.seq_lengths import CELLS, _jax_pair, environment, timed
+from jaxrnn.cells.base import Cell
+from jaxrnn.layers import read_ahead
+
+
+def _project_bias_after(cell, x):
+    return x @ cell.W_xh.T + cell.b_xh
+
+
+def _plain_scan(body, init, xs, *, reverse=False, unroll=1):
+    return jax.lax.scan(body, init, xs, reverse=reverse, unroll=unroll)
+
+
+def _patches(*pairs):
+    stack = contextlib.ExitStack()
+    for target, name, value in pairs:
+        stack.enter_context(mock.patch.object(target, name, value))
+    return stack
+
+
+VARIANTS = {
+    "current": (1, ()),
+    "bias add": (1, ((Cell, "project", _project_bias_after),)),
+    "lax.scan": (1, ((Cell, "project", _project_bias_after), (read_ahead, "platform_scan", _plain_scan))),
+    "unroll 2": (2, ()),
+    "unroll 4": (4, ()),
+}
+
+
+def measure(cell: str, B: int, T: int, F: int, H: int, repeats: int, rounds: int) -> dict:
+    """{variant: {mode: median seconds}} for one cell and length."""
+    device = jax.devices("cpu")[0]
+    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
+    built = {}
+    for name, (unroll, patches) in VARIANTS.items():
+        layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), unroll=unroll)
+        with _patches(*patches):
+            built[name] = _jax_pair(lambda m, x: m(x)[0], layer, x, device)
+    times = {name: {mode: [] for mode in pair} for name, pair in built.items()}
+    for _ in range(rounds):
+        for name, pair in built.items():
+            for mode, (_, call, _) in pair.items():
+                times[name][mode].extend(timed(call, repeats))
+    return {name: {mode: statistics.median(t) for mode, t in modes.items()} for name, modes in times.items()}
+
+
+def main(argv=None) -> None:
+    """Measure and write the markdown table (and print it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", nargs="+", choices=sorted(CELLS), default=["lstm", "gru"])
+    p.add_argument("--lengths", type=int, nargs="+", default=[64, 256])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--input", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per variant per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", default="benchmarks/results/scan_variants.md")
+    args = p.parse_args(argv)
+    names = list(VARIANTS)
+    header = [f"{n} ms" for n in names] + [f"{n}/current" for n in names[1:]]
+    lines = ["| cell | T | mode | " + " | ".join(header) + " |", "|" + "---|" * (3 + len(header))]
+    for cell in args.cells:
+        for T in args.lengths:
+            res = measure(cell, args.batch, T, args.input, args.hidden, args.repeats, args.rounds)
+            for mode in ("fwd", "fwdbwd"):
+                ms = [1e3 * res[n][mode] for n in names]
+                ratios = [m / ms[0] for m in ms[1:]]
+                lines.append(
+                    f"| {cell} | {T} | {mode} | "
+                    + " | ".join(f"{m:.2f}" for m in ms)
+                    + " | "
+                    + " | ".join(f"{r:.2f}" for r in ratios)
+                    + " |"
+                )
+                print(lines[-1], flush=True)
+    env = environment(threads=os.cpu_count())
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(
+            f"Command: `python -m benchmarks.scan_variants {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n"
+            f"B {args.batch}, F {args.input}, H {args.hidden}; median of {args.rounds} rounds x {args.repeats} calls, "
+            f"interleaved; warm-up and compile excluded.\n\nEnvironment: {json.dumps(env)}\n\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
