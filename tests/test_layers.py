@@ -177,3 +177,16 @@ def test_fused_backward_equals_autodiff_of_the_plain_scan(name, reverse, remat):
     np.testing.assert_allclose(v1, v0, rtol=1e-6)
     assert_tree_close(g1, g0, rtol=1e-5, atol=2e-6)
     assert not CELLS["gru_before"](key()).fused
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "ln_lstm", "ln_gru"])
+def test_cells_claim_equal_input_and_recurrent_cotangents_only_where_they_are(name):
+    """The fused backward stores one cotangent for xw and hw when ``gates_read_the_sum``."""
+    cell = CELLS[name](key())
+    k1, k2, k3 = jax.random.split(key(5), 3)
+    G = cell.W_hh.shape[0]
+    xw, hw = jax.random.normal(k1, (B, G)), jax.random.normal(k2, (B, G))
+    out, vjp = jax.vjp(lambda xw, hw: cell.gates(cell.init_state((B,)), xw, hw), xw, hw)
+    d_xw, d_hw = vjp(jax.tree.map(lambda o: jax.random.normal(k3, o.shape), out))
+    assert cell.gates_read_the_sum == bool(jnp.allclose(d_xw, d_hw))
+    assert cell.gates_read_the_sum == (name in ("rnn", "lstm"))

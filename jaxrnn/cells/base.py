@@ -61,6 +61,7 @@ class Cell(eqx.Module):
     hidden_size: int = eqx.field(static=True)
 
     n_gates: ClassVar[int]
+    sums_inputs: ClassVar[bool] = False  # gates see xw and hw only as xw + recurrent(hw)
 
     def _init_weights(
         self,
@@ -117,6 +118,15 @@ class Cell(eqx.Module):
         loop instead of accumulating it step by step (``jaxrnn.layers.fused_scan``).
         """
         return True
+
+    @property
+    def gates_read_the_sum(self) -> bool:
+        """True when ``gates`` reads ``xw`` and ``hw`` only through ``xw + hw + b_hh``.
+
+        Their cotangents are then equal, and the fused scan's backward stores one of them.
+        Holds for the cells that declare ``sums_inputs`` and have no layer norm.
+        """
+        return self.sums_inputs and self.ln_x is None and self.ln_h is None
 
     def step(self, state: State, xw: Float[Array, "*b G"]) -> State:
         """One recurrence step from the projected input ``xw = project(x_t)``."""

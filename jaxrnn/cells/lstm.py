@@ -30,6 +30,7 @@ class LSTMCell(Cell):
     ln_c: Float[Array, " H"] | None
     ln_c_shift: Float[Array, " H"] | None
     n_gates = 4
+    sums_inputs = True
 
     def __init__(
         self,

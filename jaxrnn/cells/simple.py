@@ -21,6 +21,7 @@ class SimpleRNNCell(Cell):
 
     activation: Callable[[Array], Array] = eqx.field(static=True)
     n_gates = 1
+    sums_inputs = True
 
     def __init__(
         self,

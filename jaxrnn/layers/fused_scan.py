@@ -44,6 +44,7 @@ def fused_scan(
         return eqx.combine(rest, static).gates(s, xw_t, hw_t)
 
     output = cell.output  # reads no parameter
+    shared = cell.gates_read_the_sum  # then d(xw) = d(hw): one stacked cotangent
 
     def forward(W, rest, xw, s0, mask, keep):
         def body(s, inputs):
@@ -86,14 +87,14 @@ def fused_scan(
             ds_prev = _add(ds_prev, jax.vjp(output, s_prev)[1](dhw_t @ W)[0])
             if m_t is not None:
                 ds_prev = _add(ds_prev, skipped)
-            return (ds_prev, _add(d_rest, dr)), (dxw_t, dhw_t)
+            return (ds_prev, _add(d_rest, dr)), (dxw_t, None if shared else dhw_t)
 
         zero_rest = jax.tree.map(jnp.zeros_like, rest)
         (ds0, d_rest), (dxw, dhw) = read_ahead.platform_scan(
             body, (ds_final, zero_rest), (xw, mask, dys, saved), reverse=not reverse, unroll=unroll
         )
         h_prev = output(saved if remat else saved[0])  # (T, B, H): h_{t-1} for every step
-        dW = jnp.einsum("tbg,tbh->gh", dhw, h_prev)
+        dW = jnp.einsum("tbg,tbh->gh", dxw if shared else dhw, h_prev)
         return dW, d_rest, dxw, ds0, None
 
     run.defvjp(run_fwd, run_bwd)
