@@ -6,6 +6,8 @@
 Variants (one layer, B 32, F 128, H 256 by default):
 - ``current``: what ``jaxrnn.Recurrent`` does now;
 - ``bias add``: ``b_xh`` added after the input GEMM instead of riding in it;
+- ``two cotangents``: the fused backward stacks d(xw) and d(hw) apart even where the
+  gates read only their sum (equal cotangents; LSTM and simple RNN);
 - ``lax.scan``: the plain ``lax.scan`` instead of the read-ahead scan (and the bias added
   after the GEMM: the form before either change);
 - ``unroll 2`` / ``unroll 4``: ``lax.scan``'s unroll.
@@ -49,6 +51,7 @@ def _patches(*pairs):
 VARIANTS = {
     "current": (1, ()),
     "bias add": (1, ((Cell, "project", _project_bias_after),)),
+    "two cotangents": (1, ((Cell, "gates_read_the_sum", property(lambda cell: False)),)),
     "lax.scan": (1, ((Cell, "project", _project_bias_after), (read_ahead, "platform_scan", _plain_scan))),
     "unroll 2": (2, ()),
     "unroll 4": (4, ()),
