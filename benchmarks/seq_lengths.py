@@ -13,7 +13,8 @@ GRUCell, an Equinox cell in a plain lax.scan (vmapped over the batch), and on GP
 jax.experimental.rnn's cuDNN LSTM. A peer that is not installed is reported as missing.
 
 Method: warm-up excluded; compile time (JAX: lower + compile) reported apart; median of
---repeats runs; block_until_ready / torch.cuda.synchronize; torch uses as many threads as
+--repeats rounds, each round timing every implementation once (interleaved, so that a
+drift of the machine cancels in the ratios); block_until_ready / torch.cuda.synchronize; torch uses as many threads as
 XLA's CPU client (the machine's cores), recorded with the versions, the device and the CPU
 model. Memory: XLA's buffer analysis of the compiled fwd+bwd (arguments + outputs +
 temporaries), with and without jaxrnn's remat. Output in --out: results.json, results.md
@@ -221,40 +222,52 @@ def run(args) -> dict:
     for device in devices:
         for cell in args.cells:
             for B, T, F, H in shapes_of(args):
+                built = {}
                 for name in args.impls:
-                    built = IMPLS[name](cell, B, T, F, H, device)
-                    if isinstance(built, str):
-                        missing[f"{name}/{cell}/{device.platform}"] = built
+                    pair = IMPLS[name](cell, B, T, F, H, device)
+                    if isinstance(pair, str):
+                        missing[f"{name}/{cell}/{device.platform}"] = pair
+                    else:
+                        built[name] = pair
+                if "jaxrnn" in built and args.memory:
+                    built["remat"] = {"fwdbwd": impl_jaxrnn(cell, B, T, F, H, device, remat=True)["fwdbwd"]}
+                # Interleaved: every round times each implementation once, so a drift of the
+                # machine during the run moves all of them alike and cancels in the ratios.
+                times = {(name, mode): [] for name, pair in built.items() for mode in pair}
+                for _ in range(args.repeats):
+                    for name, mode in times:
+                        times[name, mode] += timed(built[name][mode][1], 1)
+                for (name, mode), ts in times.items():
+                    if name == "remat":
                         continue
-                    for mode, (compile_s, call, compiled) in built.items():
-                        times = timed(call, args.repeats)
-                        rec = {
-                            "impl": name,
-                            "device": device.platform,
-                            "cell": cell,
-                            "mode": mode,
-                            "B": B,
-                            "T": T,
-                            "F": F,
-                            "H": H,
-                            "median_s": statistics.median(times),
-                            "times_s": times,
-                            "compile_s": compile_s,
-                        }
-                        if name == "jaxrnn" and mode == "fwdbwd":
-                            rec["memory_bytes"] = memory_bytes(compiled)
-                            if args.memory:
-                                remat = impl_jaxrnn(cell, B, T, F, H, device, remat=True)["fwdbwd"]
-                                rec["memory_bytes_remat"] = memory_bytes(remat[2])
-                                rec["median_s_remat"] = statistics.median(timed(remat[1], args.repeats))
-                                rec["compile_s_remat"] = remat[0]
-                        records.append(rec)
-                        print(
-                            f"{device.platform} {cell:4s} T={T:6d} {name:8s} {mode:6s} "
-                            f"{1e3 * rec['median_s']:9.2f} ms"
-                            + (f"  (compile {compile_s:.2f} s)" if compile_s else ""),
-                            flush=True,
-                        )
+                    compile_s, _, compiled = built[name][mode]
+                    rec = {
+                        "impl": name,
+                        "device": device.platform,
+                        "cell": cell,
+                        "mode": mode,
+                        "B": B,
+                        "T": T,
+                        "F": F,
+                        "H": H,
+                        "median_s": statistics.median(ts),
+                        "times_s": ts,
+                        "compile_s": compile_s,
+                    }
+                    if name == "jaxrnn" and mode == "fwdbwd":
+                        rec["memory_bytes"] = memory_bytes(compiled)
+                        if args.memory:
+                            remat_compile_s, _, remat_compiled = built["remat"]["fwdbwd"]
+                            rec["memory_bytes_remat"] = memory_bytes(remat_compiled)
+                            rec["median_s_remat"] = statistics.median(times["remat", "fwdbwd"])
+                            rec["compile_s_remat"] = remat_compile_s
+                    records.append(rec)
+                    print(
+                        f"{device.platform} {cell:4s} T={T:6d} {name:8s} {mode:6s} "
+                        f"{1e3 * rec['median_s']:9.2f} ms" + (f"  (compile {compile_s:.2f} s)" if compile_s else ""),
+                        flush=True,
+                    )
+                del built
     return {"environment": environment(args.threads), "records": records, "missing": missing}
 
 
