@@ -6,7 +6,9 @@ residual. Here the forward keeps only ``s_{t-1}`` and ``hw_t = h_{t-1} @ W_hh.T`
 the backward loop runs the VJP of the cell's pointwise ``gates`` and the one matmul
 ``dh_{t-1} = d_hw_t W_hh``, and ``dW_hh = sum_t d_hw_t^T h_{t-1}`` is formed after the loop
 in one matmul over all T*B rows. With ``remat`` only the states are kept and ``hw_t`` is
-recomputed in the backward loop.
+recomputed in the backward loop. For cells whose gates read ``xw`` and ``hw`` only as a
+sum (``Cell.gates_read_the_sum``) the two cotangents are equal and one is stacked. On the
+CPU both loops read their per-step inputs one step ahead (``read_ahead``).
 
 The values and gradients are those of the plain scan (tests compare them); only the
 order of floating-point sums differs.

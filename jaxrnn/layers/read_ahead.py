@@ -11,11 +11,16 @@ only (``platform_scan``): a GPU fuses the slice without that penalty and would p
 extra kernel launch per step.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+from jaxtyping import PyTree
+
+Body = Callable[[PyTree, PyTree], tuple[PyTree, PyTree]]  # (carry, x_t) -> (carry, y_t)
 
 
-def scan(body, init, xs, *, reverse: bool = False, unroll: int = 1):
+def scan(body: Body, init: PyTree, xs: PyTree, *, reverse: bool = False, unroll: int = 1) -> tuple[PyTree, PyTree]:
     """``jax.lax.scan(body, init, xs, reverse=..., unroll=...)`` with ``xs[t]`` sliced a step early.
 
     ``xs`` is a pytree of arrays with a common leading length (None leaves allowed).
@@ -40,7 +45,9 @@ def scan(body, init, xs, *, reverse: bool = False, unroll: int = 1):
     return c, ys
 
 
-def platform_scan(body, init, xs, *, reverse: bool = False, unroll: int = 1):
+def platform_scan(
+    body: Body, init: PyTree, xs: PyTree, *, reverse: bool = False, unroll: int = 1
+) -> tuple[PyTree, PyTree]:
     """``scan`` (read-ahead) when compiled for the CPU, ``jax.lax.scan`` elsewhere; same contract."""
 
     def run(scan_fn):
