@@ -6,16 +6,19 @@ through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 
 from jaxrnn import spectra
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, SimpleRNNCell, init
+from jaxrnn.data import Data, streams
 from jaxrnn.interop import from_torch, to_torch
+from jaxrnn.io import load, save
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
-from jaxrnn.train import History, default_optimizer, fit, streams
+from jaxrnn.train import History, default_optimizer, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bidirectional",
     "Cell",
+    "Data",
     "Decoder",
     "EncoderDecoder",
     "GRUCell",
@@ -29,10 +32,14 @@ __all__ = [
     "SimpleRNNCell",
     "Stacked",
     "default_optimizer",
+    "evaluate",
     "fit",
     "from_torch",
     "init",
+    "load",
     "make_rnn",
+    "predict",
+    "save",
     "spectra",
     "streams",
     "to_torch",

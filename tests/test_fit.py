@@ -246,8 +246,9 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", broken_savez)
-    with pytest.raises(OSError, match="disk full"):
-        train(tmp_path, checkpoint=path, resume=True, epochs=2)
+    with pytest.warns(RuntimeWarning, match="could not be written .disk full.; fit still returns the trained model"):
+        model, hist = train(tmp_path, checkpoint=path, resume=True, epochs=2)
+    assert hist.steps == 2 * 2 * 3 and len(hist.epochs) == 2  # the second epoch ran and its model came back
     assert open(path, "rb").read() == before
     assert os.listdir(tmp_path) == ["run.ckpt"]  # no temporary file left behind
 

@@ -50,6 +50,14 @@ class OneToMany(eqx.Module):
         state, context = self._start(u)
         return self.decoder.teacher_forced(state, targets, context)
 
+    def train_logits(self, u, targets, lengths, key) -> Float[Array, "B T out"]:
+        """Training protocol: teacher-forced logits (``lengths`` and ``key`` are unused)."""
+        return self(u, targets)
+
+    def infer(self, u: Float[Array, "B U"], *, lengths=None, steps: int, **kwargs) -> Array:
+        """Prediction protocol: the generated sequence (``generate``'s predictions)."""
+        return self.generate(u, steps, **kwargs)[0]
+
     def generate(self, u: Float[Array, "B U"], steps: int, **kwargs) -> tuple[Array, Array]:
         """Feed back own outputs for ``steps`` steps (see ``Decoder.generate``)."""
         state, context = self._start(u)
@@ -93,6 +101,14 @@ class EncoderDecoder(eqx.Module):
     ) -> Float[Array, "B T_out out"]:
         """Teacher-forced logits for ``targets`` (B, T_out) token ids or (B, T_out, out) values."""
         return self.decoder.teacher_forced(self.encode(xs, lengths=lengths), targets)
+
+    def train_logits(self, xs, targets, lengths, key) -> Float[Array, "B T_out out"]:
+        """Training protocol: teacher-forced logits (``key`` is unused)."""
+        return self(xs, targets, lengths=lengths)
+
+    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None, steps: int, **kwargs):
+        """Prediction protocol: the decoded sequence (``generate``'s predictions)."""
+        return self.generate(xs, steps, lengths=lengths, **kwargs)[0]
 
     def generate(
         self, xs: Float[Array, "B T F"], steps: int, *, lengths: Int[Array, " B"] | None = None, **kwargs

@@ -28,6 +28,14 @@ class ManyToOne(eqx.Module):
         _, state = self.rnn(xs, lengths=lengths, key=key, inference=inference)
         return self.head(self.rnn.last_output(state))
 
+    def train_logits(self, xs, targets, lengths, key) -> Float[Array, "B out"]:
+        """Training protocol: the logits the loss reads (dropout on when ``key`` is given)."""
+        return self(xs, lengths=lengths, key=key, inference=key is None)
+
+    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> Float[Array, "B out"]:
+        """Prediction protocol: logits in inference mode (no dropout)."""
+        return self(xs, lengths=lengths, inference=True)
+
 
 class ManyToMany(eqx.Module):
     """One output per input step: ``head`` on every ``h_t``.
@@ -63,3 +71,15 @@ class ManyToMany(eqx.Module):
     ) -> Float[Array, "B T out"]:
         """Logits for every step."""
         return self.run(xs, lengths=lengths, key=key, inference=inference)[0]
+
+    def init_state(self, batch: int) -> tuple:
+        """Training protocol (TBPTT): the zero state carried across windows."""
+        return self.rnn.init_state(batch)
+
+    def train_logits(self, xs, targets, lengths, key) -> Float[Array, "B T out"]:
+        """Training protocol: the logits the loss reads (dropout on when ``key`` is given)."""
+        return self(xs, lengths=lengths, key=key, inference=key is None)
+
+    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> Float[Array, "B T out"]:
+        """Prediction protocol: logits for every step in inference mode (no dropout)."""
+        return self(xs, lengths=lengths, inference=True)

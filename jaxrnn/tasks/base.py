@@ -6,9 +6,9 @@ import jax
 from jaxtyping import PRNGKeyArray
 
 from jaxrnn.cells.base import Cell
+from jaxrnn.data import Data
 from jaxrnn.layers.stacked import make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne
-from jaxrnn.train.data import Data
 
 ARCHITECTURES = ("many_to_one", "many_to_many", "encoder_decoder")
 

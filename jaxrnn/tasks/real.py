@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrnn.data import Data, streams
 from jaxrnn.tasks.base import Task, split
-from jaxrnn.train.data import Data, streams
 
 STDLIB_FILES = ("textwrap.py", "difflib.py", "argparse.py", "csv.py", "random.py", "heapq.py")
 

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from jaxrnn.data import Data
 from jaxrnn.tasks.base import Task, split
-from jaxrnn.train.data import Data
 
 
 def stock_prices(n_days: int = 400, window: int = 5, *, key: PRNGKeyArray, noise: float = 1.0) -> Task:

@@ -1,8 +1,22 @@
-"""Training: ``fit`` with Optax, losses, truncated BPTT, checkpoints."""
+"""Training: ``fit`` with Optax, ``evaluate``, ``predict``, losses, metrics, truncated BPTT, checkpoints."""
 
-from jaxrnn.train.data import Data, streams
+from jaxrnn.data import Data, streams
+from jaxrnn.train.evaluate import evaluate, predict
 from jaxrnn.train.fit import default_optimizer, fit
 from jaxrnn.train.history import History
-from jaxrnn.train.losses import accuracy, cross_entropy, mse
+from jaxrnn.train.losses import binary_cross_entropy, cross_entropy, mse
+from jaxrnn.train.metrics import accuracy
 
-__all__ = ["Data", "History", "accuracy", "cross_entropy", "default_optimizer", "fit", "mse", "streams"]
+__all__ = [
+    "Data",
+    "History",
+    "accuracy",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "default_optimizer",
+    "evaluate",
+    "fit",
+    "mse",
+    "predict",
+    "streams",
+]

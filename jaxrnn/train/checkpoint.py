@@ -1,22 +1,50 @@
 """Checkpoints: model, optimizer state, carried RNN state, PRNG key, position and history.
 
 One ``.npz`` file (numpy's zip of arrays, no pickle): ``meta`` holds JSON (format tag,
-position, history) and ``leaf_i`` the arrays of the saved trees in ``jax.tree.leaves``
-order. Loading needs templates of the same structure (the model you pass to ``fit``).
-Writing is atomic: the file is written beside the target, flushed to disk, then renamed
-over it, so a failed save never destroys the last good checkpoint.
+position, history, the model's architecture) and ``leaf_i`` the arrays of the saved
+trees in ``jax.tree.leaves`` order, the model's first. Resuming needs templates of the
+same structure (the model you pass to ``fit``); ``jaxrnn.load`` rebuilds the model
+from the architecture alone. Writing is atomic: the file is written beside the target
+(``.<name>.tmp-*``), flushed to disk, then renamed over it, so a failed save never
+destroys the last good checkpoint; temporary files that a killed save left behind are
+removed by the next save to the same path.
 """
 
+import glob
 import json
 import os
 import tempfile
 import zipfile
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-FORMAT = "jaxrnn-checkpoint-v1"
+FORMAT = "jaxrnn-checkpoint-v2"
+READABLE = ("jaxrnn-checkpoint-v1", FORMAT)  # v1 (jaxrnn 0.1): model arrays load, resume needs v2
+
+
+def _temp_prefix(path: str) -> tuple[str, str]:
+    return os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-"
+
+
+def check_writable(path: str) -> None:
+    """OSError/ValueError now, before any work, if a checkpoint cannot be written at ``path``."""
+    folder, prefix = _temp_prefix(path)
+    if not os.path.isdir(folder):
+        raise ValueError(f"checkpoint {path!r}: its folder does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=prefix, dir=folder)
+    except OSError as e:
+        raise OSError(f"checkpoint {path!r}: cannot write in its folder ({e.strerror or e})") from None
+    os.close(fd)
+    os.remove(probe)
+
+
+def arrays_of(tree):
+    """The array leaves of ``tree`` (an Equinox module or any pytree), others None."""
+    return eqx.filter(tree, eqx.is_array)
 
 
 def save(path: str, trees, meta: dict) -> None:
@@ -25,8 +53,10 @@ def save(path: str, trees, meta: dict) -> None:
     arrays = {f"leaf_{i}": np.asarray(jax.random.key_data(a) if _is_key(a) else a) for i, a in enumerate(leaves)}
     header = json.dumps({"format": FORMAT, "n_leaves": len(leaves), **meta})
     arrays["meta"] = np.frombuffer(header.encode(), np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", dir=folder)
+    folder, prefix = _temp_prefix(path)
+    for stale in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*")):
+        os.remove(stale)  # left by a save that was killed
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -52,7 +82,7 @@ def read_meta(path: str) -> dict:
             meta = json.loads(bytes(z["meta"]).decode())
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
         raise ValueError(f"checkpoint {path!r} is not a jaxrnn checkpoint or is corrupt ({e})") from None
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in READABLE:
         raise ValueError(f"checkpoint {path!r} is not a jaxrnn checkpoint (format {meta.get('format')!r})")
     return meta
 
@@ -88,6 +118,8 @@ def load(path: str, template):
     """Arrays of the checkpoint at ``path`` in the structure of ``template``, and its meta."""
     leaves, treedef = jax.tree.flatten(template)
     meta = read_meta(path)
+    if meta["format"] != FORMAT:
+        raise ValueError(f"checkpoint {path!r} was written by an older jaxrnn ({meta['format']}): it cannot be resumed")
     if meta["n_leaves"] != len(leaves):
         raise ValueError(
             f"checkpoint {path!r} holds {meta['n_leaves']} arrays but the model and optimizer have "
@@ -97,9 +129,7 @@ def load(path: str, template):
 
 
 def load_model(path: str, model):
-    """The model saved by ``fit`` at ``path``, in the structure of ``model`` (its arrays come first)."""
-    import equinox as eqx
-
+    """The model saved at ``path``, in the structure of ``model`` (its arrays come first)."""
     params, static = eqx.partition(model, eqx.is_array)
     leaves, treedef = jax.tree.flatten(params)
     return eqx.combine(jax.tree.unflatten(treedef, _read_arrays(path, leaves)), static)

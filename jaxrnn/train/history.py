@@ -9,8 +9,11 @@ class History:
     """Per update: ``loss``, ``grad_norm`` (global norm *before* clipping: the exploding-
     gradient signal), ``learning_rate`` (NaN when the optimizer does not expose one, see
     ``fit``) and ``finite`` (False where the update was skipped). Per epoch: ``epochs``,
-    one dict of metrics each (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
-    ``stopped`` says why training ended early (None when it ran to the end).
+    one dict of metrics each (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ...),
+    with its wall time in ``epoch_seconds`` and the update count at its end in
+    ``epoch_steps``. ``stopped`` says why training ended early (None when it ran to the
+    end) and ``stop_reason`` names the kind: 'max_steps', 'non_finite', 'early_stopping'
+    or 'callback'.
     """
 
     loss: list[float] = dataclasses.field(default_factory=list)
@@ -18,7 +21,10 @@ class History:
     learning_rate: list[float] = dataclasses.field(default_factory=list)
     finite: list[bool] = dataclasses.field(default_factory=list)
     epochs: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    epoch_seconds: list[float] = dataclasses.field(default_factory=list)
+    epoch_steps: list[int] = dataclasses.field(default_factory=list)
     stopped: str | None = None
+    stop_reason: str | None = None
 
     @property
     def steps(self) -> int:
@@ -39,13 +45,12 @@ class History:
         """Inverse of ``to_dict``."""
         return cls(**d)
 
-    def record(self, metrics: dict, learning_rate: float) -> None:
-        """Append one update's numbers."""
-        loss, norm = float(metrics["loss"]), float(metrics["grad_norm"])
-        self.loss.append(loss)
-        self.grad_norm.append(norm)
-        self.learning_rate.append(float(learning_rate))
-        self.finite.append(bool(metrics["finite"]))
+    def record(self, loss, grad_norm, learning_rate, finite) -> None:
+        """Append the numbers of a block of updates (sequences of equal length)."""
+        self.loss += [float(v) for v in loss]
+        self.grad_norm += [float(v) for v in grad_norm]
+        self.learning_rate += [float(v) for v in learning_rate]
+        self.finite += [bool(v) for v in finite]
 
     def __repr__(self) -> str:
         last = self.loss[-1] if self.loss else math.nan

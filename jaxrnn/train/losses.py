@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, Float
 
 from jaxrnn._checks import resolve_named
@@ -32,17 +33,28 @@ def cross_entropy(logits: Float[Array, "*pos classes"], targets: Array) -> Float
     return -jnp.take_along_axis(log_p, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
-def accuracy(logits: Float[Array, "*pos classes"], targets: Array) -> Float[Array, "*pos"]:
-    """1.0 where the argmax of the logits is the target class, else 0.0."""
-    return (jnp.argmax(logits, -1) == targets).astype(logits.dtype)
+def binary_cross_entropy(logits: Float[Array, "*pos out"], targets: Float[Array, "*pos out"]) -> Float[Array, "*pos"]:
+    """Sigmoid cross-entropy on logits (stable), averaged over the output features; targets in [0, 1]."""
+    if logits.shape != targets.shape:
+        raise ValueError(
+            f"binary_cross_entropy: targets must have the logits' shape {tuple(logits.shape)}, "
+            f"got {tuple(targets.shape)}"
+        )
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets.astype(logits.dtype)), axis=-1)
 
 
-LOSSES: dict[str, LossFn] = {"mse": mse, "cross_entropy": cross_entropy}
+LOSSES: dict[str, LossFn] = {"mse": mse, "cross_entropy": cross_entropy, "binary_cross_entropy": binary_cross_entropy}
 
 
 def resolve_loss(loss: str | LossFn) -> LossFn:
-    """A loss name ('mse', 'cross_entropy') or a callable ``(logits, targets) -> per-position``."""
+    """A loss name ('mse', 'cross_entropy', 'binary_cross_entropy') or a callable
+    ``(logits, targets) -> per-position``."""
     return resolve_named(loss, LOSSES, "loss")
+
+
+def takes_class_ids(loss: LossFn) -> bool:
+    """Whether the loss reads targets as class ids (one per position) rather than arrays like the logits."""
+    return loss is cross_entropy
 
 
 def reduce(

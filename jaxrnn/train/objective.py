@@ -1,38 +1,28 @@
-"""What one update differentiates: a model's logits on a batch (or a TBPTT window) and its loss."""
+"""What one update differentiates: the loss of a model's logits at the positions that count."""
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float
 
-from jaxrnn.models import EncoderDecoder, ManyToMany, ManyToOne, OneToMany
-from jaxrnn.train.losses import LossFn, accuracy, reduce
+from jaxrnn.train.losses import LossFn, reduce
+from jaxrnn.train.metrics import Metric
 
-Forward = Callable[..., Array]
-"""``forward(model, inputs, targets, lengths, key) -> logits`` for models of your own."""
-
-
-def default_forward(model, inputs: Array, targets: Array, lengths: Array | None, key: PRNGKeyArray) -> Array:
-    """Training logits of jaxrnn's architectures (decoders are teacher-forced on the targets)."""
-    if isinstance(model, ManyToOne | ManyToMany):
-        return model(inputs, lengths=lengths, key=key)
-    if isinstance(model, EncoderDecoder):
-        return model(inputs, targets, lengths=lengths)
-    if isinstance(model, OneToMany):
-        return model(inputs, targets)
-    raise TypeError(
-        f"fit does not know how to run a {type(model).__name__}: pass forward=(model, inputs, targets, lengths, key)"
-    )
+Sums = dict[str, tuple[Array, Array]]
+"""``{name: (total, count)}``: sums over positions that add up across batches."""
 
 
 class Objective(NamedTuple):
-    """The loss function, how positions are weighted, and whether to report accuracy."""
+    """The loss function, its reduction, which positions count, and the metrics beside it.
+
+    ``class_ids``: the loss reads targets as class ids (one per position).
+    """
 
     loss: LossFn
     reduction: str
     last_step_only: bool
-    classification: bool
+    class_ids: bool
+    metrics: tuple[Metric, ...] = ()
 
     def positions(
         self, logits: Array, targets: Array, weights: Float[Array, " B"], valid: Bool[Array, "B T"] | None
@@ -43,7 +33,7 @@ class Objective(NamedTuple):
         skipped steps (when the output has the inputs' length); with ``last_step_only``
         only each sequence's last valid step counts.
         """
-        per_step = logits.ndim == 3 if self.classification else logits.ndim == 3 and targets.ndim == 3
+        per_step = logits.ndim == 3 if self.class_ids else logits.ndim == 3 and targets.ndim == 3
         if not per_step:
             return logits, targets, weights
         w = jnp.broadcast_to(weights[:, None], logits.shape[:2])
@@ -56,16 +46,29 @@ class Objective(NamedTuple):
             return pick(logits), pick(targets), weights * (w.max(1) > 0)
         return logits, targets, w
 
-    def __call__(self, logits, targets, weights, valid=None) -> tuple[Array, dict[str, Array]]:
-        """The loss and the sums behind the metrics: ``{name: (total, count)}``."""
+    def __call__(self, logits, targets, weights, valid=None) -> tuple[Array, Sums]:
+        """The loss and the sums behind it and the metrics.
+
+        Positions of weight 0 (padding, steps past a sequence's length) contribute exactly
+        nothing: their targets are replaced by a harmless value before the loss is taken,
+        so a -100 or NaN written there cannot leak into the loss or its gradient.
+        """
         logits, targets, w = self.positions(logits, targets, weights, valid)
-        total, count = reduce(self.loss(logits, targets), w, self.reduction)
+        counts = w > 0
+        target_mask = (
+            counts
+            if targets.ndim == counts.ndim
+            else counts.reshape(*counts.shape, *[1] * (targets.ndim - counts.ndim))
+        )
+        targets = jnp.where(target_mask, targets, jnp.zeros((), targets.dtype))
+        values = jnp.where(counts, self.loss(logits, targets), 0.0)
+        total, count = reduce(values, w, self.reduction)
         sums = {"loss": (total, count)}
-        if self.classification:
-            sums["accuracy"] = reduce(accuracy(logits, targets), w, "mean")
+        for metric in self.metrics:
+            sums[metric.name] = reduce(jnp.where(counts, metric.per_position(logits, targets), 0.0), w, "mean")
         return total / jnp.maximum(count, 1e-12), sums
 
 
-def lengths_mask(lengths: Array | None, T: int, B: int) -> Bool[Array, "B T"] | None:
+def lengths_mask(lengths: Array | None, T: int) -> Bool[Array, "B T"] | None:
     """``t < lengths[b]`` as a (B, T) mask, or None without lengths."""
     return None if lengths is None else jnp.arange(T)[None, :] < lengths[:, None]

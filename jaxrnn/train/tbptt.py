@@ -38,8 +38,10 @@ def parse(tbptt) -> tuple[int, int] | None:
     """``None``, ``k`` or ``(k1, k2)`` -> ``(k1, k2)``; ValueError naming tbptt otherwise."""
     if tbptt is None:
         return None
-    k1, k2 = (tbptt, tbptt) if isinstance(tbptt, int) else tuple(tbptt)
-    if not (isinstance(k1, int) and isinstance(k2, int)) or k1 <= 0 or k2 <= 0:
+    whole = lambda k: isinstance(k, int) and not isinstance(k, bool) and k > 0  # noqa: E731
+    pair = isinstance(tbptt, tuple | list) and len(tbptt) == 2
+    k1, k2 = tuple(tbptt) if pair else (tbptt, tbptt)
+    if not (whole(k1) and whole(k2)):
         raise ValueError(f"tbptt must be a positive int k or a pair (k1, k2) of positive ints, got {tbptt!r}")
     if k2 < k1:
         raise ValueError(f"tbptt=(k1, k2) needs k2 >= k1 (backpropagate at least the updated steps), got {tbptt!r}")

@@ -1,4 +1,7 @@
-"""Training data as arrays: validation, shuffled fixed-shape batches, long streams."""
+"""Data as arrays: the ``Data`` record, epoch batch orders, long streams.
+
+Below both ``tasks`` (which make data) and ``train`` (which consumes it).
+"""
 
 from typing import NamedTuple
 
@@ -22,23 +25,42 @@ class Data(NamedTuple):
 
 
 def as_data(data, name: str = "data") -> Data:
-    """Accept ``(inputs, targets)``, ``(inputs, targets, lengths)`` or a ``Data``; check sizes."""
+    """Accept ``(inputs, targets)``, ``(inputs, targets, lengths)`` or a ``Data``; check sizes.
+
+    Raises ValueError/TypeError naming ``name`` for a wrong container, mismatched example
+    counts, and lengths that are not integers in [0, T].
+    """
     if isinstance(data, Data):
         parts = tuple(data)
     elif isinstance(data, tuple | list) and len(data) in (2, 3):
         parts = tuple(data) + (None,) * (3 - len(data))
     else:
-        raise TypeError(f"{name} must be (inputs, targets) or (inputs, targets, lengths), got {type(data).__name__}")
+        got = f"a {type(data).__name__} of {len(data)}" if isinstance(data, tuple | list) else type(data).__name__
+        raise TypeError(f"{name} must be (inputs, targets) or (inputs, targets, lengths), got {got}")
+    if parts[0] is None or parts[1] is None:
+        raise TypeError(f"{name}: inputs and targets must be arrays, got None")
     inputs, targets, lengths = (None if p is None else jnp.asarray(p) for p in parts)
     if inputs.ndim < 2:
         raise ValueError(f"{name}: inputs must have a leading example axis and features, got shape {inputs.shape}")
+    if not jnp.issubdtype(inputs.dtype, jnp.floating):
+        raise TypeError(f"{name}: inputs must be floating point (one-hot encode ids), got dtype {inputs.dtype}")
     if targets.ndim < 1 or targets.shape[0] != inputs.shape[0]:
         raise ValueError(
             f"{name}: inputs and targets must hold the same number of examples, "
             f"got {inputs.shape[0]} inputs and {targets.shape[0] if targets.ndim else 'scalar'} targets"
         )
-    if lengths is not None and tuple(lengths.shape) != (inputs.shape[0],):
-        raise ValueError(f"{name}: lengths must have shape ({inputs.shape[0]},), got {tuple(lengths.shape)}")
+    if lengths is not None:
+        if tuple(lengths.shape) != (inputs.shape[0],):
+            raise ValueError(f"{name}: lengths must have shape ({inputs.shape[0]},), got {tuple(lengths.shape)}")
+        if not jnp.issubdtype(lengths.dtype, jnp.integer):
+            raise TypeError(f"{name}: lengths must be integers, got dtype {lengths.dtype}")
+        T = inputs.shape[1] if inputs.ndim == 3 else 0
+        values = np.asarray(lengths)
+        if values.size and (values.min() < 0 or values.max() > T):
+            raise ValueError(
+                f"{name}: lengths must lie in [0, {T}] (the sequence length), "
+                f"got min {values.min()}, max {values.max()}"
+            )
     return Data(inputs, targets, lengths)
 
 
@@ -53,13 +75,6 @@ def batch_indices(n: int, batch_size: int, key: PRNGKeyArray | None, epoch: int)
     padded = np.full(n_batches * batch_size, -1)
     padded[:n] = order
     return padded.reshape(n_batches, batch_size)
-
-
-def gather(data: Data, idx: np.ndarray) -> tuple[Data, Array]:
-    """The examples at ``idx`` (padding slots -1 take example 0) and their weights (0 for padding)."""
-    safe = np.where(idx < 0, 0, idx)
-    take = lambda a: None if a is None else a[safe]  # noqa: E731
-    return Data(take(data.inputs), take(data.targets), take(data.lengths)), jnp.asarray(idx >= 0, jnp.float32)
 
 
 def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple[Array, Array]:

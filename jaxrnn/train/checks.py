@@ -1,0 +1,103 @@
+"""fit's argument checks: every one runs before the first update, and names the argument,
+what was given and what was expected."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxrnn.data import Data
+from jaxrnn.train import checkpoint as ckpt
+from jaxrnn.train.objective import Objective
+
+
+def count(value, name: str, low: int, high: int | None = None, allow_none: bool = False) -> None:
+    """``value`` must be an int (not a bool) in [low, high]; None too when ``allow_none``."""
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
+    if ok and (high is None or value <= high):
+        return
+    bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+    extra = " or None" if allow_none else ""
+    raise ValueError(f"{name} must be an int {bound}{extra}, got {value!r}")
+
+
+def prng_key(key) -> jax.Array:
+    """A PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``); TypeError otherwise."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and jnp.shape(key) == ():
+        return key
+    if dtype == jnp.uint32 and jnp.shape(key) == (2,):
+        return jnp.asarray(key)
+    got = "None" if key is None else f"{type(key).__name__} {getattr(key, 'shape', '')}".strip()
+    raise TypeError(f"key must be a PRNG key such as jax.random.key(0) or jax.random.PRNGKey(0), got {got}")
+
+
+def optimizer(opt, params) -> None:
+    """``opt`` must be an Optax transformation whose update of zero gradients is finite.
+
+    The trial update finds a NaN or infinite learning rate before any training runs.
+    """
+    if not isinstance(opt, optax.GradientTransformation):
+        hint = ""
+        if callable(opt):
+            hint = f" (call it: {getattr(opt, '__name__', 'it')}(learning_rate))"
+        elif isinstance(opt, str):
+            hint = f" (build it: optax.{opt}(learning_rate))"
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {opt!r}{hint}")
+    state = opt.init(params)
+    updates, _ = opt.update(jax.tree.map(jnp.zeros_like, params), state, params)
+    if not all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates)):
+        raise ValueError(
+            "optimizer gives non-finite updates for zero gradients: its learning rate (or another "
+            "hyperparameter) is NaN or infinite"
+        )
+
+
+def checkpoint_path(path: str | None, resume: bool) -> dict | None:
+    """The checkpoint's header if ``path`` exists (it must be a resumable checkpoint and
+    ``resume`` must be set), else None; the folder must exist and be writable."""
+    if path is None:
+        return None
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"checkpoint must be a path, got {type(path).__name__}")
+    ckpt.check_writable(path)
+    if not os.path.exists(path):
+        return None
+    meta = ckpt.read_meta(path)  # raises if it is not a jaxrnn checkpoint or is corrupt
+    if not resume:
+        raise ValueError(f"checkpoint {path!r} exists: pass resume=True to continue it, or another path")
+    if meta["format"] != ckpt.FORMAT:
+        raise ValueError(f"checkpoint {path!r} was written by an older jaxrnn ({meta['format']}): it cannot be resumed")
+    return meta
+
+
+def log_path(path: str | None) -> None:
+    """The CSV log's folder must exist."""
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(f"log {path!r}: its folder does not exist")
+
+
+def targets(data: Data, name: str, objective: Objective, logits: jax.ShapeDtypeStruct) -> None:
+    """Class ids must be integers in [0, classes) wherever they count (positions past a
+    sequence's length may hold anything, e.g. -100 padding)."""
+    if not objective.class_ids:
+        return
+    t = data.targets
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        raise TypeError(f"{name}: cross_entropy targets must be integer class ids, got dtype {t.dtype}")
+    ids = np.asarray(t)
+    counts = np.ones(ids.shape, bool)
+    if data.lengths is not None and ids.ndim == 2 and data.inputs.ndim == 3 and ids.shape[1] == data.inputs.shape[1]:
+        counts = np.arange(ids.shape[1])[None, :] < np.asarray(data.lengths)[:, None]
+    classes = logits.shape[-1]
+    bad = counts & ((ids < 0) | (ids >= classes))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name}: class ids must lie in [0, {classes}) (the model has {classes} outputs), "
+            f"got {ids[where]} at index {where}"
+        )

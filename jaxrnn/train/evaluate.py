@@ -1,0 +1,128 @@
+"""``evaluate`` and ``predict``: a whole data set in one compiled call, batch by batch.
+
+Both pad the data to whole batches (padding rows have weight 0 or are cut off) and run
+the batches with ``lax.map`` inside one jit-compiled call, the model in inference mode
+(no dropout): one compilation per shape, no Python loop over batches.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from jaxrnn.data import Data, as_data
+from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
+from jaxrnn.train.metrics import Metric, finish, resolve_metrics
+from jaxrnn.train.objective import Objective
+from jaxrnn.train.protocol import Forward, Predictor, training_forward
+from jaxrnn.train.sources import Sequences, no_constraint
+
+
+def _batches(n: int, rows: int) -> np.ndarray:
+    """Indices 0..n-1 in order as (n_batches, rows), the last batch padded with -1."""
+    n_batches = -(-n // rows)
+    idx = np.full(n_batches * rows, -1)
+    idx[:n] = np.arange(n)
+    return idx.reshape(n_batches, rows)
+
+
+@eqx.filter_jit
+def _sums(source: Sequences, model, data: Data, idx: Array):
+    # key=None is inference in the training protocol (no dropout); inference_mode also
+    # reaches Equinox layers of models of your own
+    model = eqx.nn.inference_mode(model)
+    return jax.lax.map(lambda i: source.loss(model, None, data, i, 0, None)[1][1], idx)
+
+
+class Evaluator:
+    """The loss and metrics of a model on a data set, for ``evaluate`` and fit's validation."""
+
+    def __init__(self, forward: Forward, objective: Objective, rows: int, constrain: Callable = no_constraint):
+        self.source = Sequences(rows, forward, objective, constrain)
+        self.rows, self.metrics = rows, objective.metrics
+
+    def __call__(self, model, data: Data) -> dict[str, float]:
+        """``{'loss': ..., metric: ...}`` over every valid position of ``data`` (already on the device)."""
+        per_batch = jax.device_get(_sums(self.source, model, data, jnp.asarray(_batches(data.size, self.rows))))
+        sums = {
+            k: (float(np.sum(t, dtype=np.float64)), float(np.sum(c, dtype=np.float64)))
+            for k, (t, c) in per_batch.items()
+        }
+        return finish(sums, self.metrics)
+
+
+def evaluate(
+    model,
+    data,
+    *,
+    loss: str | LossFn = "mse",
+    loss_on: str = "all",
+    reduction: str = "mean",
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 256,
+    forward: Forward | None = None,
+) -> dict[str, float]:
+    """The loss (and metrics) of ``model`` on ``data = (inputs, targets[, lengths])``.
+
+    The same objective as ``fit`` (see there for ``loss``, ``loss_on``, ``reduction``,
+    ``metrics``, ``forward``), averaged over every valid position of the whole data set,
+    in inference mode. Returns ``{'loss': ..., 'accuracy': ..., ...}`` (Python floats).
+    """
+    data = as_data(data)
+    loss_fn = resolve_loss(loss)
+    objective = make_objective(loss_fn, loss_on, reduction, metrics)
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    return Evaluator(training_forward(model, forward), objective, min(batch_size, data.size))(model, data)
+
+
+def make_objective(loss_fn: LossFn, loss_on: str, reduction: str, metrics: Sequence[str] | None) -> Objective:
+    """The objective of ``fit`` and ``evaluate``; ValueError naming the argument that is off."""
+    if loss_on not in ("all", "last"):
+        raise ValueError(f"loss_on must be 'all' or 'last', got {loss_on!r}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    class_ids = takes_class_ids(loss_fn)
+    resolved: tuple[Metric, ...] = resolve_metrics(metrics, class_ids)
+    return Objective(loss_fn, reduction, loss_on == "last", class_ids, resolved)
+
+
+@eqx.filter_jit
+def _infer(model, inputs: Array, lengths: Array | None, options: dict):
+    def one(batch):
+        x, n = batch
+        return model.infer(x, lengths=n, **options)
+
+    return jax.lax.map(one, (inputs, lengths))
+
+
+def predict(model, inputs, *, batch_size: int = 256, lengths=None, **options) -> Array:
+    """``model.infer`` on ``inputs`` (N, ...) batch by batch, in one compiled call; returns (N, ...).
+
+    For ManyToOne / ManyToMany models the logits (``model.head.activate`` turns them into
+    predictions); for OneToMany / EncoderDecoder the generated sequences (pass
+    ``steps=`` and ``generate``'s options). ``lengths`` (N,) as in the models.
+    """
+    if not isinstance(model, Predictor):
+        raise TypeError(f"model: a {type(model).__name__} has no infer method (jaxrnn's models have one)")
+    inputs = jnp.asarray(inputs)
+    if inputs.ndim < 2:
+        raise ValueError(f"inputs must have a leading example axis, got shape {tuple(inputs.shape)}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    n = inputs.shape[0]
+    if lengths is not None:
+        lengths = as_data((inputs, inputs, lengths), "predict").lengths
+    rows = max(1, min(batch_size, n))
+    n_batches = max(1, math.ceil(n / rows))
+    pad = n_batches * rows - n
+    shape = lambda a: a.reshape(n_batches, rows, *a.shape[1:])  # noqa: E731
+    padded = shape(jnp.concatenate([inputs, jnp.zeros((pad, *inputs.shape[1:]), inputs.dtype)]))
+    if lengths is not None:
+        lengths = shape(jnp.concatenate([lengths, jnp.zeros(pad, lengths.dtype)]))
+    out = _infer(model, padded, lengths, options)
+    return out.reshape(n_batches * rows, *out.shape[2:])[:n]

@@ -1,0 +1,156 @@
+"""Batch sources: where each update's examples come from, and the loss they carry.
+
+A source holds the training data on the device and plans an epoch on the host as a list
+of updates, each named by its examples' indices and a window number; inside the
+compiled block of updates it gathers those examples on the device and computes the
+objective. ``Sequences`` gives one update per batch of whole sequences; ``Windows``
+gives one update per truncated-BPTT window of a batch, the state carried from window to
+window (one long stream cut by ``jaxrnn.streams`` is a batch of such windows).
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Int
+
+from jaxrnn.data import Data
+from jaxrnn.train import tbptt as tb
+from jaxrnn.train.objective import Objective, lengths_mask
+from jaxrnn.train.protocol import Forward
+
+
+class Plan(NamedTuple):
+    """An epoch's updates, on the host: example indices (U, rows) with -1 for padding slots,
+    the window of each update (U,), and how many real sequences each update starts (U,)
+    (counted once per batch, for the throughput)."""
+
+    idx: np.ndarray
+    window: np.ndarray
+    real: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.window)
+
+
+def _rows(order: np.ndarray, rows: int) -> np.ndarray:
+    """Pad each batch of ``order`` (n_batches, batch_size) with -1 to ``rows`` columns."""
+    return np.concatenate([order, np.full((order.shape[0], rows - order.shape[1]), -1)], axis=1)
+
+
+def _safe(idx: Int[Array, " rows"]) -> tuple[Int[Array, " rows"], Array]:
+    """Padding slots (-1) read example 0 with weight 0."""
+    return jnp.where(idx < 0, 0, idx), (idx >= 0).astype(jnp.float32)
+
+
+def _zero_skipped(inputs: Array, valid: Bool[Array, "B T"] | None) -> Array:
+    """Inputs past a sequence's length are never read: zeroing them keeps a NaN written there
+    out of the gradient (0 * NaN would reach ``dW_xh``)."""
+    return inputs if valid is None else jnp.where(valid[..., None], inputs, jnp.zeros((), inputs.dtype))
+
+
+def no_constraint(a: Array) -> Array:
+    """Leave an array's placement to XLA (one device)."""
+    return a
+
+
+class Sequences(NamedTuple):
+    """One update per batch of whole sequences (many-to-one, many-to-many, decoders).
+
+    ``rows``: examples per update (the batch padded to a multiple of the devices);
+    ``constrain`` places a gathered batch (sharded across devices, or as it is).
+    """
+
+    rows: int
+    forward: Forward
+    objective: Objective
+    constrain: Callable = no_constraint
+
+    def device_data(self, data: Data) -> Data:
+        """What ``loss`` reads: the data as they are."""
+        return data
+
+    def plan(self, order: np.ndarray, lengths: np.ndarray) -> Plan:
+        """One update per batch of ``order`` (n_batches, batch_size)."""
+        n = order.shape[0]
+        return Plan(_rows(order, self.rows), np.zeros(n, np.int32), (order >= 0).sum(1))
+
+    def init_carry(self, model) -> None:
+        """Whole sequences carry nothing from one update to the next."""
+        return None
+
+    def loss(self, model, carry, data: Data, idx, window, key):
+        """The objective on the batch at ``idx``: ``(value, (carry, sums))``."""
+        safe, weights = _safe(idx)
+        take = lambda a: None if a is None else self.constrain(a[safe])  # noqa: E731
+        inputs, targets, lengths = take(data.inputs), take(data.targets), take(data.lengths)
+        valid = lengths_mask(lengths, inputs.shape[1]) if inputs.ndim == 3 else None
+        logits = self.forward(model, _zero_skipped(inputs, valid), targets, lengths, key)
+        value, sums = self.objective(logits, targets, self.constrain(weights), valid)
+        return value, (carry, sums)
+
+
+class Padded(NamedTuple):
+    """Sequences padded in time for the windows, with their (N, T_padded) mask of valid steps."""
+
+    inputs: Array
+    targets: Array
+    valid: Bool[Array, "N Tp"]
+
+
+class Windows:
+    """Truncated BPTT: one update per window of k2 steps every k1 steps (``jaxrnn.train.tbptt``).
+
+    The model must carry state (``train.protocol.Stateful``). The state is reset to zero
+    at each batch's first window; windows past every sequence of a batch hold no loss
+    and are not planned.
+    """
+
+    def __init__(self, rows: int, T: int, k1: int, k2: int, objective: Objective, constrain: Callable = no_constraint):
+        self.rows, self.T, self.objective, self.constrain = rows, T, objective, constrain
+        self.geometry = tb.plan(T, k1, k2)
+
+    def device_data(self, data: Data) -> Padded:
+        """What ``loss`` reads: inputs, targets and the mask of valid steps, padded in time."""
+        lengths = jnp.full(data.size, self.T) if data.lengths is None else data.lengths
+        pad = lambda a: tb.pad_time(a, self.geometry, self.T)  # noqa: E731
+        return Padded(pad(data.inputs), pad(data.targets), pad(lengths_mask(lengths, self.T)))
+
+    def plan(self, order: np.ndarray, lengths: np.ndarray) -> Plan:
+        """For each batch of ``order``, its windows up to its longest sequence's end (``lengths``, host)."""
+        idx, window, real = [], [], []
+        rows = _rows(order, self.rows)
+        for batch, padded in zip(order, rows):
+            longest = lengths[batch[batch >= 0]].max()
+            n_windows = max(1, -(-int(longest) // self.geometry.k1))
+            idx += [padded] * n_windows
+            window += range(n_windows)
+            real += [int((batch >= 0).sum())] + [0] * (n_windows - 1)
+        return Plan(np.stack(idx), np.asarray(window, np.int32), np.asarray(real))
+
+    def init_carry(self, model):
+        """The zero state of a batch of ``rows`` sequences."""
+        return model.init_state(self.rows)
+
+    def loss(self, model, carry, data: Padded, idx, window, key):
+        """The objective of window ``window`` of the batch at ``idx``: ``(value, (carry, sums))``.
+
+        The steps [0, k1) of the window advance the carried state (its value after them
+        enters the next window, without gradient); the loss is that of the last k1 steps.
+        """
+        safe, weights = _safe(idx)
+        k1, k2 = self.geometry.k1, self.geometry.k2
+        cols = window * k1 + jnp.arange(k2)
+        take = lambda a: self.constrain(a[safe[:, None], cols[None, :]])  # noqa: E731
+        inputs, targets, valid = take(data.inputs), take(data.targets), take(data.valid)
+        inputs = _zero_skipped(inputs, valid)
+        zero = model.init_state(self.rows)
+        carry = jax.tree.map(lambda c, z: jnp.where(window == 0, z, c), carry, zero)
+        k_a, k_b = jax.random.split(key)
+        logits_a, mid = model.run(inputs[:, :k1], carry, mask=valid[:, :k1], key=k_a)
+        logits_b, _ = model.run(inputs[:, k1:], mid, mask=valid[:, k1:], key=k_b)
+        logits = jnp.concatenate([logits_a, logits_b], axis=1)[:, -k1:]
+        value, sums = self.objective(logits, targets[:, -k1:], self.constrain(weights), valid[:, -k1:])
+        return value, (jax.lax.stop_gradient(mid), sums)
