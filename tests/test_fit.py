@@ -221,19 +221,34 @@ def train(tmp_path, **kw):
     model = jaxrnn.ManyToMany(
         jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(1), num_layers=2, dropout=0.3), jaxrnn.Head(H, 1, key=key(2))
     )
-    args = dict(key=key(11), epochs=3, batch_size=16, tbptt=(4, 6), progress=False)
+    schedule = optax.cosine_decay_schedule(1e-2, 20)
+    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(optax.adam)(learning_rate=schedule))
+    args = dict(
+        key=key(11),
+        epochs=3,
+        batch_size=16,
+        tbptt=(4, 6),
+        validation=(x[:5], y[:5]),
+        optimizer=opt,
+        steps_per_execution=4,
+        progress=False,
+    )
     return jaxrnn.fit(model, (x, y), **{**args, **kw})
 
 
-def test_resume_is_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("stop_at,every", [(11, 2), (5, 3), (6, None)])
+def test_resume_is_bit_for_bit(tmp_path, stop_at, every):
+    """Interrupted inside a block of 4 updates, inside an epoch of 6 windows; dropout,
+    validation, a schedule: the resumed run is the uninterrupted one, bit for bit."""
     path = str(tmp_path / "run.ckpt")
     full, hist_full = train(tmp_path)
-    part, hist_part = train(tmp_path, checkpoint=path, checkpoint_every=2, max_steps=11)
-    assert hist_part.steps == 11 and "max_steps" in hist_part.stopped
-    resumed, hist = train(tmp_path, checkpoint=path, checkpoint_every=2, resume=True)
-    assert hist.steps == hist_full.steps
+    part, hist_part = train(tmp_path, checkpoint=path, checkpoint_every=every, max_steps=stop_at)
+    assert hist_part.steps == stop_at and hist_part.stop_reason == "max_steps"
+    resumed, hist = train(tmp_path, checkpoint=path, checkpoint_every=every, resume=True)
+    assert hist.steps == hist_full.steps == 18
     jax.tree.map(np.testing.assert_array_equal, eqx.filter(full, eqx.is_array), eqx.filter(resumed, eqx.is_array))
     np.testing.assert_array_equal(hist.loss, hist_full.loss)
+    np.testing.assert_array_equal(hist.learning_rate, hist_full.learning_rate)
     assert hist.epochs == hist_full.epochs
 
 

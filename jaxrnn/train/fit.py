@@ -1,5 +1,6 @@
 """``jaxrnn.fit``: the composition of a batch source, the block of pure updates, and hooks."""
 
+import contextlib
 import functools
 import sys
 import time
@@ -253,18 +254,28 @@ def _placement(n_dev: int):
 
 def _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows) -> None:
     """Trace the objective on one batch of the training and validation data (no compute):
-    shape errors surface now, with our messages, and class ids are checked against the
-    model's number of outputs."""
+    shape errors surface now, prefixed with the argument's name, and class ids are
+    checked against the model's number of outputs."""
     idx = jax.ShapeDtypeStruct((rows,), np.int32)
-    window = jax.ShapeDtypeStruct((), np.int32)
     key = jax.random.PRNGKey(0)
     carry = source.init_carry(model)
-    jax.eval_shape(lambda m, d, i, w: source.loss(m, carry, d, i, w, key), model, device_data, idx, window)
-    probe = jax.eval_shape(lambda m, d, i: whole.forward(m, *_first_batch(d, i), key), model, data, idx)
+    with _naming("data"):
+        jax.eval_shape(lambda m, d, i: source.loss(m, carry, d, i, 0, key), model, device_data, idx)
+        probe = jax.eval_shape(lambda m, d, i: whole.forward(m, *_first_batch(d, i), key), model, data, idx)
     checks.targets(data, "data", objective, probe)
     if val is not None:
-        jax.eval_shape(lambda m, d, i: whole.loss(m, None, d, i, 0, None), model, val_data, idx)
+        with _naming("validation"):
+            jax.eval_shape(lambda m, d, i: whole.loss(m, None, d, i, 0, None), model, val_data, idx)
         checks.targets(val, "validation", objective, probe)
+
+
+@contextlib.contextmanager
+def _naming(argument: str):
+    """Re-raise a ValueError/TypeError from tracing the model on ``argument`` with its name in front."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{argument}: {e}") from None
 
 
 def _first_batch(data, idx):

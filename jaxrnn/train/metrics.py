@@ -75,10 +75,10 @@ def resolve_metrics(metrics: Sequence[str] | None, class_ids: bool) -> tuple[Met
 
 
 def finish(sums: dict[str, tuple[float, float]], metrics: Sequence[Metric]) -> dict[str, float]:
-    """``{name: total / count}`` from summed pairs, each metric finished; NaN where nothing counted."""
-    finishers = {m.name: m.finish for m in metrics}
+    """``{'loss': ..., metric: ...}``: each ``total / count``, finished; NaN where nothing counted
+    (an epoch whose every update was skipped)."""
     out = {}
-    for name, (total, count) in sums.items():
-        mean = total / count if count > 0 else math.nan
-        out[name] = finishers.get(name, _identity)(mean) if count > 0 else math.nan
+    for name, fin in [("loss", _identity)] + [(m.name, m.finish) for m in metrics]:
+        total, count = sums.get(name, (0.0, 0.0))
+        out[name] = fin(total / count) if count > 0 else math.nan
     return out

@@ -2,6 +2,7 @@
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
@@ -54,6 +55,7 @@ class Objective(NamedTuple):
         so a -100 or NaN written there cannot leak into the loss or its gradient.
         """
         logits, targets, w = self.positions(logits, targets, weights, valid)
+        jax.eval_shape(self.loss, logits, targets)  # the loss's own shape errors first (no compute)
         counts = w > 0
         target_mask = (
             counts

@@ -1,0 +1,192 @@
+"""Time per update of ``jaxrnn.fit`` against a bare jit + Optax loop and a PyTorch loop.
+
+    python -m benchmarks.fit_throughput                      # the two shapes, 5 interleaved rounds
+    python -m benchmarks.fit_throughput --repeats 1 --shapes 20,8,32 --out /tmp/fit
+
+The model: an LSTM many-to-one regressor (one layer, linear head), Adam(1e-3), MSE,
+batches of 32 drawn by a fresh permutation every epoch, data already in memory. Per
+update time = (time of 4 epochs - time of 1 epoch) / (3 x updates per epoch): what is
+left is the steady state, compilation (paid in both runs) excluded. Implementations:
+
+- ``fit``: ``jaxrnn.fit(model, (x, y), ...)`` with its default block of updates per call;
+- ``fit_block1``: the same with ``steps_per_execution=1`` (one device call per update);
+- ``bare``: ``eqx.filter_jit`` of one Optax update, called once per batch from a Python
+  loop, batches sliced from a device permutation (the ten-line loop a JAX user writes);
+- ``torch``: ``nn.LSTM`` + ``nn.Linear``, ``torch.optim.Adam``, the same loop, with as
+  many threads as the machine's cores.
+
+Each round times every implementation once (interleaved, so that the machine's drift
+cancels in the ratios); the table gives medians. Writes results.json and results.md.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxrnn
+from benchmarks.seq_lengths import environment
+
+SHAPES = [(20, 8, 32), (50, 8, 64)]  # (T, F, H)
+BATCH, N = 32, 1024
+
+
+def make_data(T: int, F: int):
+    x = jax.random.normal(jax.random.PRNGKey(1), (N, T, F))
+    y = jnp.tanh(x[:, :, :1].sum(1) / np.sqrt(T))
+    return x, y
+
+
+def make_model(F: int, H: int):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=k1), jaxrnn.Head(H, 1, key=k2))
+
+
+def run_fit(T, F, H, epochs, block=None):
+    x, y = make_data(T, F)
+    model, _ = jaxrnn.fit(
+        make_model(F, H),
+        (x, y),
+        key=jax.random.PRNGKey(2),
+        optimizer=optax.adam(1e-3),
+        epochs=epochs,
+        batch_size=BATCH,
+        progress=False,
+        steps_per_execution=block,
+    )
+    jax.block_until_ready(eqx.filter(model, eqx.is_array))
+
+
+def bare_loop(T, F, H):
+    """The ten-line loop; returns ``train(epochs)``, compiled by a warm-up call."""
+    x, y = make_data(T, F)
+    opt = optax.adam(1e-3)
+
+    @eqx.filter_jit
+    def step(model, opt_state, xb, yb):
+        loss, grads = eqx.filter_value_and_grad(lambda m: jnp.mean((m(xb) - yb) ** 2))(model)
+        updates, opt_state = opt.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+        return eqx.apply_updates(model, updates), opt_state, loss
+
+    def train(epochs):
+        model = make_model(F, H)
+        opt_state = opt.init(eqx.filter(model, eqx.is_inexact_array))
+        for epoch in range(epochs):
+            perm = jax.random.permutation(jax.random.PRNGKey(epoch), N)
+            for i in range(N // BATCH):
+                idx = perm[i * BATCH : (i + 1) * BATCH]
+                model, opt_state, loss = step(model, opt_state, x[idx], y[idx])
+        jax.block_until_ready(loss)
+
+    train(1)
+    return train
+
+
+def torch_loop(T, F, H):
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    x = torch.from_numpy(np.asarray(make_data(T, F)[0]))
+    y = torch.from_numpy(np.asarray(make_data(T, F)[1]))
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = torch.nn.LSTM(F, H, batch_first=True), torch.nn.Linear(H, 1)
+
+        def forward(self, xb):
+            return self.head(self.lstm(xb)[1][0][-1])
+
+    def train(epochs):
+        torch.manual_seed(0)
+        net = Net()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        for _ in range(epochs):
+            perm = torch.randperm(N)
+            for i in range(N // BATCH):
+                idx = perm[i * BATCH : (i + 1) * BATCH]
+                opt.zero_grad()
+                loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
+                loss.backward()
+                opt.step()
+
+    train(1)
+    return train
+
+
+def per_update(train, epochs=(1, 4)) -> float:
+    """(time of the long run - time of the short run) / extra updates."""
+    times = []
+    for e in epochs:
+        start = time.perf_counter()
+        train(e)
+        times.append(time.perf_counter() - start)
+    return (times[1] - times[0]) / ((epochs[1] - epochs[0]) * (N // BATCH))
+
+
+def main(argv=None) -> dict:
+    """Measure every implementation on every shape; write results.json and results.md."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--impls", nargs="+", default=["fit", "fit_block1", "bare", "torch"])
+    p.add_argument("--out", default="benchmarks/results/fit_throughput")
+    args = p.parse_args(argv)
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
+    results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": N, "records": []}
+    for T, F, H in shapes:
+        trainers = {
+            "fit": lambda e, s=(T, F, H): run_fit(*s, e),
+            "fit_block1": lambda e, s=(T, F, H): run_fit(*s, e, block=1),
+        }
+        if "bare" in args.impls:
+            trainers["bare"] = bare_loop(T, F, H)
+        if "torch" in args.impls:
+            trainers["torch"] = torch_loop(T, F, H)
+        trainers = {k: v for k, v in trainers.items() if k in args.impls}
+        times = {k: [] for k in trainers}
+        for _ in range(args.repeats):
+            for name, train in trainers.items():
+                times[name].append(per_update(train))
+        for name, ts in times.items():
+            results["records"].append({"T": T, "F": F, "H": H, "impl": name, "per_update_s": ts})
+        print(f"T {T} F {F} H {H}: " + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items()))
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table(results))
+    return results
+
+
+def table(results: dict) -> str:
+    """Markdown: median ms per update and the ratios of fit to the bare loop and to PyTorch."""
+    recs = results["records"]
+    impls = list(dict.fromkeys(r["impl"] for r in recs))
+    shapes = list(dict.fromkeys((r["T"], r["F"], r["H"]) for r in recs))
+    med = {(r["T"], r["F"], r["H"], r["impl"]): statistics.median(r["per_update_s"]) for r in recs}
+    ratios = [(a, b) for a, b in (("fit", "bare"), ("fit", "torch"), ("bare", "torch")) if a in impls and b in impls]
+    head = ["T, F, H"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
+    lines = [
+        "# fit throughput: time per update, LSTM many-to-one, Adam, MSE, batch 32\n",
+        f"Environment: {json.dumps(results['environment'])}\n",
+        "Per update = (4 epochs - 1 epoch) / (3 x 32 updates); median of the interleaved rounds.\n",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for s in shapes:
+        cells = [", ".join(map(str, s))] + [f"{med[(*s, i)] * 1e3:.2f}" for i in impls]
+        cells += [f"{med[(*s, a)] / med[(*s, b)]:.2f}" for a, b in ratios]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
