@@ -178,6 +178,7 @@ def cmd_generate(args) -> int:
     import jax
 
     from jaxrnn import tasks
+    from jaxrnn.io import load
     from jaxrnn.train import checkpoint as ckpt
 
     if not os.path.exists(args.checkpoint):
@@ -186,20 +187,7 @@ def cmd_generate(args) -> int:
     if info.get("task") != "chars":
         raise ValueError(f"checkpoint {args.checkpoint!r} holds no character model (task {info.get('task')!r})")
     vocab = info["vocab"]
-    fake = tasks.Task(
-        "chars",
-        tasks.base.Data(jax.numpy.zeros((1, 1, len(vocab))), None),
-        None,
-        "many_to_many",
-        "cross_entropy",
-        len(vocab),
-        None,
-        {},
-    )
-    template = tasks.build_model(
-        fake, _cell(info["cell"]), info["hidden"], key=jax.random.PRNGKey(0), num_layers=info["layers"]
-    )
-    model = ckpt.load_model(args.checkpoint, template)
+    model = load(args.checkpoint)
     key = jax.random.PRNGKey(args.seed)
     print(tasks.sample_text(model, vocab, args.prompt, args.length, temperature=args.temperature, key=key))
     return 0
