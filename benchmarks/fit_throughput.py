@@ -187,7 +187,8 @@ def table(results: dict) -> str:
     lines = [
         "# fit throughput: time per update, LSTM many-to-one, Adam, MSE, batch 32\n",
         f"Environment: {json.dumps(results['environment'])}\n",
-        f"Per update = (4 epochs - 1 epoch) / (3 x {results['examples'] // results['batch']} updates); median of the interleaved rounds.\n",
+        f"Per update = (4 epochs - 1 epoch) / (3 x {results['examples'] // results['batch']} updates); "
+        "median of the interleaved rounds.\n",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
