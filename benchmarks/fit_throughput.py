@@ -144,9 +144,29 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default="benchmarks/results/fit_throughput")
     args = p.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
-    jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jaxrnn-fit-bench-"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    cache = {
+        "jax_compilation_cache_dir": tempfile.mkdtemp(prefix="jaxrnn-fit-bench-"),
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+    }
+    before = {name: getattr(jax.config, name) for name in cache}
+    for name, value in cache.items():
+        jax.config.update(name, value)
+    try:
+        results = measure(shapes, args)
+    finally:
+        for name, value in before.items():
+            jax.config.update(name, value)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table(results))
+    return results
+
+
+def measure(shapes, args) -> dict:
+    """Every implementation on every shape, rounds interleaved."""
     results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": N, "records": []}
     for T, F, H in shapes:
         trainers = {
@@ -168,11 +188,6 @@ def main(argv=None) -> dict:
         for name, ts in times.items():
             results["records"].append({"T": T, "F": F, "H": H, "impl": name, "per_update_s": ts})
         print(f"T {T} F {F} H {H}: " + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items()))
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(table(results))
     return results
 
 

@@ -1,8 +1,13 @@
 """The benchmark runs on tiny sizes and writes its files (no timing is asserted)."""
 
 import json
+import pathlib
+import subprocess
+import sys
 
 from benchmarks import scan_variants, seq_lengths
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_seq_lengths_tiny_writes_json_table_and_plot(tmp_path):
@@ -47,3 +52,25 @@ def test_scan_variants_tiny_writes_its_table(tmp_path):
     cells = rows[0].strip("| ").split(" | ")
     assert len(cells) == 3 + 2 * len(scan_variants.VARIANTS) - 1
     assert cells[3 + len(scan_variants.VARIANTS)] != "nan"  # a ratio to the current layer was computed
+
+
+def test_fit_throughput_tiny_writes_its_table(tmp_path):
+    # its own process: the benchmark turns on JAX's persistent compilation cache
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.fit_throughput",
+        "--shapes",
+        "3,2,4",
+        "--repeats",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {r["impl"] for r in results["records"]} == {"fit", "fit_block1", "bare", "torch"}
+    assert results["environment"]["jax"]
+    row = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4 |"))
+    assert len(row.strip("| ").split(" | ")) == 1 + 4 + 3  # shape, four times, three ratios
