@@ -41,13 +41,21 @@ def _sums(source: Sequences, model, data: Data, idx: Array):
 class Evaluator:
     """The loss and metrics of a model on a data set, for ``evaluate`` and fit's validation."""
 
-    def __init__(self, forward: Forward, objective: Objective, rows: int, constrain: Callable = no_constraint):
+    def __init__(
+        self,
+        forward: Forward,
+        objective: Objective,
+        rows: int,
+        constrain: Callable = no_constraint,
+        put: Callable = jnp.asarray,
+        host: Callable = jax.device_get,
+    ):
         self.source = Sequences(rows, forward, objective, constrain)
-        self.rows, self.metrics = rows, objective.metrics
+        self.rows, self.metrics, self.put, self.host = rows, objective.metrics, put, host
 
     def __call__(self, model, data: Data) -> dict[str, float]:
         """``{'loss': ..., metric: ...}`` over every valid position of ``data`` (already on the device)."""
-        per_batch = jax.device_get(_sums(self.source, model, data, jnp.asarray(_batches(data.size, self.rows))))
+        per_batch = self.host(_sums(self.source, model, data, self.put(_batches(data.size, self.rows))))
         sums = {
             k: (float(np.sum(t, dtype=np.float64)), float(np.sum(c, dtype=np.float64)))
             for k, (t, c) in per_batch.items()

@@ -1,7 +1,6 @@
 """``jaxrnn.fit``: the composition of a batch source, the block of pure updates, and hooks."""
 
 import contextlib
-import functools
 import sys
 import time
 import warnings
@@ -11,8 +10,6 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 from jaxtyping import PRNGKeyArray
 
 from jaxrnn.data import as_data, batch_indices
@@ -21,12 +18,13 @@ from jaxrnn.train import checkpoint as ckpt
 from jaxrnn.train import checks
 from jaxrnn.train import hooks as hk
 from jaxrnn.train import tbptt as tb
+from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
 from jaxrnn.train.history import History
 from jaxrnn.train.losses import LossFn, resolve_loss
 from jaxrnn.train.metrics import finish
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
-from jaxrnn.train.sources import Sequences, Windows, no_constraint
+from jaxrnn.train.sources import Sequences, Windows
 from jaxrnn.train.state import TrainState
 from jaxrnn.train.step import Block, make_update
 
@@ -117,7 +115,6 @@ def fit(
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
     ks = tb.parse(tbptt)
-    checks.count(batch_size, "batch_size", 1, data.size)
     checks.count(epochs, "epochs", 0)
     checks.count(early_stopping, "early_stopping", 1, allow_none=True)
     checks.count(checkpoint_every, "checkpoint_every", 1, allow_none=True)
@@ -142,61 +139,61 @@ def fit(
     architecture = _architecture(model) if checkpoint is not None else None
 
     # ---- the pieces ----------------------------------------------------------------------------
-    n_dev = jax.device_count() if shard else 1
-    rows = -(-batch_size // n_dev) * n_dev  # batch rows, padded to a multiple of the devices
-    place, constrain = _placement(n_dev)
-    whole = Sequences(rows, run_forward, objective, constrain)
-    source = whole if ks is None else Windows(rows, data.inputs.shape[1], *ks, objective, constrain)
-    device_data = place(source.device_data(data))
-    val_data = None if val is None else place(val)
+    devices = Placement(jax.device_count() if shard else 1)
+    n_examples = devices.global_size(data, "data")
+    checks.count(batch_size, "batch_size", 1, n_examples)
+    rows = -(-batch_size // devices.n_dev) * devices.n_dev  # batch rows, padded to a multiple of the devices
+    whole = Sequences(rows, run_forward, objective, devices.constrain)
+    source = whole if ks is None else Windows(rows, data.inputs.shape[1], *ks, objective, devices.constrain)
+    device_data = devices.data(source.device_data(data))
+    val_data = None if val is None else devices.data(val)
+    if val is not None:
+        devices.global_size(val, "validation")
     _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows)
-    host_lengths = np.asarray(data.lengths) if data.lengths is not None else np.full(data.size, _steps(data))
-    n_batches = -(-data.size // batch_size)
-    most = n_batches * (source.geometry.count if ks is not None else 1)
-    block = Block(make_update(source.loss, optimizer), steps_per_execution or min(BLOCK, most), max_nonfinite)
-    evaluator = None if val is None else Evaluator(run_forward, objective, rows, constrain)
-
-    state = place(TrainState.create(model, optimizer, source.init_carry(model), key))
-    history = History()
-    hooks = _hooks(
-        max_steps,
+    lengths = devices.global_lengths(data, _steps(data))
+    most = -(-n_examples // batch_size) * (source.geometry.count if ks is not None else 1)
+    block = Block(
+        make_update(source.loss, optimizer),
+        steps_per_execution or min(BLOCK, most),
         max_nonfinite,
-        early_stopping,
-        callbacks,
-        checkpoint,
-        checkpoint_every,
-        checkpoint_info,
-        architecture,
-        progress,
-        log,
+        devices.replicate,
+        devices.state,
+        devices.host,
     )
-    run = hk.Run(state, history, epochs, hooks)
+    evaluator = None
+    if val is not None:
+        evaluator = Evaluator(run_forward, objective, rows, devices.constrain, devices.state, devices.host)
+    hooks = _hooks(max_steps, max_nonfinite, early_stopping, callbacks, progress, log, devices.writer)
+    if checkpoint is not None:
+        info = checkpoint_info or {}
+        hooks.append(hk.Checkpointer(checkpoint, checkpoint_every, info, architecture, devices.host, devices.writer))
+
+    state = TrainState.create(model, optimizer, source.init_carry(model), key)
+    run = hk.Run(state, History(), epochs, hooks)
     if resumed is not None:
         arrays, meta = ckpt.load(checkpoint, ckpt.arrays_of(state))
-        run.state = place(eqx.combine(arrays, state))
+        run.state = eqx.combine(arrays, state)
         run.history = History.from_dict(meta["history"])
         run.restore(meta["position"])
         for h in hooks:
             h.load_state_dict(meta["hooks"].get(type(h).__name__, {}))
+    shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
+    run.state = devices.state(run.state)
+    run.total_steps = epochs * most if max_steps is None else min(epochs * most, max_steps)
 
     # ---- the loop ------------------------------------------------------------------------------
-    shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
-    run.total_steps = epochs * most if max_steps is None else min(epochs * most, max_steps)
     for h in hooks:
         h.start(run)
     stop = None
     while run.epoch < epochs and stop is None:
-        plan = source.plan(batch_indices(data.size, batch_size, shuffle_key, run.epoch), host_lengths)
+        plan = source.plan(batch_indices(n_examples, batch_size, shuffle_key, run.epoch), lengths)
         run.epoch_updates, epoch_started = len(plan), time.perf_counter()
         while run.update < len(plan) and stop is None:
-            ends = [len(plan), run.update + block.size] + [
-                run.update + b - run.step for h in hooks if (b := h.boundary(run.step))
-            ]
-            u, end, started = run.update, min(ends), time.perf_counter()
+            bounds = [run.update + b - run.step for h in hooks if (b := h.boundary(run.step))]
+            u, end, started = run.update, min([len(plan), run.update + block.size, *bounds]), time.perf_counter()
             run.state, out = block(run.state, device_data, plan.idx[u:end], plan.window[u:end])
             _record(run, out, plan.real[u : u + len(out.loss)])
-            seconds = time.perf_counter() - started
-            stop = _first(stop, (h.after_block(run, seconds) for h in hooks))
+            stop = _first(stop, [h.after_block(run, time.perf_counter() - started) for h in hooks])
         if run.update >= len(plan):
             metrics = finish(run.epoch_sums, objective.metrics)
             if evaluator is not None:
@@ -205,7 +202,7 @@ def fit(
             run.history.epochs.append(metrics)
             run.history.epoch_seconds.append(seconds)
             run.history.epoch_steps.append(run.step)
-            stop = _first(stop, (h.after_epoch(run, metrics, seconds) for h in hooks))
+            stop = _first(stop, [h.after_epoch(run, metrics, seconds) for h in hooks])
             run.epoch, run.update, run.epoch_sums = run.epoch + 1, 0, {}
     if stop is not None:
         run.history.stopped, run.history.stop_reason = stop.message, stop.kind
@@ -213,7 +210,7 @@ def fit(
             warnings.warn(stop.message, RuntimeWarning, stacklevel=2)
     for h in hooks:
         h.finish(run, stop)
-    return run.model, run.history
+    return devices.local(run.model), run.history
 
 
 def _first(stop, candidates):
@@ -236,20 +233,6 @@ def _record(run: hk.Run, out, real: np.ndarray) -> None:
 
 def _steps(data) -> int:
     return data.inputs.shape[1] if data.inputs.ndim == 3 else 0
-
-
-def _placement(n_dev: int):
-    """How data and state are placed, and how a gathered batch is constrained, on ``n_dev`` devices."""
-    if n_dev == 1:
-        return (lambda tree: tree), no_constraint
-    mesh = jax.make_mesh((n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-    replicated = NamedSharding(mesh, P())
-
-    def place(tree):
-        arrays, static = eqx.partition(tree, eqx.is_array)
-        return eqx.combine(jax.device_put(arrays, replicated), static)
-
-    return place, functools.partial(jax.lax.with_sharding_constraint, shardings=NamedSharding(mesh, P("data")))
 
 
 def _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows) -> None:
@@ -293,19 +276,8 @@ def _architecture(model) -> dict | None:
         return None
 
 
-def _hooks(
-    max_steps,
-    max_nonfinite,
-    early_stopping,
-    callbacks,
-    checkpoint,
-    checkpoint_every,
-    checkpoint_info,
-    architecture,
-    progress,
-    log,
-) -> list[hk.Hook]:
-    """The hooks the arguments ask for, in the order they act (the checkpoint last)."""
+def _hooks(max_steps, max_nonfinite, early_stopping, callbacks, progress, log, writer: bool) -> list[hk.Hook]:
+    """The hooks the arguments ask for, in the order they act; only process 0 shows and logs."""
     hooks: list[hk.Hook] = [hk.NonFiniteLimit(max_nonfinite)]
     if max_steps is not None:
         hooks.append(hk.MaxSteps(max_steps))
@@ -313,13 +285,11 @@ def _hooks(
         hooks.append(hk.EarlyStopping(early_stopping))
     if callbacks:
         hooks.append(hk.Callbacks(callbacks))
-    bar = _progress(progress)
+    bar = _progress(progress) if writer else None
     if bar is not None:
         hooks.append(bar)
-    if log is not None:
+    if log is not None and writer:
         hooks.append(hk.CSVLog(log))
-    if checkpoint is not None:
-        hooks.append(hk.Checkpointer(checkpoint, checkpoint_every, checkpoint_info or {}, architecture))
     return hooks
 
 

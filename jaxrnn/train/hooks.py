@@ -166,10 +166,12 @@ class Callbacks(Hook):
 class Checkpointer(Hook):
     """Save the state, position, history and hook states to ``path`` every ``every``
     updates and at the end (atomically; ``jaxrnn.train.checkpoint``). A failed final save
-    warns and leaves the trained model to the caller."""
+    warns and leaves the trained model to the caller. ``host`` brings the state's arrays
+    to this host (every process calls it); only the ``writer`` process writes."""
 
-    def __init__(self, path: str, every: int | None, info: dict, architecture: dict | None):
+    def __init__(self, path: str, every: int | None, info: dict, architecture: dict | None, host, writer: bool):
         self.path, self.every, self.info, self.architecture = path, every, info, architecture
+        self.host, self.writer = host, writer
 
     def boundary(self, step):
         return (step // self.every + 1) * self.every if self.every else None
@@ -183,7 +185,9 @@ class Checkpointer(Hook):
             "info": self.info,
             "architecture": self.architecture,
         }
-        ckpt.save(self.path, ckpt.arrays_of(run.state), meta)
+        arrays = self.host(ckpt.arrays_of(run.state))
+        if self.writer:
+            ckpt.save(self.path, arrays, meta)
 
     def after_block(self, run, seconds):
         if self.every and run.step % self.every == 0:

@@ -69,12 +69,22 @@ def make_update(loss_fn, optimizer: optax.GradientTransformation):
     return update
 
 
+def _as_is(tree):
+    return tree
+
+
 class Block:
     """Up to ``size`` updates in one compiled call; updates stop early (inactive) once more
-    than ``max_nonfinite`` have been skipped, so that limit acts on the exact update."""
+    than ``max_nonfinite`` have been skipped, so that limit acts on the exact update.
 
-    def __init__(self, update, size: int, max_nonfinite: int):
+    ``replicate`` constrains the state and metrics it returns, ``put`` places the plan's
+    arrays and ``host`` brings the metrics back (``train.devices.Placement``'s; as they
+    are on one device).
+    """
+
+    def __init__(self, update, size: int, max_nonfinite: int, replicate=_as_is, put=_as_is, host=jax.device_get):
         self.size, self.max_nonfinite = size, max_nonfinite
+        self.replicate, self.put, self.host = replicate, put, host
         self._run = eqx.filter_jit(self._scan)
         self._update = update
 
@@ -95,6 +105,7 @@ class Block:
             return dynamic, (metrics, go)
 
         dynamic, (metrics, ran) = jax.lax.scan(body, dynamic, (idx, window, active))
+        dynamic, metrics, ran = jax.tree.map(self.replicate, (dynamic, metrics, ran))
         return eqx.combine(dynamic, static), metrics, ran
 
     def __call__(self, state: TrainState, data, idx: np.ndarray, window: np.ndarray):
@@ -107,6 +118,6 @@ class Block:
         active = np.arange(self.size) < n
         idx = np.concatenate([idx, np.full((pad, idx.shape[1]), -1, idx.dtype)])
         window = np.concatenate([window, np.zeros(pad, window.dtype)])
-        state, metrics, ran = self._run(state, data, jnp.asarray(idx), jnp.asarray(window), jnp.asarray(active))
-        metrics, ran = jax.device_get((metrics, ran))
+        state, metrics, ran = self._run(state, data, *self.put((idx, window, active)))
+        metrics, ran = self.host((metrics, ran))
         return state, jax.tree.map(lambda a: a[ran], metrics)

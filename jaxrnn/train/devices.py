@@ -1,0 +1,101 @@
+"""Where fit's arrays live: one device, several devices of one process, or several processes.
+
+- One device: arrays stay as they are.
+- Several devices (``jax.device_count() > 1``): a 1-D mesh named ``data``; the model and
+  optimizer state are replicated, each gathered batch is sharded along its rows.
+- Several processes (``jax.distributed``): the same mesh spans every process's devices;
+  each process passes ``fit`` only its own shard of the data (all shards of one size),
+  which becomes one global array sharded by examples
+  (``jax.make_array_from_process_local_data``): global example ``i`` is row
+  ``i - p * n_local`` of process p's shard, so the epoch order is the one a single
+  process would draw for the concatenated data, and a gathered batch pulls each of its
+  rows from the process that holds it. Only process 0 writes checkpoints and logs.
+"""
+
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxrnn.data import Data
+from jaxrnn.train.sources import no_constraint
+
+
+class Placement:
+    """Placement of data and state on ``n_dev`` devices (``jax.device_count()`` or 1)."""
+
+    def __init__(self, n_dev: int):
+        self.n_dev = n_dev
+        self.processes = jax.process_count() if n_dev > 1 else 1
+        self.writer = jax.process_index() == 0
+        if n_dev == 1:
+            self.constrain = self.replicate = no_constraint
+            return
+        mesh = jax.make_mesh((n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+        self.replicated, self.by_rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+        self.constrain = functools.partial(jax.lax.with_sharding_constraint, shardings=self.by_rows)
+        self.replicate = functools.partial(jax.lax.with_sharding_constraint, shardings=self.replicated)
+
+    def state(self, tree):
+        """``tree``'s arrays replicated on every device (the same values in every process)."""
+        if self.n_dev == 1:
+            return tree
+        arrays, static = eqx.partition(tree, eqx.is_array)
+        return eqx.combine(jax.tree.map(self._replicated, arrays), static)
+
+    def _replicated(self, a):
+        if self.processes == 1 or jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            return jax.device_put(a, self.replicated)
+        return jax.device_put(np.asarray(a), self.replicated)
+
+    def data(self, tree):
+        """Training or validation arrays: replicated in one process; in several, the
+        process-local shards joined into global arrays sharded by examples."""
+        if self.processes == 1:
+            return self.state(tree)
+        return jax.tree.map(lambda a: jax.make_array_from_process_local_data(self.by_rows, np.asarray(a)), tree)
+
+    def global_lengths(self, data: Data, steps: int) -> np.ndarray:
+        """Every example's length (all processes' shards, in order), for planning on the host."""
+        local = np.full(data.size, steps) if data.lengths is None else np.asarray(data.lengths)
+        return local if self.processes == 1 else np.asarray(multihost_utils.process_allgather(local, tiled=True))
+
+    def global_size(self, data: Data, name: str) -> int:
+        """The number of examples over all processes; ValueError if the shards' sizes differ."""
+        if self.processes == 1:
+            return data.size
+        sizes = np.asarray(multihost_utils.process_allgather(np.asarray([data.size])))
+        if len(set(sizes.ravel().tolist())) != 1:
+            raise ValueError(f"{name}: every process must hold a shard of the same size, got sizes {sizes.ravel()}")
+        if data.size % jax.local_device_count():
+            raise ValueError(
+                f"{name}: a process's shard ({data.size} examples) must split evenly over its "
+                f"{jax.local_device_count()} devices"
+            )
+        return int(sizes.sum())
+
+    def host(self, tree):
+        """``tree``'s arrays as numpy on this host (every process must call it: a collective)."""
+        return jax.tree.map(_to_host, tree)
+
+    def local(self, tree):
+        """``tree`` with its arrays as ordinary arrays of this process (what fit returns)."""
+        if self.processes == 1:
+            return tree
+        arrays, static = eqx.partition(tree, eqx.is_array)
+        return eqx.combine(jax.tree.map(lambda a: jnp.asarray(_to_host(a)), arrays), static)
+
+
+def _to_host(a):
+    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(jnp.asarray(_to_host(jax.random.key_data(a))), impl=jax.random.key_impl(a))
+    if a.is_fully_addressable:
+        return np.asarray(a)
+    if a.is_fully_replicated:
+        return np.asarray(a.addressable_data(0))
+    return np.asarray(multihost_utils.process_allgather(a, tiled=True))
