@@ -281,3 +281,18 @@ def test_blocks_of_any_size_train_the_same_model():
         np.testing.assert_allclose(hist.loss, runs[0][1].loss, rtol=1e-5)
         for a, b in zip(jax.tree.leaves(eqx.filter(model, eqx.is_array)), jax.tree.leaves(runs[0][0])):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_plans_count_each_sequence_once_per_batch_and_skip_windows_past_every_end():
+    from jaxrnn.data import batch_indices
+    from jaxrnn.train.sources import Sequences, Windows
+
+    lengths = np.array([6, 2, 2, 5, 1, 2, 3])
+    order = batch_indices(7, 3, None, 0)  # batches [0 1 2] [3 4 5] [6 -1 -1]
+    windows = Windows(4, 6, 2, 3, None).plan(order, lengths)
+    # windows of 2 steps: batch 0 reaches step 6 (3 windows), batch 1 step 5 (3), batch 2 step 3 (2)
+    assert windows.window.tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
+    assert windows.real.tolist() == [3, 0, 0, 3, 0, 0, 1, 0] and windows.real.sum() == 7
+    assert windows.idx.shape == (8, 4) and windows.idx[6].tolist() == [6, -1, -1, -1]
+    whole = Sequences(3, None, None).plan(order, lengths)
+    assert whole.real.tolist() == [3, 3, 1] and whole.window.tolist() == [0, 0, 0]
