@@ -18,3 +18,11 @@ def set_weights(module, **arrays):
 
 def key(i=0):
     return jax.random.PRNGKey(i)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """JAX's persistent compilation cache for the session (one folder per worker): tests that
+    compile the same computation (a run, its interrupted copy and its resumption) compile it once."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
