@@ -118,8 +118,9 @@ class Recurrent(eqx.Module):
         With ``lengths`` (B,), outputs at t >= lengths[b] are zero and the final state is
         the state after the last valid step (for ``reverse``: after step 0, the valid
         steps being taken from lengths[b]-1 down to 0). More generally, a step where
-        ``mask`` (B, T) is False is skipped: the state passes through unchanged and the
-        output is zero. T = 0 gives an empty (B, 0, H) output and the initial state.
+        ``mask`` (B, T) is False is skipped: the state passes through unchanged, the
+        output is zero, and the input there influences nothing, forward or backward,
+        whatever it holds (NaN and inf included). T = 0 gives an empty (B, 0, H) output and the initial state.
         Returns ``(outputs, final_state)``.
         """
         check_sequence(xs, self.cell.input_size)
@@ -129,7 +130,12 @@ class Recurrent(eqx.Module):
         else:
             check_state(state, self.init_state(B))
         valid = step_mask(B, T, lengths, mask)
-        xw = self.cell.project(jnp.swapaxes(xs, 0, 1).astype(self.cell.W_xh.dtype))
+        xs = jnp.swapaxes(xs, 0, 1).astype(self.cell.W_xh.dtype)
+        if valid is not None:
+            # a skipped step's input is never read: zeros there keep whatever the padding
+            # holds (NaN, inf) out of the backward pass, where it would meet 0 * NaN
+            xs = jnp.where(valid, xs, jnp.zeros((), xs.dtype))
+        xw = self.cell.project(xs)
         state, ys = scan_cell(self.cell, xw, state, valid, reverse=self.reverse, unroll=self.unroll, remat=self.remat)
         return jnp.swapaxes(ys, 0, 1), state
 

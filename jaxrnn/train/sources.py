@@ -45,12 +45,6 @@ def _safe(idx: Int[Array, " rows"]) -> tuple[Int[Array, " rows"], Array]:
     return jnp.where(idx < 0, 0, idx), (idx >= 0).astype(jnp.float32)
 
 
-def _zero_skipped(inputs: Array, valid: Bool[Array, "B T"] | None) -> Array:
-    """Inputs past a sequence's length are never read: zeroing them keeps a NaN written there
-    out of the gradient (0 * NaN would reach ``dW_xh``)."""
-    return inputs if valid is None else jnp.where(valid[..., None], inputs, jnp.zeros((), inputs.dtype))
-
-
 def no_constraint(a: Array) -> Array:
     """Leave an array's placement to XLA (one device)."""
     return a
@@ -87,7 +81,7 @@ class Sequences(NamedTuple):
         take = lambda a: None if a is None else self.constrain(a[safe])  # noqa: E731
         inputs, targets, lengths = take(data.inputs), take(data.targets), take(data.lengths)
         valid = lengths_mask(lengths, inputs.shape[1]) if inputs.ndim == 3 else None
-        logits = self.forward(model, _zero_skipped(inputs, valid), targets, lengths, key)
+        logits = self.forward(model, inputs, targets, lengths, key)
         value, sums = self.objective(logits, targets, self.constrain(weights), valid)
         return value, (carry, sums)
 
@@ -145,7 +139,6 @@ class Windows:
         cols = window * k1 + jnp.arange(k2)
         take = lambda a: self.constrain(a[safe[:, None], cols[None, :]])  # noqa: E731
         inputs, targets, valid = take(data.inputs), take(data.targets), take(data.valid)
-        inputs = _zero_skipped(inputs, valid)
         zero = model.init_state(self.rows)
         carry = jax.tree.map(lambda c, z: jnp.where(window == 0, z, c), carry, zero)
         k_a, k_b = jax.random.split(key)
