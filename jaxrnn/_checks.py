@@ -58,6 +58,21 @@ def check_state(state, expected, name: str = "state") -> None:
         raise ValueError(f"{name} must have shapes {shape(expected)}, got {shape(state)}")
 
 
+def check_size(value, name: str) -> int:
+    """A positive size: a Python or NumPy integer (not a bool) > 0, returned as an int."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_temperature(temperature) -> float:
+    """A sampling temperature: a finite number >= 0 (0 is greedy)."""
+    ok = isinstance(temperature, int | float | np.number) and not isinstance(temperature, bool)
+    if not ok or not np.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 is greedy), got {temperature!r}")
+    return float(temperature)
+
+
 def resolve_named(value, table: dict, name: str):
     """``table[value]`` for a known name, a callable as it is; a clear error naming ``name`` otherwise."""
     if isinstance(value, str):

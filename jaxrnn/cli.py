@@ -5,6 +5,7 @@ Every user error is one line on stderr and exit status 2, found before any train
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -138,7 +139,9 @@ def cmd_train(args) -> int:
     cell = _cell(args.cell)
     key = jax.random.PRNGKey(args.seed)
     task = _make_task(args.task, args.length, key, args.distance)
-    tbptt = args.tbptt or (100 if args.task == "chars" else None)
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
+    tbptt = args.tbptt if args.tbptt is not None else (100 if args.task == "chars" else None)
     batch_size = task.info.get("n_streams", args.batch_size)
     model = tasks.build_model(task, cell, args.hidden, key=key, num_layers=args.layers)
     info = {
@@ -181,6 +184,8 @@ def cmd_generate(args) -> int:
     from jaxrnn.io import load
     from jaxrnn.train import checkpoint as ckpt
 
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
+        raise ValueError(f"--temperature must be a finite number >= 0 (0 is greedy), got {args.temperature}")
     if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist (train one: jaxrnn train --task chars)")
     info = ckpt.read_meta(args.checkpoint).get("info", {})

@@ -24,6 +24,10 @@ def run(*args):
         (["study", "--lengths", "1"], "length 1 is too short"),
         (["study", "--task", "nope"], "unknown task 'nope'"),
         (["generate", "--checkpoint", "/nonexistent/x.ckpt"], "does not exist"),
+        (["generate", "--temperature", "-1"], "--temperature must be a finite number >= 0"),
+        (["train", "--task", "adding", "--tbptt", "0"], "tbptt must be a positive int"),
+        (["train", "--task", "adding", "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["train", "--task", "adding", "--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
         (["--no-such-flag"], "unrecognized arguments"),
     ],
 )

@@ -2,10 +2,12 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from conftest import key
 
 import jaxrnn
+import jaxrnn.tasks
 
 B, T, IN, H = 2, 5, 3, 4
 
@@ -88,7 +90,7 @@ def test_construction_errors():
         jaxrnn.SimpleRNNCell(3, 4, key=key(), activation="gelu_typo")
     with pytest.raises(ValueError, match="merge must be one of"):
         jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), bidirectional=True, merge="mean")
-    with pytest.raises(ValueError, match="num_layers must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_layers must be a positive int, got 0"):
         jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), num_layers=0)
     with pytest.raises(ValueError, match=r"layers\[1\] takes 3 features but layers\[0\] emits 4"):
         jaxrnn.Stacked([jaxrnn.Recurrent(jaxrnn.GRUCell(3, 4, key=key()))] * 2)
@@ -96,3 +98,46 @@ def test_construction_errors():
         jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), dropout=1.0)
     with pytest.raises(ValueError, match="activation must be one of"):
         jaxrnn.Head(4, 2, key=key(), activation="tanh")
+
+
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (lambda: jaxrnn.Head(4, 0, key=key()), r"out_size must be a positive int, got 0"),
+        (lambda: jaxrnn.Head(4, -2, key=key()), r"out_size must be a positive int, got -2"),
+        (lambda: jaxrnn.SimpleRNNCell(3, True, key=key()), r"hidden_size must be a positive int, got True"),
+        (lambda: jaxrnn.GRUCell(2.5, 4, key=key()), r"input_size must be a positive int, got 2.5"),
+        (
+            lambda: jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key()), jaxrnn.Head(6, 2, key=key())),
+            r"head reads 6 features but rnn emits 4",
+        ),
+        (
+            lambda: jaxrnn.ManyToMany(
+                jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), bidirectional=True), jaxrnn.Head(4, 2, key=key())
+            ),
+            r"head reads 4 features but rnn emits 8 \(a bidirectional layer",
+        ),
+    ],
+)
+def test_sizes_are_checked_when_the_model_is_built(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_numpy_integer_sizes_are_sizes():
+    cell = jaxrnn.GRUCell(np.int32(3), np.int64(4), key=key())
+    assert cell.hidden_size == 4 and type(cell.hidden_size) is int and cell.W_hh.shape == (12, 4)
+    assert jaxrnn.Head(np.int64(4), np.int64(2), key=key()).W_hy.shape == (2, 4)
+
+
+def test_decoding_arguments_are_checked():
+    V = 6
+    dec = jaxrnn.Decoder(jaxrnn.GRUCell(V, H, key=key()), jaxrnn.Head(H, V, key=key()), vocab_size=V)
+    state = dec.cell.init_state((2,))
+    with pytest.raises(ValueError, match=r"end_token must lie in \[0, 6\) \(the vocabulary\), got 99"):
+        dec.generate(state, 3, end_token=99)
+    with pytest.raises(ValueError, match=r"temperature must be a finite number >= 0 \(0 is greedy\), got -1"):
+        dec.generate(state, 3, temperature=-1, key=key())
+    model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.GRUCell, V, H, key=key()), jaxrnn.Head(H, V, key=key()))
+    with pytest.raises(ValueError, match="prompt must be non-empty text"):
+        jaxrnn.tasks.sample_text(model, list("abcdef"), "", 5)

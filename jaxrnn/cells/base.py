@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from jaxrnn._checks import resolve_named
+from jaxrnn._checks import check_size, resolve_named
 from jaxrnn.cells.init import Initializer, gate_blocks, glorot_uniform, orthogonal
 
 State = PyTree[Float[Array, "*batch H"]]
@@ -74,10 +74,7 @@ class Cell(eqx.Module):
         W_hh_init: Initializer | None,
         dtype,
     ) -> None:
-        if not (isinstance(input_size, int) and input_size > 0):
-            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
-        if not (isinstance(hidden_size, int) and hidden_size > 0):
-            raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        input_size, hidden_size = check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size")
         G, H = self.n_gates, hidden_size
         k_x, k_h = jax.random.split(key)
         self.input_size, self.hidden_size = input_size, hidden_size

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from jaxrnn._checks import check_size
 from jaxrnn.cells.base import Cell
 from jaxrnn.layers.bidirectional import Bidirectional
 from jaxrnn.layers.recurrent import Recurrent
@@ -100,8 +101,7 @@ def make_rnn(
 
     ``cell_kwargs`` go to every cell (e.g. ``layer_norm=True``, ``activation='relu'``).
     """
-    if not (isinstance(num_layers, int) and num_layers >= 1):
-        raise ValueError(f"num_layers must be an int >= 1, got {num_layers!r}")
+    num_layers = check_size(num_layers, "num_layers")
     keys = iter(jax.random.split(key, 2 * num_layers))
     layers, size = [], input_size
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from jaxrnn._checks import check_temperature
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.recurrent import Recurrent
 from jaxrnn.models.head import Head
@@ -111,6 +112,9 @@ class Decoder(eqx.Module):
         """
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
+        temperature = check_temperature(temperature)
+        if end_token is not None and self.vocab_size is not None and not 0 <= end_token < self.vocab_size:
+            raise ValueError(f"end_token must lie in [0, {self.vocab_size}) (the vocabulary), got {end_token}")
         if temperature > 0 and key is None:
             raise ValueError("key is required when temperature > 0")
         B = jax.tree.leaves(state)[0].shape[0]

@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from jaxrnn._checks import check_size
+
 _ACTIVATIONS = {
     "linear": lambda a: a,
     "sigmoid": jax.nn.sigmoid,
@@ -27,6 +29,7 @@ class Head(eqx.Module):
     def __init__(
         self, hidden_size: int, out_size: int, *, key: PRNGKeyArray, activation: str = "linear", dtype=jnp.float32
     ):
+        hidden_size, out_size = check_size(hidden_size, "hidden_size"), check_size(out_size, "out_size")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         self.W_hy = jax.nn.initializers.glorot_uniform()(key, (out_size, hidden_size), dtype)

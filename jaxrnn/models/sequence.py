@@ -7,6 +7,17 @@ from jaxrnn.layers.stacked import Stacked
 from jaxrnn.models.head import Head
 
 
+def check_head(rnn: Stacked, head: Head) -> None:
+    """The head must read what the network emits: ValueError naming both sizes otherwise."""
+    if not isinstance(rnn, Stacked):
+        raise TypeError(f"rnn must be a Stacked (jaxrnn.make_rnn builds one), got {type(rnn).__name__}")
+    if head.W_hy.shape[1] != rnn.output_size:
+        raise ValueError(
+            f"head reads {head.W_hy.shape[1]} features but rnn emits {rnn.output_size} "
+            "(a bidirectional layer with merge='concat' emits 2 * hidden_size): build Head(rnn.output_size, ...)"
+        )
+
+
 class ManyToOne(eqx.Module):
     """Sequence in, one output: ``head`` on the final ``h`` (at each sequence's last valid step).
 
@@ -15,6 +26,9 @@ class ManyToOne(eqx.Module):
 
     rnn: Stacked
     head: Head
+
+    def __check_init__(self):
+        check_head(self.rnn, self.head)
 
     def __call__(
         self,
@@ -46,6 +60,9 @@ class ManyToMany(eqx.Module):
 
     rnn: Stacked
     head: Head
+
+    def __check_init__(self):
+        check_head(self.rnn, self.head)
 
     def run(
         self,

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrnn._checks import check_temperature
 from jaxrnn.data import Data, streams
 from jaxrnn.tasks.base import Task, split
 
@@ -55,8 +56,11 @@ def sample_text(model, vocab: list[str], prompt: str, length: int, *, temperatur
     """
     index = {c: i for i, c in enumerate(vocab)}
     unknown = sorted(set(prompt) - set(index))
-    if not prompt or unknown:
-        raise ValueError(f"prompt must be non-empty text over the model's vocabulary; unknown: {unknown}")
+    if not prompt:
+        raise ValueError("prompt must be non-empty text over the model's vocabulary, got ''")
+    if unknown:
+        raise ValueError(f"prompt must be text over the model's vocabulary; characters not in it: {unknown}")
+    temperature = check_temperature(temperature)
     if temperature > 0 and key is None:
         raise ValueError("key is required when temperature > 0")
     V = len(vocab)
