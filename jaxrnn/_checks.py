@@ -48,14 +48,19 @@ def check_lengths(lengths, batch: int, time: int, name: str = "lengths"):
 
 
 def check_state(state, expected, name: str = "state") -> None:
-    """``state`` must have the tree structure and shapes of ``expected``."""
-    shape = lambda tree: jax.tree.map(lambda a: tuple(jnp.shape(a)), tree)  # noqa: E731
+    """``state`` must have the tree structure, shapes and dtypes of ``expected`` (as PyTorch,
+    jaxrnn casts no state: a float16 or integer state for a float32 cell is an error)."""
+    layout = lambda tree: jax.tree.map(lambda a: (tuple(jnp.shape(a)), str(jnp.result_type(a))), tree)  # noqa: E731
     try:
-        same = jax.tree.structure(state) == jax.tree.structure(expected) and shape(state) == shape(expected)
+        same = jax.tree.structure(state) == jax.tree.structure(expected) and layout(state) == layout(expected)
     except (TypeError, ValueError):
         same = False
     if not same:
-        raise ValueError(f"{name} must have shapes {shape(expected)}, got {shape(state)}")
+        try:
+            got = layout(state)
+        except (TypeError, ValueError):
+            got = type(state).__name__
+        raise ValueError(f"{name} must have (shape, dtype) {layout(expected)}, got {got}")
 
 
 def check_size(value, name: str) -> int:

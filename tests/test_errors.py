@@ -74,10 +74,16 @@ def test_float_lengths():
 
 def test_wrong_state_shape():
     layer = jaxrnn.Recurrent(jaxrnn.LSTMCell(IN, H, key=key()))
-    with pytest.raises(ValueError, match=r"state must have shapes \(\(2, 4\), \(2, 4\)\), got \(\(2, 5\), \(2, 4\)\)"):
+    with pytest.raises(ValueError, match=r"state must have \(shape, dtype\) .*got \(\(\(2, 5\), 'float32'\), "):
         layer(jnp.zeros((B, T, IN)), (jnp.zeros((B, 5)), jnp.zeros((B, H))))
-    with pytest.raises(ValueError, match="state must have shapes"):
+    with pytest.raises(ValueError, match=r"state must have \(shape, dtype\)"):
         layer(jnp.zeros((B, T, IN)), jnp.zeros((B, H)))  # an LSTM state is a pair
+    for dtype in (jnp.int32, jnp.float16):
+        state = (jnp.zeros((B, H), dtype), jnp.zeros((B, H), dtype))
+        with pytest.raises(
+            ValueError, match=rf"state must have \(shape, dtype\) .*'float32'.*got .*'{jnp.dtype(dtype)}'"
+        ):
+            layer(jnp.zeros((B, T, IN)), state)
     rnn = jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key(), num_layers=2)
     with pytest.raises(ValueError, match="tuple of 2 per-layer states"):
         rnn(jnp.zeros((B, T, IN)), jnp.zeros((B, H)))
@@ -141,3 +147,27 @@ def test_decoding_arguments_are_checked():
     model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.GRUCell, V, H, key=key()), jaxrnn.Head(H, V, key=key()))
     with pytest.raises(ValueError, match="prompt must be non-empty text"):
         jaxrnn.tasks.sample_text(model, list("abcdef"), "", 5)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("cell", [jaxrnn.LSTMCell, jaxrnn.GRUCell, jaxrnn.SimpleRNNCell])
+def test_half_precision_cells_are_built_from_a_float32_draw(cell, dtype):
+    half = cell(IN, H, key=key(3), dtype=dtype)
+    full = cell(IN, H, key=key(3))
+    assert half.W_hh.dtype == half.W_xh.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(half.W_hh), np.asarray(full.W_hh.astype(dtype)))
+
+
+@pytest.mark.parametrize("cell", [jaxrnn.LSTMCell, jaxrnn.GRUCell])
+def test_a_bfloat16_model_trains(cell):
+    import optax
+
+    k1, k2, k3 = jax.random.split(key(4), 3)
+    model = jaxrnn.ManyToOne(
+        jaxrnn.make_rnn(cell, IN, 16, key=k1, dtype=jnp.bfloat16), jaxrnn.Head(16, 1, key=k2, dtype=jnp.bfloat16)
+    )
+    x = jax.random.normal(k3, (64, 8, IN)).astype(jnp.bfloat16)
+    y = x[:, :, :1].sum(1) / 3
+    trained, hist = jaxrnn.fit(model, (x, y), key=k1, epochs=6, batch_size=16, optimizer=optax.adam(1e-2))
+    assert all(hist.finite) and hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
+    assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(trained))

@@ -247,7 +247,9 @@ def test_everything_jit_compiles():
 def test_bad_input():
     cell = jaxrnn.LSTMCell(F, H, key=key())
     xs = inputs()
-    with pytest.raises(ValueError, match=r"state must have shapes \(\(6,\), \(6,\)\)"):
+    with pytest.raises(
+        ValueError, match=r"state must have \(shape, dtype\) \(\(\(6,\), 'float32'\), \(\(6,\), 'float32'\)\)"
+    ):
         sp.step_jacobians(cell, xs, jnp.zeros(H))
     with pytest.raises(ValueError, match="empty trajectory"):
         sp.step_jacobians(cell, jnp.zeros((0, F)))

@@ -47,6 +47,12 @@ glorot_uniform: Callable[[], Initializer] = jax.nn.initializers.glorot_uniform
 
 
 def gate_blocks(init: Initializer, key: PRNGKeyArray, n_gates: int, rows: int, cols: int, dtype) -> Array:
-    """Stack ``n_gates`` independently initialised (rows, cols) blocks into (n_gates*rows, cols)."""
+    """Stack ``n_gates`` independently initialised (rows, cols) blocks into (n_gates*rows, cols).
+
+    Half-precision weights (bfloat16, float16) are drawn in float32 and cast: the
+    orthogonal initialiser's QR has no half-precision kernel, and the cast keeps the
+    float32 draw's distribution as closely as the format allows.
+    """
     keys = jax.random.split(key, n_gates)
-    return jnp.concatenate([init(k, (rows, cols), dtype) for k in keys], axis=0)
+    drawn = jnp.promote_types(dtype, jnp.float32)
+    return jnp.concatenate([init(k, (rows, cols), drawn) for k in keys], axis=0).astype(dtype)
