@@ -171,3 +171,43 @@ def test_a_bfloat16_model_trains(cell):
     trained, hist = jaxrnn.fit(model, (x, y), key=k1, epochs=6, batch_size=16, optimizer=optax.adam(1e-2))
     assert all(hist.finite) and hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
     assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(trained))
+
+
+def test_decoder_targets_are_token_ids_in_the_vocabulary():
+    import equinox as eqx
+
+    V = 6
+    dec = jaxrnn.Decoder(jaxrnn.LSTMCell(V, H, key=key()), jaxrnn.Head(H, V, key=key()), vocab_size=V)
+    model = jaxrnn.EncoderDecoder(jaxrnn.make_rnn(jaxrnn.LSTMCell, IN, H, key=key()), dec)
+    xs = jnp.ones((B, T, IN))
+    with pytest.raises(ValueError, match=r"targets must be token ids in \[0, 6\) \(the vocabulary\), got min 1, max 9"):
+        model(xs, jnp.array([[1, 9]] * B))
+    with pytest.raises(ValueError, match=r"targets must be token ids: integers of shape \(B, T\), got .*'float32'"):
+        model(xs, jnp.array([[1.5, 2.0]] * B))
+    with pytest.raises(ValueError, match=r"got \(shape, dtype\) \(\(2, 3, 6\), 'float32'\)"):
+        model(xs, jax.nn.one_hot(jnp.zeros((B, 3), int), V))  # one-hot targets
+    with pytest.raises(Exception, match=r"targets must be token ids in \[0, 6\)"):
+        eqx.filter_jit(lambda m, t: m(xs, t))(model, jnp.array([[1, 9]] * B))
+
+
+def test_one_to_many_condition_and_cell_input_sizes():
+    gen = jaxrnn.OneToMany(jaxrnn.Decoder(jaxrnn.GRUCell(2, H, key=key()), jaxrnn.Head(H, 2, key=key())), 4, key=key())
+    with pytest.raises(ValueError, match=r"u must have shape \(batch, 4\).*got \(2, 5\)"):
+        gen.generate(jnp.ones((2, 5)), 3)
+    cell = jaxrnn.LSTMCell(IN, H, key=key())
+    with pytest.raises(ValueError, match=r"x must have 3 features in its last axis, got shape \(5,\)"):
+        cell(cell.init_state(), jnp.ones(5))
+
+
+def test_spectra_take_a_cell_or_say_what_to_pass():
+    from jaxrnn import spectra
+
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key()), jaxrnn.Head(H, 1, key=key()))
+    seq = jax.random.normal(key(1), (6, IN))
+    want = spectra.step_jacobians(model.rnn.layers[0].cell, seq)
+    for obj in (model, model.rnn, model.rnn.layers[0]):  # a one-layer model, stack or layer: its cell
+        np.testing.assert_array_equal(spectra.step_jacobians(obj, seq), want)
+    with pytest.raises(TypeError, match=r"got a Stacked: pass one layer's cell, e.g. model.rnn.layers\[i\].cell"):
+        spectra.state_gradients(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key(), num_layers=2), seq)
+    with pytest.raises(TypeError, match="pascanu_bound applies to the simple RNN.*a LSTMCell's is not"):
+        spectra.pascanu_bound(jaxrnn.LSTMCell(IN, H, key=key()))

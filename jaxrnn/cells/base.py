@@ -92,6 +92,8 @@ class Cell(eqx.Module):
 
     def project(self, x: Float[Array, "*b in"]) -> Float[Array, "*b G"]:
         """Input side of every gate, ``W_xh x + b_xh``: apply to all time steps at once."""
+        if jnp.shape(x)[-1:] != (self.input_size,):
+            raise ValueError(f"x must have {self.input_size} features in its last axis, got shape {jnp.shape(x)}")
         if self.ln_x is not None:
             return gate_norm(x @ self.W_xh.T, self.ln_x, self.n_gates) + self.b_xh
         # b_xh rides in the matmul as a column against a feature of ones: XLA:CPU does not

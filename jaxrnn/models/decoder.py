@@ -58,6 +58,22 @@ class Decoder(eqx.Module):
         self.cell, self.head = cell, head
         self.vocab_size, self.start_token, self.context_size = vocab_size, start_token, context_size
 
+    def _checked(self, targets) -> Array:
+        out = self.head.W_hy.shape[0]
+        if self.vocab_size is None:
+            if getattr(targets, "ndim", None) != 3 or targets.shape[-1] != out:
+                raise ValueError(f"targets must be values of shape (B, T, {out}), got {tuple(jnp.shape(targets))}")
+            return targets
+        if getattr(targets, "ndim", None) != 2 or not jnp.issubdtype(targets.dtype, jnp.integer):
+            got = (tuple(jnp.shape(targets)), str(jnp.result_type(targets)))
+            raise ValueError(f"targets must be token ids: integers of shape (B, T), got (shape, dtype) {got}")
+        message = f"targets must be token ids in [0, {self.vocab_size}) (the vocabulary)"
+        if isinstance(targets, jax.core.Tracer):
+            return eqx.error_if(targets, (targets < 0) | (targets >= self.vocab_size), message)
+        if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= self.vocab_size):
+            raise ValueError(f"{message}, got min {int(targets.min())}, max {int(targets.max())}")
+        return targets
+
     def _feed(self, y: Array) -> Float[Array, "*b out"]:
         """The input vector that encodes a previous output (token ids or values)."""
         if self.vocab_size is None:
@@ -86,7 +102,12 @@ class Decoder(eqx.Module):
         targets: Int[Array, "B T"] | Float[Array, "B T out"],
         context: Float[Array, "B C"] | None = None,
     ) -> Float[Array, "B T out"]:
-        """Logits for every step when step t reads target t-1 (step 0 reads the start)."""
+        """Logits for every step when step t reads target t-1 (step 0 reads the start).
+
+        Token targets must be integer ids (B, T) in [0, vocab_size) (checked now when
+        concrete, at run time under ``jit``); value targets (B, T, out).
+        """
+        targets = self._checked(targets)
         B = targets.shape[0]
         prev = jnp.concatenate([self._start(B)[:, None], targets[:, :-1]], axis=1)
         inputs = self._with_context(self._feed(prev), context)

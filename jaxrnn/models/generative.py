@@ -38,8 +38,9 @@ class OneToMany(eqx.Module):
         self.W_u = eqx.nn.Linear(input_size, decoder.cell.hidden_size, key=key) if condition == "state" else None
 
     def _start(self, u: Float[Array, "B U"]) -> tuple[State, Array | None]:
-        if u.ndim != 2:
-            raise ValueError(f"u must have shape (batch, input_size), got {tuple(u.shape)}")
+        size = self.decoder.context_size if self.W_u is None else self.W_u.in_features
+        if u.ndim != 2 or u.shape[1] != size:
+            raise ValueError(f"u must have shape (batch, {size}) (batch, input_size), got {tuple(u.shape)}")
         cell = self.decoder.cell
         if self.W_u is None:
             return cell.init_state((u.shape[0],)), u

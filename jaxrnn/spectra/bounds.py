@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array
@@ -46,6 +47,12 @@ def pascanu_bound(W_hh: Array, activation: Callable[[Array], Array] | str = "tan
     """The Pascanu et al. quantities for ``h_t = f(W_hh h_{t-1} + ...)``; accepts a SimpleRNNCell."""
     if isinstance(W_hh, SimpleRNNCell):
         W_hh, activation = W_hh.W_hh, W_hh.activation
+    elif isinstance(W_hh, eqx.Module):
+        raise TypeError(
+            f"pascanu_bound applies to the simple RNN h_t = f(W_hh h_t-1 + ...), whose step Jacobian is "
+            f"diag(f') W_hh; a {type(W_hh).__name__}'s is not (its gates multiply the state): measure "
+            "it with spectra.step_jacobians and spectra.log_singular_values_vs_lag"
+        )
     _check_square(W_hh, "W_hh")
     f = ACTIVATIONS[activation] if isinstance(activation, str) else activation
     sigma = jnp.linalg.norm(W_hh, 2)

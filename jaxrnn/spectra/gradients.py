@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxrnn.cells.base import Cell, State
-from jaxrnn.spectra.jacobians import _check_sequence, _initial, flat_step
+from jaxrnn.spectra.jacobians import _check_sequence, _initial, as_cell, flat_step
 
 
 def last_step_loss(hs: Float[Array, "T H"]) -> Float[Array, ""]:
@@ -27,6 +27,7 @@ def state_gradients(
     then dL/de_k = dL/ds_k, the total derivative through all later steps. ``loss``
     maps the outputs h_1..h_T (T, H) to a scalar.
     """
+    cell = as_cell(cell)
     _check_sequence(cell, xs)
     state0 = _initial(cell, state0)
     step, s0, unravel = flat_step(cell, state0)

@@ -23,6 +23,24 @@ class Trajectory(NamedTuple):
     xw: Float[Array, "T G"]
 
 
+def as_cell(obj) -> Cell:
+    """The cell whose steps to differentiate: a ``Cell``, or the cell of a ``Recurrent`` layer,
+    of a one-layer unidirectional stack, or of a model built on one (``model.rnn``).
+    TypeError saying what to pass otherwise."""
+    if isinstance(obj, Cell):
+        return obj
+    if hasattr(obj, "cell") and isinstance(obj.cell, Cell):
+        return obj.cell
+    layers = getattr(getattr(obj, "rnn", obj), "layers", None)
+    if layers is not None and len(layers) == 1 and isinstance(getattr(layers[0], "cell", None), Cell):
+        return layers[0].cell
+    raise TypeError(
+        f"cell must be a Cell, a Recurrent layer, or a one-layer unidirectional stack or model, got a "
+        f"{type(obj).__name__}: pass one layer's cell, e.g. model.rnn.layers[i].cell "
+        "(or .forward.cell / .backward.cell of a Bidirectional layer)"
+    )
+
+
 def _check_sequence(cell: Cell, xs) -> None:
     if getattr(xs, "ndim", None) != 2 or xs.shape[-1] != cell.input_size:
         raise ValueError(
@@ -51,6 +69,7 @@ def _initial(cell: Cell, state0: State | None) -> State:
 
 def trajectory(cell: Cell, xs: Float[Array, "T F"], state0: State | None = None) -> Trajectory:
     """Run the cell over ``xs`` and keep every (flattened) state s_0 ... s_T."""
+    cell = as_cell(cell)
     _check_sequence(cell, xs)
     step, s0, _ = flat_step(cell, _initial(cell, state0))
     xw = cell.project(xs)
@@ -69,6 +88,7 @@ def step_jacobians(
     """
     if block not in ("full", "h"):
         raise ValueError(f"block must be 'full' or 'h', got {block!r}")
+    cell = as_cell(cell)
     state0 = _initial(cell, state0)
     step, _, _ = flat_step(cell, state0)
     traj = trajectory(cell, xs, state0)
@@ -79,6 +99,7 @@ def step_jacobians(
 
 def input_jacobians(cell: Cell, xs: Float[Array, "T F"], state0: State | None = None) -> Float[Array, "T n F"]:
     """``d s_t / d x_t`` for t = 1..T (through the input projection)."""
+    cell = as_cell(cell)
     state0 = _initial(cell, state0)
     step, _, _ = flat_step(cell, state0)
     traj = trajectory(cell, xs, state0)
