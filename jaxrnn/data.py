@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
+from jaxrnn._checks import check_lengths
+
 
 class Data(NamedTuple):
     """``inputs`` (N, T, F) or (N, U), ``targets`` (N, ...), optional ``lengths`` (N,)."""
@@ -50,17 +52,8 @@ def as_data(data, name: str = "data") -> Data:
             f"got {inputs.shape[0]} inputs and {targets.shape[0] if targets.ndim else 'scalar'} targets"
         )
     if lengths is not None:
-        if tuple(lengths.shape) != (inputs.shape[0],):
-            raise ValueError(f"{name}: lengths must have shape ({inputs.shape[0]},), got {tuple(lengths.shape)}")
-        if not jnp.issubdtype(lengths.dtype, jnp.integer):
-            raise TypeError(f"{name}: lengths must be integers, got dtype {lengths.dtype}")
         T = inputs.shape[1] if inputs.ndim == 3 else 0
-        values = np.asarray(lengths)
-        if values.size and (values.min() < 0 or values.max() > T):
-            raise ValueError(
-                f"{name}: lengths must lie in [0, {T}] (the sequence length), "
-                f"got min {values.min()}, max {values.max()}"
-            )
+        lengths = check_lengths(lengths, inputs.shape[0], T, name=f"{name}: lengths")
     return Data(inputs, targets, lengths)
 
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from jaxrnn._checks import check_lengths
 from jaxrnn.data import Data, as_data
 from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
 from jaxrnn.train.metrics import Metric, finish, resolve_metrics
@@ -124,7 +125,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, **options) ->
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     n = inputs.shape[0]
     if lengths is not None:
-        lengths = as_data((inputs, inputs, lengths), "predict").lengths
+        lengths = check_lengths(jnp.asarray(lengths), n, inputs.shape[1] if inputs.ndim == 3 else 0)
     rows = max(1, min(batch_size, n))
     n_batches = max(1, math.ceil(n / rows))
     pad = n_batches * rows - n
