@@ -63,6 +63,17 @@ def check_state(state, expected, name: str = "state") -> None:
         raise ValueError(f"{name} must have (shape, dtype) {layout(expected)}, got {got}")
 
 
+def prng_key(key, name: str = "key") -> jax.Array:
+    """A PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``); TypeError otherwise."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and jnp.shape(key) == ():
+        return key
+    if dtype == jnp.uint32 and jnp.shape(key) == (2,):
+        return jnp.asarray(key)
+    got = "None" if key is None else f"{type(key).__name__} {getattr(key, 'shape', '')}".strip()
+    raise TypeError(f"{name} must be a PRNG key such as jax.random.key(0) or jax.random.PRNGKey(0), got {got}")
+
+
 def check_size(value, name: str) -> int:
     """A positive size: a Python or NumPy integer (not a bool) > 0, returned as an int."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value <= 0:

@@ -211,3 +211,38 @@ def test_spectra_take_a_cell_or_say_what_to_pass():
         spectra.state_gradients(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key(), num_layers=2), seq)
     with pytest.raises(TypeError, match="pascanu_bound applies to the simple RNN.*a LSTMCell's is not"):
         spectra.pascanu_bound(jaxrnn.LSTMCell(IN, H, key=key()))
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: jaxrnn.LSTMCell(IN, H, key=None), TypeError, "key must be a PRNG key .* got None"),
+        (lambda: jaxrnn.Head(H, 2, key=3), TypeError, "key must be a PRNG key"),
+        (lambda: jaxrnn.make_rnn(int, IN, H, key=key()), TypeError, "cell_type must be a cell class"),
+        (lambda: jaxrnn.streams(jnp.arange(10), 0), ValueError, "n_streams must be a positive int, got 0"),
+        (
+            lambda: jaxrnn.LSTMCell(IN, H, key=key())(
+                jaxrnn.LSTMCell(IN, H, key=key()).init_state(), jnp.ones(IN, int)
+            ),
+            TypeError,
+            "x must have a floating dtype, got int32",
+        ),
+    ],
+)
+def test_neighbours_found_by_a_sweep(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_generate_steps_must_be_a_count():
+    V = 6
+    dec = jaxrnn.Decoder(jaxrnn.GRUCell(V, H, key=key()), jaxrnn.Head(H, V, key=key()), vocab_size=V)
+    with pytest.raises(ValueError, match=r"steps must be an int >= 0, got 2.5"):
+        dec.generate(dec.cell.init_state((2,)), 2.5)
+
+
+def test_fit_callbacks_must_be_functions():
+    x = jnp.ones((4, T, IN))
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key()), jaxrnn.Head(H, 1, key=key()))
+    with pytest.raises(TypeError, match=r"callbacks must be functions f\(step, epoch_metrics, model\), got \[3\]"):
+        jaxrnn.fit(model, (x, jnp.ones((4, 1))), key=key(), batch_size=2, callbacks=[3])

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from jaxrnn._checks import check_size, resolve_named
+from jaxrnn._checks import check_size, prng_key, resolve_named
 from jaxrnn.cells.init import Initializer, gate_blocks, glorot_uniform, orthogonal
 
 State = PyTree[Float[Array, "*batch H"]]
@@ -76,7 +76,7 @@ class Cell(eqx.Module):
     ) -> None:
         input_size, hidden_size = check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size")
         G, H = self.n_gates, hidden_size
-        k_x, k_h = jax.random.split(key)
+        k_x, k_h = jax.random.split(prng_key(key))
         self.input_size, self.hidden_size = input_size, hidden_size
         self.W_xh = gate_blocks(W_xh_init or glorot_uniform(), k_x, G, H, input_size, dtype)
         self.W_hh = gate_blocks(W_hh_init or orthogonal(), k_h, G, H, H, dtype)
@@ -92,6 +92,8 @@ class Cell(eqx.Module):
 
     def project(self, x: Float[Array, "*b in"]) -> Float[Array, "*b G"]:
         """Input side of every gate, ``W_xh x + b_xh``: apply to all time steps at once."""
+        if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+            raise TypeError(f"x must have a floating dtype, got {jnp.result_type(x)}")
         if jnp.shape(x)[-1:] != (self.input_size,):
             raise ValueError(f"x must have {self.input_size} features in its last axis, got shape {jnp.shape(x)}")
         if self.ln_x is not None:

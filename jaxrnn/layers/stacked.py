@@ -102,6 +102,8 @@ def make_rnn(
     ``cell_kwargs`` go to every cell (e.g. ``layer_norm=True``, ``activation='relu'``).
     """
     num_layers = check_size(num_layers, "num_layers")
+    if not (isinstance(cell_type, type) and issubclass(cell_type, Cell)):
+        raise TypeError(f"cell_type must be a cell class such as jaxrnn.LSTMCell, got {cell_type!r}")
     keys = iter(jax.random.split(key, 2 * num_layers))
     layers, size = [], input_size
 

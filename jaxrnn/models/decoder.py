@@ -16,6 +16,7 @@ An optional context vector (B, C) is concatenated to the input at every step.
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from jaxrnn._checks import check_temperature
@@ -131,8 +132,8 @@ class Decoder(eqx.Module):
         ``end_token``, its later predictions are ``end_token``. Values: predictions
         are ``head.activate(logits)``.
         """
-        if steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}")
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
         temperature = check_temperature(temperature)
         if end_token is not None and self.vocab_size is not None and not 0 <= end_token < self.vocab_size:
             raise ValueError(f"end_token must lie in [0, {self.vocab_size}) (the vocabulary), got {end_token}")

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn._checks import check_size
+from jaxrnn._checks import check_size, prng_key
 
 _ACTIVATIONS = {
     "linear": lambda a: a,
@@ -32,7 +32,7 @@ class Head(eqx.Module):
         hidden_size, out_size = check_size(hidden_size, "hidden_size"), check_size(out_size, "out_size")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-        self.W_hy = jax.nn.initializers.glorot_uniform()(key, (out_size, hidden_size), dtype)
+        self.W_hy = jax.nn.initializers.glorot_uniform()(prng_key(key), (out_size, hidden_size), dtype)
         self.b_y = jnp.zeros(out_size, dtype)
         self.activation = activation
 

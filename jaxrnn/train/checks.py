@@ -25,17 +25,6 @@ def count(value, name: str, low: int, high: int | None = None, allow_none: bool 
     raise ValueError(f"{name} must be an int {bound}{extra}, got {value!r}")
 
 
-def prng_key(key) -> jax.Array:
-    """A PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``); TypeError otherwise."""
-    dtype = getattr(key, "dtype", None)
-    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and jnp.shape(key) == ():
-        return key
-    if dtype == jnp.uint32 and jnp.shape(key) == (2,):
-        return jnp.asarray(key)
-    got = "None" if key is None else f"{type(key).__name__} {getattr(key, 'shape', '')}".strip()
-    raise TypeError(f"key must be a PRNG key such as jax.random.key(0) or jax.random.PRNGKey(0), got {got}")
-
-
 def optimizer(opt, params) -> None:
     """``opt`` must be an Optax transformation whose update of zero gradients is finite.
 

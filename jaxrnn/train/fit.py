@@ -12,6 +12,7 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray
 
+from jaxrnn._checks import prng_key
 from jaxrnn.data import as_data, batch_indices
 from jaxrnn.layers import with_remat
 from jaxrnn.train import checkpoint as ckpt
@@ -110,7 +111,7 @@ def fit(
     - **key** drives shuffling and dropout: the same key gives the same run.
     """
     # ---- every check before any work ---------------------------------------------------------
-    key = checks.prng_key(key)
+    key = prng_key(key)
     data = as_data(data)
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
@@ -121,6 +122,8 @@ def fit(
     checks.count(max_steps, "max_steps", 0, allow_none=True)
     checks.count(max_nonfinite, "max_nonfinite", 0)
     checks.count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
+    if not all(callable(c) for c in callbacks):
+        raise TypeError(f"callbacks must be functions f(step, epoch_metrics, model), got {list(callbacks)!r}")
     run_forward = training_forward(model, forward)
     if ks is not None:
         if forward is not None or not isinstance(model, Stateful):
