@@ -94,6 +94,15 @@ def test_bad_class_ids_are_named_before_any_update(no_update, targets, error, ma
         jaxrnn.fit(tagger(), (x, targets(y), lengths), key=key(), loss="cross_entropy", batch_size=8)
 
 
+def test_loss_on_last_needs_one_output_per_step(no_update):
+    x, _, _ = data()
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(3)), jaxrnn.Head(H, 1, key=key(4)))
+    with pytest.raises(ValueError, match=r"data: loss_on='last' needs one output per step .* gives \(8, 1\)"):
+        jaxrnn.fit(model, (x, jnp.ones((16, 1))), key=key(), batch_size=8, loss_on="last")
+    with pytest.raises(ValueError, match=r"loss_on='last' needs one output per step"):
+        jaxrnn.evaluate(model, (x, jnp.ones((16, 1))), loss_on="last")
+
+
 def test_bad_validation_is_found_before_any_update(no_update):
     x, y, lengths = data()
     with pytest.raises(ValueError, match=r"validation: cross_entropy: targets must be class ids of shape"):

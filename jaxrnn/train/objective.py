@@ -36,6 +36,11 @@ class Objective(NamedTuple):
         """
         per_step = logits.ndim == 3 if self.class_ids else logits.ndim == 3 and targets.ndim == 3
         if not per_step:
+            if self.last_step_only:
+                raise ValueError(
+                    f"loss_on='last' needs one output per step (B, T, out); the model gives {tuple(logits.shape)}, "
+                    "one per sequence, which is already its last step: leave loss_on='all'"
+                )
             return logits, targets, weights
         w = jnp.broadcast_to(weights[:, None], logits.shape[:2])
         if valid is not None and valid.shape == w.shape:
