@@ -15,20 +15,12 @@ import numpy as np
 from jaxtyping import Array
 
 from jaxrnn._checks import check_lengths
-from jaxrnn.data import Data, as_data
+from jaxrnn.data import Data, as_data, batch_indices
 from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
 from jaxrnn.train.metrics import Metric, finish, resolve_metrics
 from jaxrnn.train.objective import Objective
 from jaxrnn.train.protocol import Forward, Predictor, training_forward
 from jaxrnn.train.sources import Sequences, no_constraint
-
-
-def _batches(n: int, rows: int) -> np.ndarray:
-    """Indices 0..n-1 in order as (n_batches, rows), the last batch padded with -1."""
-    n_batches = -(-n // rows)
-    idx = np.full(n_batches * rows, -1)
-    idx[:n] = np.arange(n)
-    return idx.reshape(n_batches, rows)
 
 
 @eqx.filter_jit
@@ -56,7 +48,7 @@ class Evaluator:
 
     def __call__(self, model, data: Data) -> dict[str, float]:
         """``{'loss': ..., metric: ...}`` over every valid position of ``data`` (already on the device)."""
-        per_batch = self.host(_sums(self.source, model, data, self.put(_batches(data.size, self.rows))))
+        per_batch = self.host(_sums(self.source, model, data, self.put(batch_indices(data.size, self.rows, None, 0))))
         sums = {
             k: (float(np.sum(t, dtype=np.float64)), float(np.sum(c, dtype=np.float64)))
             for k, (t, c) in per_batch.items()
