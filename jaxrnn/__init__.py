@@ -5,7 +5,7 @@ through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
 from jaxrnn import spectra
-from jaxrnn.cells import Cell, GRUCell, LSTMCell, SimpleRNNCell, init
+from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, init
 from jaxrnn.data import Data, streams
 from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.io import load, save
@@ -29,6 +29,7 @@ __all__ = [
     "ManyToOne",
     "OneToMany",
     "Recurrent",
+    "ResetBeforeGRUCell",
     "SimpleRNNCell",
     "Stacked",
     "default_optimizer",

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn.cells.base import ACTIVATIONS
+from jaxrnn.cells.gru import ResetBeforeGRUCell
 from jaxrnn.train import checkpoint as ckpt
 
 _TRUSTED = ("jaxrnn.", "equinox.")
@@ -64,9 +65,18 @@ def _build(spec, where: str):
         if not path.startswith(_TRUSTED):
             raise ValueError(f"{where}: refusing to import {path!r} (only jaxrnn and equinox classes are loaded)")
         cls = getattr(importlib.import_module(module_name), name)
+        fields = dict(spec["fields"])
+        if path == "jaxrnn.cells.gru.GRUCell" and fields.pop("reset_after", True) is False:
+            cls = ResetBeforeGRUCell  # written before the two GRU forms became two classes
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - set(known))
+        missing = sorted(n for n, f in known.items() if n not in fields and f.default is dataclasses.MISSING)
+        if unknown or missing:
+            raise ValueError(f"{where}: {path} in this jaxrnn has no field {unknown} and needs {missing}")
         obj = object.__new__(cls)
-        for field, value in spec["fields"].items():
-            object.__setattr__(obj, field, _build(value, f"{where}.{field}"))
+        for field, f in known.items():
+            value = _build(fields[field], f"{where}.{field}") if field in fields else f.default
+            object.__setattr__(obj, field, value)
         return obj
     if isinstance(spec, dict) and "array" in spec:
         return jnp.zeros(spec["array"], spec["dtype"])

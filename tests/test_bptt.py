@@ -16,7 +16,7 @@ MAKERS = {
     "relu_rnn": lambda k, dt: jaxrnn.SimpleRNNCell(IN, H, key=k, activation="relu", dtype=dt),
     "lstm": lambda k, dt: jaxrnn.LSTMCell(IN, H, key=k, dtype=dt),
     "gru": lambda k, dt: jaxrnn.GRUCell(IN, H, key=k, dtype=dt),
-    "gru_before": lambda k, dt: jaxrnn.GRUCell(IN, H, key=k, reset_after=False, dtype=dt),
+    "gru_before": lambda k, dt: jaxrnn.ResetBeforeGRUCell(IN, H, key=k, dtype=dt),
     "ln_lstm": lambda k, dt: jaxrnn.LSTMCell(IN, H, key=k, layer_norm=True, dtype=dt),
 }
 

@@ -9,6 +9,8 @@ from conftest import key, set_weights
 
 import jaxrnn
 
+GRU_FORMS = {True: jaxrnn.GRUCell, False: jaxrnn.ResetBeforeGRUCell}  # keyed by reset-after
+
 IN, H = 3, 4
 
 
@@ -78,7 +80,7 @@ def test_gru_matches_seed_equations(rng, reset_after):
     W_xh, W_hh, b_all = to_jaxrnn(W, b, "rzh")
     b_hn = rng.standard_normal(H).astype(np.float32) if reset_after else np.zeros(H, np.float32)
     b_hh = np.concatenate([np.zeros(2 * H, np.float32), b_hn])
-    cell = jaxrnn.GRUCell(IN, H, key=key(), reset_after=reset_after)
+    cell = GRU_FORMS[reset_after](IN, H, key=key())
     cell = set_weights(cell, W_xh=W_xh, W_hh=W_hh, b_xh=b_all, b_hh=b_hh)
     xs = rng.standard_normal((6, IN)).astype(np.float32)
     h_ref = np.zeros(H, np.float32)
@@ -92,7 +94,7 @@ def test_gru_matches_seed_equations(rng, reset_after):
 
 def test_gru_forms_differ_only_through_reset():
     """With r = 1 (huge r bias) and b_hn = 0 both forms compute the same step."""
-    cells = [jaxrnn.GRUCell(IN, H, key=key(1), reset_after=ra) for ra in (False, True)]
+    cells = [GRU_FORMS[ra](IN, H, key=key(1)) for ra in (False, True)]
     cells = [set_weights(c, b_xh=c.b_xh.at[:H].set(50.0)) for c in cells]
     h, x = jnp.linspace(-1, 1, H), jnp.ones(IN)
     np.testing.assert_allclose(cells[0](h, x), cells[1](h, x), rtol=1e-6)
@@ -118,11 +120,11 @@ def test_layer_norm_lstm_matches_reference(rng):
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_layer_norm_gru_normalises_each_gate(reset_after):
     """Scaling W_hh and W_xh by 10 leaves a layer-norm GRU's step unchanged (LN is scale-free)."""
-    cell = jaxrnn.GRUCell(IN, H, key=key(2), layer_norm=True, reset_after=reset_after)
+    cell = GRU_FORMS[reset_after](IN, H, key=key(2), layer_norm=True)
     big = set_weights(cell, W_hh=10 * cell.W_hh, W_xh=10 * cell.W_xh)
     h, x = jnp.linspace(-0.5, 0.5, H), jnp.ones(IN)
     np.testing.assert_allclose(cell(h, x), big(h, x), rtol=1e-4, atol=1e-5)
-    assert not np.allclose(jaxrnn.GRUCell(IN, H, key=key(2), reset_after=reset_after)(h, x), cell(h, x))
+    assert not np.allclose(GRU_FORMS[reset_after](IN, H, key=key(2))(h, x), cell(h, x))
 
 
 def test_seed_002_stock_price_example():

@@ -16,7 +16,7 @@ CELLS = {
     "lstm": (jaxrnn.LSTMCell, {}),
     "lstm_ln": (jaxrnn.LSTMCell, {"layer_norm": True}),
     "gru": (jaxrnn.GRUCell, {}),
-    "gru_reset_before": (jaxrnn.GRUCell, {"reset_after": False}),
+    "gru_reset_before": (jaxrnn.ResetBeforeGRUCell, {}),
 }
 
 

@@ -51,7 +51,7 @@ def analytic_gru(cell, h, xw):
     x_r, x_z, x_n = np.split(xw, 3)
     r, z = sig(x_r + W_r @ h + b_r), sig(x_z + W_z @ h + b_z)
     dr, dz = np.diag(r * (1 - r)) @ W_r, np.diag(z * (1 - z)) @ W_z
-    if cell.reset_after:
+    if isinstance(cell, jaxrnn.GRUCell):
         m = W_n @ h + b_n
         n = np.tanh(x_n + r * m)
         dn = np.diag(1 - n**2) @ (np.diag(m) @ dr + np.diag(r) @ W_n)
@@ -67,7 +67,7 @@ def analytic_gru(cell, h, xw):
         lambda k: jaxrnn.SimpleRNNCell(F, H, key=k, dtype=jnp.float64),
         lambda k: jaxrnn.LSTMCell(F, H, key=k, dtype=jnp.float64),
         lambda k: jaxrnn.GRUCell(F, H, key=k, dtype=jnp.float64),
-        lambda k: jaxrnn.GRUCell(F, H, key=k, reset_after=False, dtype=jnp.float64),
+        lambda k: jaxrnn.ResetBeforeGRUCell(F, H, key=k, dtype=jnp.float64),
     ],
     ids=["rnn", "lstm", "gru", "gru_reset_before"],
 )

@@ -173,7 +173,7 @@ def every_model():
         jaxrnn.Head(H, 1, key=next(k)),
     )
     yield jaxrnn.ManyToOne(
-        jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=next(k), reset_after=False), jaxrnn.Head(H, 1, key=next(k))
+        jaxrnn.make_rnn(jaxrnn.ResetBeforeGRUCell, F, H, key=next(k)), jaxrnn.Head(H, 1, key=next(k))
     )
     dec = jaxrnn.Decoder(jaxrnn.GRUCell(2, H, key=next(k)), jaxrnn.Head(H, 2, key=next(k)))
     yield jaxrnn.OneToMany(dec, 4, condition="state", key=next(k))

@@ -1,10 +1,12 @@
-"""What every cell shares: the input projection, the fused recurrent matmul, gate norms.
+"""What every cell shares: its parameters, the input and recurrent terms, gate norms.
 
-A cell computes ``s_t = step(s_{t-1}, project(x_t))``. ``project`` is affine in x and
-is applied to all T steps at once, before the scan (one large matmul). ``step`` holds
-what must stay inside the scan: one fused matmul ``h @ W_hh.T`` for all gates and the
-pointwise gate maths. ``cell(s, x) == cell.step(s, cell.project(x))`` is the seeds'
-single-step equation.
+A cell computes ``s_t = step(s_{t-1}, project(x_t))``: ``project`` is the input term of
+every gate, ``step`` the rest of the seeds' equation. ``cell(s, x)`` is that single step.
+Cells are their equations and nothing else: how a layer computes them fast (the input
+projection of all T steps in one matmul, the recurrent matmul, the backward pass) is the
+layers' business (``jaxrnn.layers``). Most cells read ``h_{t-1}`` through one matmul for
+all gates (``FusedCell``); the simple RNN and the LSTM further read only the sum of the
+two terms (``SummedCell``); the reset-before GRU is neither and defines ``step``.
 
 Weights are stored the way the seeds write them (``W_xh x_t``, column vectors), which is
 also PyTorch's layout: ``W_xh`` is (G*H, input_size), ``W_hh`` is (G*H, H), with the G
@@ -45,10 +47,12 @@ def gate_norm(a: Float[Array, "*b G"], gain: Float[Array, " G"], n_gates: int) -
 
 
 class Cell(eqx.Module):
-    """Base of the recurrent cells: parameters, ``project``, the fused ``recurrent`` matmul.
+    """Base of the recurrent cells: parameters, the input term, the recurrent term.
 
-    Subclasses set ``n_gates`` and define ``step``, ``init_state`` and ``output``.
-    States carry any leading batch shape: ``h`` is (..., H).
+    A subclass defines its step (through one of the two subclasses below, or ``step``
+    itself when neither fits), ``init_state`` and ``output``. States carry any leading
+    batch shape: ``h`` is (..., H). Layers unroll ``step``; which fast path they may
+    take follows from the class a cell derives from (``FusedCell``, ``SummedCell``).
     """
 
     W_xh: Float[Array, "G in"]
@@ -61,7 +65,6 @@ class Cell(eqx.Module):
     hidden_size: int = eqx.field(static=True)
 
     n_gates: ClassVar[int]
-    sums_inputs: ClassVar[bool] = False  # gates see xw and hw only as xw + recurrent(hw)
 
     def _init_weights(
         self,
@@ -91,54 +94,22 @@ class Cell(eqx.Module):
         return self.ln_x is not None
 
     def project(self, x: Float[Array, "*b in"]) -> Float[Array, "*b G"]:
-        """Input side of every gate, ``W_xh x + b_xh``: apply to all time steps at once."""
+        """Input term of every gate, ``W_xh x + b_xh`` (``LN(W_xh x) + b_xh`` with layer norm)."""
         if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
             raise TypeError(f"x must have a floating dtype, got {jnp.result_type(x)}")
         if jnp.shape(x)[-1:] != (self.input_size,):
             raise ValueError(f"x must have {self.input_size} features in its last axis, got shape {jnp.shape(x)}")
-        if self.ln_x is not None:
-            return gate_norm(x @ self.W_xh.T, self.ln_x, self.n_gates) + self.b_xh
-        # b_xh rides in the matmul as a column against a feature of ones: XLA:CPU does not
-        # fuse a bias add into a dot, and the extra pass over (T, B, G) cost 3-18 ms at
-        # B 32, G 1024, T 64-256 (docs/performance.md).
-        ones = jnp.ones((*x.shape[:-1], 1), x.dtype)
-        return jnp.concatenate([x, ones], -1) @ jnp.concatenate([self.W_xh, self.b_xh[:, None]], 1).T
+        xw = x @ self.W_xh.T
+        return (xw if self.ln_x is None else gate_norm(xw, self.ln_x, self.n_gates)) + self.b_xh
 
     def recurrent(self, hw: Float[Array, "*b G"]) -> Float[Array, "*b G"]:
-        """Recurrent side of every gate, ``W_hh h + b_hh``, from the fused matmul ``hw = h @ W_hh.T``
-        (layer-normalised per gate first if the cell has layer norm)."""
-        if self.ln_h is not None:
-            hw = gate_norm(hw, self.ln_h, self.n_gates)
-        return hw + self.b_hh
-
-    @property
-    def fused(self) -> bool:
-        """True when ``step(s, xw) = gates(s, xw, h @ W_hh.T)``: one recurrent matmul per step.
-
-        Layers then use a scan whose backward pass forms ``dW_hh`` in one matmul after the
-        loop instead of accumulating it step by step (``jaxrnn.layers.fused_scan``).
-        """
-        return True
-
-    @property
-    def gates_read_the_sum(self) -> bool:
-        """True when ``gates`` reads ``xw`` and ``hw`` only through ``xw + hw + b_hh``.
-
-        Their cotangents are then equal, and the fused scan's backward stores one of them.
-        Holds for the cells that declare ``sums_inputs`` and have no layer norm.
-        """
-        return self.sums_inputs and self.ln_x is None and self.ln_h is None
-
-    def step(self, state: State, xw: Float[Array, "*b G"]) -> State:
-        """One recurrence step from the projected input ``xw = project(x_t)``."""
-        return self.gates(state, xw, self.output(state) @ self.W_hh.T)
+        """Recurrent term of every gate, ``W_hh h + b_hh``, from ``hw = h @ W_hh.T``
+        (``LN(hw) + b_hh`` with layer norm)."""
+        return (hw if self.ln_h is None else gate_norm(hw, self.ln_h, self.n_gates)) + self.b_hh
 
     @abc.abstractmethod
-    def gates(self, state: State, xw: Float[Array, "*b G"], hw: Float[Array, "*b G"]) -> State:
-        """The pointwise part of a step, given ``xw = project(x_t)`` and ``hw = h_{t-1} @ W_hh.T``.
-
-        Must not read ``W_xh`` or ``W_hh`` (the fused scan differentiates it without them).
-        """
+    def step(self, state: State, xw: Float[Array, "*b G"]) -> State:
+        """One recurrence step from the input term ``xw = project(x_t)``; returns the new state."""
 
     @abc.abstractmethod
     def init_state(self, batch_shape: tuple[int, ...] = ()) -> State:
@@ -151,6 +122,51 @@ class Cell(eqx.Module):
     def __call__(self, state: State, x: Float[Array, "*b in"]) -> State:
         """The seeds' step equation on a raw input: ``step(state, project(x))``."""
         return self.step(state, self.project(x))
+
+
+class FusedCell(Cell):
+    """A cell whose step reads ``h_{t-1}`` only through one matmul for all its gates:
+
+        step(s, xw) = gates(s, xw, recurrent(output(s) @ W_hh.T))
+
+    Subclasses define ``gates``, the pointwise maths. Layers may then run the recurrent
+    matmul themselves and differentiate ``gates`` alone (``jaxrnn.layers.fused_scan``).
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: a FusedCell's step is gates(...) of one recurrent matmul; define gates")
+
+    def step(self, state: State, xw: Float[Array, "*b G"]) -> State:
+        """``gates(state, xw, recurrent(output(state) @ W_hh.T))``."""
+        return self.gates(state, xw, self.recurrent(self.output(state) @ self.W_hh.T))
+
+    @abc.abstractmethod
+    def gates(self, state: State, xw: Float[Array, "*b G"], hw: Float[Array, "*b G"]) -> State:
+        """The pointwise part of a step from the input term ``xw`` and the recurrent term ``hw``."""
+
+
+class SummedCell(FusedCell):
+    """A fused cell whose gates read the two terms only through their sum
+    ``a = W_xh x_t + b_xh + W_hh h_{t-1} + b_hh`` (the simple RNN, the LSTM).
+
+    Subclasses define ``activate(state, a)``. Without layer norm the cotangents of both
+    terms are then that of ``a``, and a layer's backward stores it once.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "gates" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: a SummedCell's gates read xw + hw; define activate")
+
+    def gates(self, state: State, xw: Float[Array, "*b G"], hw: Float[Array, "*b G"]) -> State:
+        """``activate(state, xw + hw)``."""
+        return self.activate(state, xw + hw)
+
+    @abc.abstractmethod
+    def activate(self, state: State, a: Float[Array, "*b G"]) -> State:
+        """The pointwise part of a step from the summed pre-activations ``a`` of every gate."""
 
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {

@@ -7,10 +7,10 @@ Both forms use the seed's meaning of the update gate: ``z`` weighs the *candidat
 so z -> 1 takes the new candidate and z -> 0 keeps the old state. They differ in where
 the reset gate acts on the candidate:
 
-- reset-before (``reset_after=False``), exactly seed 003:
+- ``ResetBeforeGRUCell``, exactly seed 003:
   ``n = tanh(W_xn x_t + b_xn + W_hn (r * h_{t-1}) + b_hn)``. Two dependent matmuls per
   step: [W_hr; W_hz] h first, then W_hn (r * h).
-- reset-after (``reset_after=True``, the default; the form of PyTorch, cuDNN and Keras):
+- ``GRUCell``, reset after the matmul (the form of PyTorch, cuDNN and Keras):
   ``n = tanh(W_xn x_t + b_xn + r * (W_hn h_{t-1} + b_hn))``. One fused matmul W_hh h
   for all three gates per step, hence faster.
 
@@ -19,22 +19,17 @@ z' = 1 - z. Since σ(-a) = 1 - σ(a), its weights are ours with the z rows and z
 negated; ``jaxrnn.from_torch`` / ``to_torch`` do that exactly.
 """
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn.cells.base import Cell, gate_norm
+from jaxrnn.cells.base import Cell, FusedCell, gate_norm
 from jaxrnn.cells.init import Initializer
 
 
-class GRUCell(Cell):
-    """GRU cell; state ``h`` (..., H). ``reset_after`` picks the form (see the module doc).
+class _GRUParameters(Cell):
+    """The parameters both GRU forms share (gate blocks r, z, n) and their state."""
 
-    Defaults: W_xh Glorot uniform, each gate block of W_hh orthogonal, biases zero.
-    """
-
-    reset_after: bool = eqx.field(static=True)
     n_gates = 3
 
     def __init__(
@@ -43,13 +38,11 @@ class GRUCell(Cell):
         hidden_size: int,
         *,
         key: PRNGKeyArray,
-        reset_after: bool = True,
         layer_norm: bool = False,
         W_xh_init: Initializer | None = None,
         W_hh_init: Initializer | None = None,
         dtype=jnp.float32,
     ):
-        self.reset_after = bool(reset_after)
         self._init_weights(
             input_size,
             hidden_size,
@@ -60,29 +53,43 @@ class GRUCell(Cell):
             dtype=dtype,
         )
 
-    @property
-    def fused(self) -> bool:
-        """Only the reset-after form has a single recurrent matmul per step."""
-        return self.reset_after
+    def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:
+        """Zeros of shape (*batch_shape, H)."""
+        return jnp.zeros((*batch_shape, self.hidden_size), self.W_hh.dtype)
+
+    def output(self, h: Float[Array, "*b H"]) -> Float[Array, "*b H"]:
+        """The state is the output."""
+        return h
+
+
+class GRUCell(_GRUParameters, FusedCell):
+    """GRU cell with the reset gate after the matmul (PyTorch's form); state ``h`` (..., H).
+
+    Defaults: W_xh Glorot uniform, each gate block of W_hh orthogonal, biases zero.
+    The seed's reset-before form is ``ResetBeforeGRUCell``.
+    """
 
     def gates(
         self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"], hw: Float[Array, "*b 3H"]
     ) -> Float[Array, "*b H"]:
-        """Reset-after gate maths from ``xw = project(x_t)`` and ``hw = h_{t-1} @ W_hh.T``."""
-        if not self.reset_after:
-            raise ValueError("the reset-before GRU has no single recurrent matmul: use step")
+        """``r, z = σ(xw_r + hw_r), σ(xw_z + hw_z)``, ``n = tanh(xw_n + r * hw_n)``; returns ``h_t``."""
         x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
-        h_r, h_z, h_n = jnp.split(self.recurrent(hw), 3, axis=-1)
+        h_r, h_z, h_n = jnp.split(hw, 3, axis=-1)
         r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
         n = jnp.tanh(x_n + r * h_n)
         return (1 - z) * h + z * n
 
+
+class ResetBeforeGRUCell(_GRUParameters):
+    """GRU cell of seed 003, the reset gate applied to ``h`` before ``W_hn``; state ``h`` (..., H).
+
+    Same parameters and defaults as ``GRUCell``; two dependent recurrent matmuls a step.
+    """
+
     def step(self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"]) -> Float[Array, "*b H"]:
-        """One GRU step from ``xw = project(x_t)``; returns ``h_t``."""
-        if self.reset_after:
-            return super().step(h, xw)
-        x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
+        """One step from ``xw = project(x_t)``; returns ``h_t``."""
         H = self.hidden_size
+        x_r, x_z, x_n = jnp.split(xw, 3, axis=-1)
         a_rz = h @ self.W_hh[: 2 * H].T
         if self.ln_h is not None:
             a_rz = gate_norm(a_rz, self.ln_h[: 2 * H], 2)
@@ -93,11 +100,3 @@ class GRUCell(Cell):
             a_n = gate_norm(a_n, self.ln_h[2 * H :], 1)
         n = jnp.tanh(x_n + a_n + self.b_hh[2 * H :])
         return (1 - z) * h + z * n
-
-    def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:
-        """Zeros of shape (*batch_shape, H)."""
-        return jnp.zeros((*batch_shape, self.hidden_size), self.W_hh.dtype)
-
-    def output(self, h: Float[Array, "*b H"]) -> Float[Array, "*b H"]:
-        """The state is the output."""
-        return h

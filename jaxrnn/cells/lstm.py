@@ -13,13 +13,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn.cells.base import Cell, gate_norm
+from jaxrnn.cells.base import SummedCell, gate_norm
 from jaxrnn.cells.init import Initializer
 
 LSTMState = tuple[Float[Array, "*b H"], Float[Array, "*b H"]]
 
 
-class LSTMCell(Cell):
+class LSTMCell(SummedCell):
     """LSTM cell; state ``(h, c)``, each (..., H).
 
     Defaults: W_xh Glorot uniform, each gate block of W_hh orthogonal, biases zero except
@@ -30,7 +30,6 @@ class LSTMCell(Cell):
     ln_c: Float[Array, " H"] | None
     ln_c_shift: Float[Array, " H"] | None
     n_gates = 4
-    sums_inputs = True
 
     def __init__(
         self,
@@ -58,10 +57,10 @@ class LSTMCell(Cell):
         self.ln_c = jnp.ones(H, dtype) if layer_norm else None
         self.ln_c_shift = jnp.zeros(H, dtype) if layer_norm else None
 
-    def gates(self, state: LSTMState, xw: Float[Array, "*b 4H"], hw: Float[Array, "*b 4H"]) -> LSTMState:
-        """The LSTM's gate maths from ``xw = project(x_t)`` and ``hw = h_{t-1} @ W_hh.T``; returns ``(h_t, c_t)``."""
+    def activate(self, state: LSTMState, a: Float[Array, "*b 4H"]) -> LSTMState:
+        """The LSTM's gate maths from the pre-activations ``a`` of i, f, g, o; returns ``(h_t, c_t)``."""
         _, c = state
-        a_i, a_f, a_g, a_o = jnp.split(xw + self.recurrent(hw), 4, axis=-1)
+        a_i, a_f, a_g, a_o = jnp.split(a, 4, axis=-1)
         c = jax.nn.sigmoid(a_f) * c + jax.nn.sigmoid(a_i) * jnp.tanh(a_g)
         c_out = c if self.ln_c is None else gate_norm(c, self.ln_c, 1) + self.ln_c_shift
         h = jax.nn.sigmoid(a_o) * jnp.tanh(c_out)

@@ -6,11 +6,11 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn.cells.base import Cell, resolve_activation
+from jaxrnn.cells.base import SummedCell, resolve_activation
 from jaxrnn.cells.init import Initializer
 
 
-class SimpleRNNCell(Cell):
+class SimpleRNNCell(SummedCell):
     """Elman cell ``h_t = f(W_xh x_t + b_xh + W_hh h_{t-1} + b_hh)``; state ``h`` (..., H).
 
     ``activation``: 'tanh' (default), 'relu', 'sigmoid' or any elementwise callable.
@@ -21,7 +21,6 @@ class SimpleRNNCell(Cell):
 
     activation: Callable[[Array], Array] = eqx.field(static=True)
     n_gates = 1
-    sums_inputs = True
 
     def __init__(
         self,
@@ -46,11 +45,9 @@ class SimpleRNNCell(Cell):
             dtype=dtype,
         )
 
-    def gates(
-        self, h: Float[Array, "*b H"], xw: Float[Array, "*b H"], hw: Float[Array, "*b H"]
-    ) -> Float[Array, "*b H"]:
-        """``h_t = f(xw_t + W_hh h_{t-1} + b_hh)`` with ``hw = h_{t-1} @ W_hh.T``."""
-        return self.activation(xw + self.recurrent(hw))
+    def activate(self, h: Float[Array, "*b H"], a: Float[Array, "*b H"]) -> Float[Array, "*b H"]:
+        """``h_t = f(a)``, ``a = W_xh x_t + b_xh + W_hh h_{t-1} + b_hh``."""
+        return self.activation(a)
 
     def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:
         """Zeros of shape (*batch_shape, H)."""

@@ -43,7 +43,7 @@ def _kind(module) -> tuple[type[Cell], dict]:
             raise ValueError("LSTM with proj_size > 0 is not supported")
         return LSTMCell, {"forget_bias": 0.0}
     if isinstance(module, torch.nn.GRU):
-        return GRUCell, {"reset_after": True}
+        return GRUCell, {}
     if isinstance(module, torch.nn.RNN):
         return SimpleRNNCell, {"activation": module.nonlinearity}
     raise TypeError(f"module must be a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
@@ -125,11 +125,13 @@ def to_torch(rnn: Stacked, *, batch_first: bool = True):
         extra["nonlinearity"] = name
         module_type = torch.nn.RNN
     elif cell_type is GRUCell:
-        if not first.reset_after:
-            raise ValueError("only the reset-after GRU has a PyTorch counterpart")
         module_type = torch.nn.GRU
-    else:
+    elif cell_type is LSTMCell:
         module_type = torch.nn.LSTM
+    else:
+        raise ValueError(
+            f"a {cell_type.__name__} has no PyTorch counterpart (PyTorch's GRU is jaxrnn.GRUCell: reset after W_hn h)"
+        )
     module = module_type(
         first.input_size,
         H,

@@ -1,17 +1,21 @@
-"""The scan of a fused cell with a hand-written backward pass (what cuDNN does).
+"""The scan of a ``FusedCell`` with a hand-written backward pass (what cuDNN does).
 
 Autodiff of ``lax.scan`` accumulates ``dW_hh += h_{t-1}^T d_t`` inside the reverse loop:
 a (G*H, H) read-modify-write every step, and XLA keeps every gate intermediate as a
 residual. Here the forward keeps only ``s_{t-1}`` and ``hw_t = h_{t-1} @ W_hh.T`` per step;
-the backward loop runs the VJP of the cell's pointwise ``gates`` and the one matmul
-``dh_{t-1} = d_hw_t W_hh``, and ``dW_hh = sum_t d_hw_t^T h_{t-1}`` is formed after the loop
-in one matmul over all T*B rows. With ``remat`` only the states are kept and ``hw_t`` is
-recomputed in the backward loop. For cells whose gates read ``xw`` and ``hw`` only as a
-sum (``Cell.gates_read_the_sum``) the two cotangents are equal and one is stacked. On the
-CPU both loops read their per-step inputs one step ahead (``read_ahead``).
+the backward loop runs the VJP of the step's pointwise part (the cell's ``gates``, its
+recurrent term and the mask) and the one matmul ``dh_{t-1} = d_hw_t W_hh``, and
+``dW_hh = sum_t d_hw_t^T h_{t-1}`` is formed after the loop in one matmul over all T*B
+rows. Nothing but the pointwise part is differentiated per step, so ``gates`` is free
+to read any parameter but ``W_xh`` and ``W_hh`` (it is handed a cell without them).
 
-The values and gradients are those of the plain scan (tests compare them); only the
-order of floating-point sums differs.
+For a ``SummedCell`` without layer norm the pointwise part reads ``xw`` and ``hw`` only
+through ``a = xw + hw + b_hh``: their cotangents are both ``d a``, which the backward
+stacks once (and sums for ``d b_hh`` after the loop). On the CPU both loops read their
+per-step inputs one step ahead (``read_ahead``).
+
+The values and gradients are those of the plain scan (tests compare them for every
+cell); only the order of floating-point sums differs.
 """
 
 import equinox as eqx
@@ -19,8 +23,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from jaxrnn.cells.base import Cell, State
+from jaxrnn.cells.base import FusedCell, State, SummedCell
 from jaxrnn.layers import read_ahead
+from jaxrnn.layers.mask import apply_mask
 
 
 def _add(a, b):
@@ -28,38 +33,37 @@ def _add(a, b):
 
 
 def fused_scan(
-    cell: Cell,
+    cell: FusedCell,
     xw: Float[Array, "T B G"],
     state: State,
     mask: Bool[Array, "T B 1"] | None = None,
     *,
     reverse: bool = False,
     unroll: int = 1,
-    remat: bool = False,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """Same contract as ``scan_cell`` for cells with ``cell.fused``: ``(final_state, outputs)``."""
+    """Same contract as ``scan_cell``: ``(final_state, outputs)``."""
     dyn, static = eqx.partition(cell, eqx.is_array)
     spec = eqx.tree_at(lambda c: (c.W_xh, c.W_hh), jax.tree.map(lambda _: True, dyn), (False, False))
-    rest, _ = eqx.partition(dyn, spec)  # every parameter the pointwise gates read
+    rest, _ = eqx.partition(dyn, spec)  # every parameter of the pointwise part
+    shared = isinstance(cell, SummedCell) and cell.ln_h is None
 
-    def gates(rest, s, xw_t, hw_t):
-        return eqx.combine(rest, static).gates(s, xw_t, hw_t)
+    def pointwise(rest, s, xw_t, hw_t, m_t):
+        c = eqx.combine(rest, static)
+        return apply_mask(m_t, c.gates(s, xw_t, c.recurrent(hw_t)), s, c.output)
 
-    output = cell.output  # reads no parameter
-    shared = cell.gates_read_the_sum  # then d(xw) = d(hw): one stacked cotangent
+    def summed(rest, s, a_t, m_t):
+        c = eqx.combine(rest, static)
+        return apply_mask(m_t, c.activate(s, a_t), s, c.output)
+
+    def output(rest, s):
+        return eqx.combine(rest, static).output(s)
 
     def forward(W, rest, xw, s0, mask, keep):
         def body(s, inputs):
             xw_t, m_t = inputs
-            hw = output(s) @ W.T
-            new = gates(rest, s, xw_t, hw)
-            if m_t is None:
-                y = output(new)
-            else:
-                new = jax.tree.map(lambda n, o: jnp.where(m_t, n, o), new, s)
-                y = jnp.where(m_t, output(new), 0)
-            saved = None if not keep else (s if remat else (s, hw))
-            return new, (y, saved)
+            hw = output(rest, s) @ W.T
+            new, y = pointwise(rest, s, xw_t, hw, m_t)
+            return new, (y, (s, hw) if keep else None)
 
         return read_ahead.platform_scan(body, s0, (xw, mask), reverse=reverse, unroll=unroll)
 
@@ -78,25 +82,28 @@ def fused_scan(
 
         def body(carry, inputs):
             ds, d_rest = carry
-            xw_t, m_t, dy_t, saved_t = inputs
-            s_prev, hw = (saved_t, output(saved_t) @ W.T) if remat else saved_t
-            out, vjp_gates = jax.vjp(gates, rest, s_prev, xw_t, hw)
-            d_out = _add(ds, jax.vjp(output, out)[1](dy_t)[0])
-            if m_t is not None:
-                skipped = jax.tree.map(lambda d: jnp.where(m_t, 0, d), ds)
-                d_out = jax.tree.map(lambda d: jnp.where(m_t, d, 0), d_out)
-            dr, ds_prev, dxw_t, dhw_t = vjp_gates(d_out)
-            ds_prev = _add(ds_prev, jax.vjp(output, s_prev)[1](dhw_t @ W)[0])
-            if m_t is not None:
-                ds_prev = _add(ds_prev, skipped)
-            return (ds_prev, _add(d_rest, dr)), (dxw_t, None if shared else dhw_t)
+            xw_t, m_t, dy_t, (s_prev, hw) = inputs
+            if shared:
+                a_t = xw_t + eqx.combine(rest, static).recurrent(hw)
+                _, vjp = jax.vjp(lambda r, s, a: summed(r, s, a, m_t), rest, s_prev, a_t)
+                dr, ds_prev, da = vjp((ds, dy_t))
+                dxw_t = dhw_t = da
+            else:
+                _, vjp = jax.vjp(lambda r, s, x, h: pointwise(r, s, x, h, m_t), rest, s_prev, xw_t, hw)
+                dr, ds_prev, dxw_t, dhw_t = vjp((ds, dy_t))
+            dr_out, ds_out = jax.vjp(output, rest, s_prev)[1](dhw_t @ W)
+            carry = (_add(ds_prev, ds_out), _add(d_rest, _add(dr, dr_out)))
+            return carry, (dxw_t, None if shared else dhw_t)
 
         zero_rest = jax.tree.map(jnp.zeros_like, rest)
         (ds0, d_rest), (dxw, dhw) = read_ahead.platform_scan(
             body, (ds_final, zero_rest), (xw, mask, dys, saved), reverse=not reverse, unroll=unroll
         )
-        h_prev = output(saved if remat else saved[0])  # (T, B, H): h_{t-1} for every step
-        dW = jnp.einsum("tbg,tbh->gh", dxw if shared else dhw, h_prev)
+        if shared:  # b_hh's cotangent is d a, summed once here rather than every step
+            dhw = dxw
+            d_rest = eqx.tree_at(lambda c: c.b_hh, d_rest, d_rest.b_hh + dxw.sum((0, 1)))
+        h_prev = output(rest, saved[0])  # (T, B, H): h_{t-1} for every step
+        dW = jnp.einsum("tbg,tbh->gh", dhw, h_prev)
         return dW, d_rest, dxw, ds0, None
 
     run.defvjp(run_fwd, run_bwd)

@@ -12,10 +12,33 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxrnn._checks import check_lengths, check_sequence, check_state
-from jaxrnn.cells.base import Cell, State
-from jaxrnn.layers import read_ahead
+from jaxrnn._checks import check_sequence, check_size, check_state
+from jaxrnn.cells.base import Cell, FusedCell, State
+from jaxrnn.layers import bias_column, read_ahead, remat
 from jaxrnn.layers.fused_scan import fused_scan
+from jaxrnn.layers.mask import apply_mask, step_mask
+
+
+def plain_scan(
+    cell: Cell,
+    xw: Float[Array, "T B G"],
+    state: State,
+    mask: Bool[Array, "T B 1"] | None = None,
+    *,
+    reverse: bool = False,
+    unroll: int = 1,
+) -> tuple[State, Float[Array, "T B H"]]:
+    """``cell.step`` over the time-major input terms ``xw``, differentiated by autodiff.
+
+    Where ``mask`` is False the state is carried unchanged and the output is zero.
+    Returns ``(final_state, outputs)``.
+    """
+
+    def body(s, inputs):
+        xw_t, m_t = inputs
+        return apply_mask(m_t, cell.step(s, xw_t), s, cell.output)
+
+    return read_ahead.platform_scan(body, state, (xw, mask), reverse=reverse, unroll=unroll)
 
 
 def scan_cell(
@@ -26,66 +49,35 @@ def scan_cell(
     *,
     reverse: bool = False,
     unroll: int = 1,
-    remat: bool = False,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """Run ``cell.step`` over the time-major projected inputs ``xw``.
+    """``plain_scan``'s contract by the fastest path the cell allows.
 
-    Where ``mask`` is False the state is carried unchanged and the output is zero.
-    ``remat`` recomputes each step in the backward pass instead of storing its
-    intermediates. Cells with one fused recurrent matmul (``cell.fused``) take
-    ``fused_scan``, whose backward pass forms dW_hh after the loop; the others (the
-    reset-before GRU) the plain scan, with ``remat`` as ``jax.checkpoint`` of the step.
-    Returns ``(final_state, outputs)``.
+    A ``FusedCell`` takes ``fused_scan`` (its backward forms dW_hh after the loop); any
+    other cell (the reset-before GRU) the plain scan.
     """
-    if cell.fused:
-        return fused_scan(cell, xw, state, mask, reverse=reverse, unroll=unroll, remat=remat)
-
-    def step(s, xw_t):
-        return cell.step(s, xw_t)
-
-    if remat:
-        step = jax.checkpoint(step)
-
-    def body(s, inputs):
-        xw_t, m_t = inputs
-        new = step(s, xw_t)
-        if m_t is None:
-            return new, cell.output(new)
-        s = jax.tree.map(lambda n, o: jnp.where(m_t, n, o), new, s)
-        return s, jnp.where(m_t, cell.output(new), 0)
-
-    return read_ahead.platform_scan(body, state, (xw, mask), reverse=reverse, unroll=unroll)
-
-
-def step_mask(
-    batch: int, T: int, lengths: Int[Array, " B"] | None, mask: Bool[Array, "B T"] | None
-) -> Bool[Array, "T B 1"] | None:
-    """Validated time-major mask of the steps to run: ``t < lengths[b]`` and ``mask[b, t]``.
-
-    None when neither is given (every step runs).
-    """
-    valid = None
-    if lengths is not None:
-        valid = jnp.arange(T)[None, :] < check_lengths(lengths, batch, T)[:, None]
-    if mask is not None:
-        if getattr(mask, "dtype", None) != jnp.bool_ or tuple(mask.shape) != (batch, T):
-            got = (getattr(mask, "dtype", type(mask).__name__), tuple(getattr(mask, "shape", ())))
-            raise ValueError(f"mask must be a bool array of shape ({batch}, {T}), got {got}")
-        valid = mask if valid is None else valid & mask
-    return None if valid is None else jnp.swapaxes(valid, 0, 1)[..., None]
+    scan = fused_scan if isinstance(cell, FusedCell) else plain_scan
+    return scan(cell, xw, state, mask, reverse=reverse, unroll=unroll)
 
 
 class Recurrent(eqx.Module):
     """One recurrent layer: a cell unrolled over time.
 
     ``reverse`` runs from the last valid step to the first (outputs stay aligned with
-    the inputs); ``unroll`` is ``lax.scan``'s; ``remat`` trades compute for memory in BPTT.
+    the inputs); ``unroll`` is ``lax.scan``'s. ``remat=True`` is the lowest-memory mode
+    for BPTT: chunks of ``chunk`` steps (default about sqrt(T)) are checkpointed and
+    recomputed, projection included, in the backward pass (``jaxrnn.layers.remat``).
     """
 
     cell: Cell
     reverse: bool = eqx.field(static=True, default=False)
     unroll: int = eqx.field(static=True, default=1)
     remat: bool = eqx.field(static=True, default=False)
+    chunk: int | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        check_size(self.unroll, "unroll")
+        if self.chunk is not None:
+            check_size(self.chunk, "chunk")
 
     @property
     def input_size(self) -> int:
@@ -135,12 +127,24 @@ class Recurrent(eqx.Module):
             # a skipped step's input is never read: zeros there keep whatever the padding
             # holds (NaN, inf) out of the backward pass, where it would meet 0 * NaN
             xs = jnp.where(valid, xs, jnp.zeros((), xs.dtype))
-        xw = self.cell.project(xs)
-        state, ys = scan_cell(self.cell, xw, state, valid, reverse=self.reverse, unroll=self.unroll, remat=self.remat)
+
+        def run(state, xs, valid):
+            xw = bias_column.project(self.cell, xs)
+            return scan_cell(self.cell, xw, state, valid, reverse=self.reverse, unroll=self.unroll)
+
+        if self.remat:
+            state, ys = remat.chunked(run, state, xs, valid, chunk=self.chunk, reverse=self.reverse)
+        else:
+            state, ys = run(state, xs, valid)
         return jnp.swapaxes(ys, 0, 1), state
 
 
-def with_remat(model, remat: bool = True):
-    """``model`` with ``remat`` set on every ``Recurrent`` layer inside it."""
+def with_remat(model, remat: bool = True, *, chunk: int | None = None):
+    """``model`` with ``remat`` (and the remat ``chunk``, steps per checkpoint) set on every
+    ``Recurrent`` layer inside it."""
     is_layer = lambda x: isinstance(x, Recurrent)  # noqa: E731
-    return jax.tree.map(lambda x: dataclasses.replace(x, remat=remat) if is_layer(x) else x, model, is_leaf=is_layer)
+
+    def set_remat(x):
+        return dataclasses.replace(x, remat=remat, chunk=chunk) if is_layer(x) else x
+
+    return jax.tree.map(set_remat, model, is_leaf=is_layer)

@@ -1,0 +1,169 @@
+"""Every cell through every path of the layers, against autodiff of a plain ``lax.scan``
+of the seed equations written out here (float64, rtol 1e-6).
+
+The reference reads only the cell's parameter arrays; it calls no jaxrnn code. Paths: the
+plain scan (any cell), the fused scan (``FusedCell``: hand-written backward, one stacked
+cotangent for a ``SummedCell`` without layer norm), the layer (CPU bias column), remat
+(chunked checkpoints, with and without padding to whole chunks), reverse, lengths.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import key
+
+import jaxrnn
+from jaxrnn.layers import step_mask
+from jaxrnn.layers.fused_scan import fused_scan
+from jaxrnn.layers.recurrent import plain_scan
+
+B, T, IN, H = 3, 7, 4, 5
+CELLS = {
+    "rnn": (jaxrnn.SimpleRNNCell, {}),
+    "rnn_relu_ln": (jaxrnn.SimpleRNNCell, {"activation": "relu", "layer_norm": True}),
+    "lstm": (jaxrnn.LSTMCell, {}),
+    "lstm_ln": (jaxrnn.LSTMCell, {"layer_norm": True}),
+    "gru": (jaxrnn.GRUCell, {}),
+    "gru_ln": (jaxrnn.GRUCell, {"layer_norm": True}),
+    "gru_before": (jaxrnn.ResetBeforeGRUCell, {}),
+    "gru_before_ln": (jaxrnn.ResetBeforeGRUCell, {"layer_norm": True}),
+}
+PATHS = {  # name: (how, reverse, lengths, remat chunk)
+    "plain": ("plain", False, None, None),
+    "plain_reverse_lengths": ("plain", True, (7, 3, 0), None),
+    "fused": ("fused", False, None, None),
+    "fused_reverse_lengths": ("fused", True, (7, 3, 0), None),
+    "layer": ("layer", False, None, None),
+    "layer_lengths": ("layer", False, (5, 7, 1), None),
+    "layer_reverse": ("layer", True, None, None),
+    "remat": ("remat", False, None, None),  # chunks of 3: 7 steps padded to 9
+    "remat_reverse_lengths": ("remat", True, (7, 3, 0), 2),
+}
+
+
+def layer_norm(a, gain, n_blocks):
+    """Each gate's block of ``a`` to zero mean, unit variance (eps 1e-5), times ``gain``."""
+    blocks = a.reshape(*a.shape[:-1], n_blocks, -1)
+    mu = blocks.mean(-1, keepdims=True)
+    var = ((blocks - mu) ** 2).mean(-1, keepdims=True)
+    return ((blocks - mu) / jnp.sqrt(var + 1e-5)).reshape(a.shape) * gain
+
+
+def seed_step(name, p, s, x):
+    """One step of the seed equations on a batch: ``s`` the state, ``x`` (B, IN)."""
+    G = p["W_hh"].shape[0] // H
+    ln = p["ln_x"] is not None
+
+    def term(W, v, gain, n=G):
+        a = v @ W.T
+        return layer_norm(a, gain, n) if ln else a
+
+    h = s[0] if name.startswith("lstm") else s
+    ax = term(p["W_xh"], x, p["ln_x"]) + p["b_xh"]
+    if name.startswith("rnn"):
+        f = jax.nn.relu if "relu" in name else jnp.tanh
+        return f(ax + term(p["W_hh"], h, p["ln_h"]) + p["b_hh"])
+    if name.startswith("lstm"):
+        a = ax + term(p["W_hh"], h, p["ln_h"]) + p["b_hh"]
+        i, f, g, o = (a[:, k * H : (k + 1) * H] for k in range(4))
+        c = jax.nn.sigmoid(f) * s[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
+        c_out = layer_norm(c, p["ln_c"], 1) + p["ln_c_shift"] if ln else c
+        return jax.nn.sigmoid(o) * jnp.tanh(c_out), c
+    x_r, x_z, x_n = ax[:, :H], ax[:, H : 2 * H], ax[:, 2 * H :]
+    gain = (lambda lo, hi: p["ln_h"][lo:hi]) if ln else (lambda lo, hi: None)
+    if name.startswith("gru_before"):
+        ah = term(p["W_hh"][: 2 * H], h, gain(0, 2 * H), 2) + p["b_hh"][: 2 * H]
+        r, z = jax.nn.sigmoid(x_r + ah[:, :H]), jax.nn.sigmoid(x_z + ah[:, H:])
+        n = jnp.tanh(x_n + term(p["W_hh"][2 * H :], r * h, gain(2 * H, 3 * H), 1) + p["b_hh"][2 * H :])
+    else:
+        ah = term(p["W_hh"], h, p["ln_h"]) + p["b_hh"]
+        r, z = jax.nn.sigmoid(x_r + ah[:, :H]), jax.nn.sigmoid(x_z + ah[:, H : 2 * H])
+        n = jnp.tanh(x_n + r * ah[:, 2 * H :])
+    return (1 - z) * h + z * n
+
+
+def reference(name, p, xs, s0, valid, reverse):
+    """Plain ``lax.scan`` of ``seed_step``; skipped steps keep the state and emit zeros."""
+    out = (lambda s: s[0]) if name.startswith("lstm") else (lambda s: s)
+
+    def body(s, inputs):
+        x_t, m_t = inputs
+        new = jax.tree.map(lambda n, o: jnp.where(m_t, n, o), seed_step(name, p, s, x_t), s)
+        return new, jnp.where(m_t, out(new), 0)
+
+    s, ys = jax.lax.scan(body, s0, (jnp.swapaxes(xs, 0, 1), valid), reverse=reverse)
+    return jnp.swapaxes(ys, 0, 1), s
+
+
+def run_path(path, cell, xs, s0, lengths):
+    how, reverse, _, chunk = PATHS[path]
+    if how in ("layer", "remat"):
+        layer = jaxrnn.Recurrent(
+            cell, reverse=reverse, remat=how == "remat", chunk=chunk or (3 if how == "remat" else None)
+        )
+        return layer(xs, s0, lengths=lengths)
+    valid = step_mask(B, T, lengths, None)
+    scan = plain_scan if how == "plain" else fused_scan
+    s, ys = scan(cell, cell.project(jnp.swapaxes(xs, 0, 1)), s0, valid, reverse=reverse)
+    return jnp.swapaxes(ys, 0, 1), s
+
+
+CASES = [  # the fused scan takes FusedCells only
+    (name, path)
+    for name, (cls, _) in CELLS.items()
+    for path, (how, *_) in PATHS.items()
+    if how != "fused" or issubclass(cls, jaxrnn.cells.FusedCell)
+]
+
+
+@pytest.mark.parametrize(("name", "path"), CASES)
+def test_every_path_equals_autodiff_of_the_seed_equations(name, path):
+    how, reverse, lengths, _ = PATHS[path]
+    cls, kwargs = CELLS[name]
+    with jax.enable_x64(True):
+        k = iter(jax.random.split(key(3), 32))
+        cell = cls(IN, H, key=next(k), dtype=jnp.float64, **kwargs)
+        # every parameter random, so that no term of the equations is a silent zero or one
+        cell = jax.tree.map(lambda a: a + 0.3 * jax.random.normal(next(k), a.shape, a.dtype), cell)
+        xs = jax.random.normal(next(k), (B, T, IN), jnp.float64)
+        s0 = jax.tree.map(lambda z: 0.5 * jax.random.normal(next(k), z.shape, z.dtype), cell.init_state((B,)))
+        w_y = jax.random.normal(next(k), (B, T, H), jnp.float64)
+        lengths = None if lengths is None else jnp.array(lengths)
+        valid = step_mask(B, T, lengths, None)
+        valid = jnp.ones((T, B, 1), bool) if valid is None else valid
+
+        def loss(ys, s):
+            return jnp.sum(w_y * ys) + jnp.sum(jnp.stack(jax.tree.leaves(s)) ** 2)
+
+        def ours(cell, xs, s0):
+            return loss(*run_path(path, cell, xs, s0, lengths))
+
+        def theirs(p, xs, s0):
+            return loss(*reference(name, p, xs, s0, valid, reverse))
+
+        fields = ("W_xh", "W_hh", "b_xh", "b_hh", "ln_x", "ln_h", "ln_c", "ln_c_shift")
+        params = {f: getattr(cell, f) for f in fields if hasattr(cell, f)}
+        v1, (g_cell, g_xs, g_s0) = jax.value_and_grad(ours, argnums=(0, 1, 2))(cell, xs, s0)
+        v0, (g_p, g_xs0, g_s00) = jax.value_and_grad(theirs, argnums=(0, 1, 2))(params, xs, s0)
+        np.testing.assert_allclose(v1, v0, rtol=1e-6)
+        for f, g in g_p.items():
+            if g is not None:
+                np.testing.assert_allclose(getattr(g_cell, f), g, rtol=1e-6, atol=1e-12, err_msg=f)
+        np.testing.assert_allclose(g_xs, g_xs0, rtol=1e-6, atol=1e-12)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12), g_s0, g_s00)
+
+
+def test_a_fused_cell_cannot_redefine_its_step():
+    """What a cell defines decides its path: a FusedCell's step is fixed, a SummedCell's gates too."""
+    with pytest.raises(TypeError, match="define gates"):
+
+        class Lying(jaxrnn.cells.FusedCell):
+            def step(self, state, xw):
+                return state
+
+    with pytest.raises(TypeError, match="define activate"):
+
+        class AlsoLying(jaxrnn.cells.SummedCell):
+            def gates(self, state, xw, hw):
+                return state
