@@ -8,6 +8,8 @@ Variants (one layer, B 32, F 128, H 256 by default):
 - ``bias add``: ``b_xh`` added after the input GEMM instead of riding in it;
 - ``two cotangents``: the fused backward stacks d(xw) and d(hw) apart even where the
   gates read only their sum (equal cotangents; LSTM and simple RNN);
+- ``whole T``: on the CPU the layer projects and scans all T steps at once instead of in
+  chunks of about 8 MiB of projected inputs (``jaxrnn.layers.cpu_chunks``);
 - ``lax.scan``: the plain ``lax.scan`` instead of the read-ahead scan (and the bias added
   after the GEMM: the form before either change);
 - ``unroll 2`` / ``unroll 4``: ``lax.scan``'s unroll.
@@ -29,7 +31,7 @@ import jax
 
 import jaxrnn
 from benchmarks.seq_lengths import CELLS, _jax_pair, environment, timed
-from jaxrnn.layers import bias_column, fused_scan, read_ahead
+from jaxrnn.layers import bias_column, cpu_chunks, fused_scan, read_ahead
 
 
 def _project_bias_after(cell, x):
@@ -38,6 +40,10 @@ def _project_bias_after(cell, x):
 
 class _NotSummed:
     """Stands in for ``SummedCell`` in the fused scan: no cell is one, so none shares."""
+
+
+def _whole_T(run, state, xs, mask, **_):
+    return run(state, xs, mask)
 
 
 def _plain_scan(body, init, xs, *, reverse=False, unroll=1):
@@ -55,6 +61,7 @@ VARIANTS = {
     "current": (1, ()),
     "bias add": (1, ((bias_column, "project", _project_bias_after),)),
     "two cotangents": (1, ((fused_scan, "SummedCell", _NotSummed),)),
+    "whole T": (1, ((cpu_chunks, "platform_run", _whole_T),)),
     "lax.scan": (1, ((bias_column, "project", _project_bias_after), (read_ahead, "platform_scan", _plain_scan))),
     "unroll 2": (2, ()),
     "unroll 4": (4, ()),

@@ -3,6 +3,8 @@
     python -m benchmarks.seq_lengths                     # default: B 32, F 128, H 256, T 16..4096
     python -m benchmarks.seq_lengths --preset deepbench  # DeepBench LSTM shapes
     python -m benchmarks.seq_lengths --preset long       # B 16, H 32, T up to 100 000
+    python -m benchmarks.seq_lengths --preset small      # B 32, F 8, H 32 and 64, T 20 and 50
+    python -m benchmarks.seq_lengths --memory --memory-lengths 1024 4096 16384  # memory vs T
     python -m benchmarks.seq_lengths --lengths 16 64 --cells lstm --out /tmp/bench
 
 For every JAX backend present (CPU always, GPU when visible) and every cell (rnn, lstm,
@@ -17,8 +19,9 @@ Method: warm-up excluded; compile time (JAX: lower + compile) reported apart; me
 drift of the machine cancels in the ratios); block_until_ready / torch.cuda.synchronize; torch uses as many threads as
 XLA's CPU client (the machine's cores), recorded with the versions, the device and the CPU
 model. Memory: XLA's buffer analysis of the compiled fwd+bwd (arguments + outputs +
-temporaries), with and without jaxrnn's remat. Output in --out: results.json, results.md
-(times and jaxrnn/peer ratios), and time_vs_T_<device>.png.
+temporaries), with and without jaxrnn's remat (``--memory``: also the time with remat;
+``--memory-lengths``: memory alone, compiled and not run, at longer T). Output in --out:
+results.json, results.md (times and jaxrnn/peer ratios), and time_vs_T_<device>.png.
 """
 
 import argparse
@@ -41,6 +44,8 @@ PRESETS = {
     "long": dict(batch=16, input=32, hidden=32, lengths=[1000, 10_000, 100_000], cells=["rnn", "lstm", "gru"]),
     # DeepBench LSTM (H, B, T): (512, 64, 25), (1024, 64, 25), (256, 32, 150); input = H
     "deepbench": dict(shapes=[(512, 64, 25), (1024, 64, 25), (256, 32, 150)], cells=["lstm"]),
+    # where most training happens (and benchmarks/fit_throughput's shapes): (H, B, T), input 8
+    "small": dict(shapes=[(32, 32, 20), (32, 32, 50), (64, 32, 20), (64, 32, 50)], input=8, cells=["lstm", "gru"]),
 }
 CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
 
@@ -175,6 +180,27 @@ def memory_bytes(compiled) -> int | None:
         return None
 
 
+def memory_vs_T(cells, B: int, F: int, H: int, lengths, device) -> list[dict]:
+    """XLA's memory of jaxrnn's compiled fwd+bwd with and without remat, compiled only."""
+    out = []
+    for cell in cells:
+        for T in lengths:
+            x = jax.ShapeDtypeStruct((B, T, F), jnp.float32)
+            rec = {"device": device.platform, "cell": cell, "B": B, "T": T, "F": F, "H": H}
+            for key, remat in (("memory_bytes", False), ("memory_bytes_remat", True)):
+                layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), remat=remat)
+                grad = jax.grad(lambda m, x: jnp.sum(m(x)[0]))
+                with jax.default_device(device):
+                    rec[key] = memory_bytes(jax.jit(grad).lower(layer, x).compile())
+            out.append(rec)
+            print(
+                f"{device.platform} {cell:4s} T={T:6d} memory {rec['memory_bytes'] / 2**20:9.1f} MiB, "
+                f"remat {rec['memory_bytes_remat'] / 2**20:9.1f} MiB",
+                flush=True,
+            )
+    return out
+
+
 def environment(threads: int) -> dict:
     """Versions, devices, CPU model and threads, for the record."""
     cpu = platform.processor()
@@ -206,6 +232,8 @@ def shapes_of(args) -> list[tuple[int, int, int, int]]:
     """(B, T, F, H) for every run."""
     if args.preset == "deepbench":
         return [(B, T, H, H) for H, B, T in PRESETS["deepbench"]["shapes"]]
+    if args.preset == "small":
+        return [(B, T, args.input, H) for H, B, T in PRESETS["small"]["shapes"]]
     return [(args.batch, T, args.input, args.hidden) for T in args.lengths]
 
 
@@ -268,7 +296,10 @@ def run(args) -> dict:
                         flush=True,
                     )
                 del built
-    return {"environment": environment(args.threads), "records": records, "missing": missing}
+    memory = []
+    for device in devices:
+        memory += memory_vs_T(args.cells, args.batch, args.input, args.hidden, args.memory_lengths, device)
+    return {"environment": environment(args.threads), "records": records, "memory": memory, "missing": missing}
 
 
 def table(results: dict) -> str:
@@ -295,14 +326,28 @@ def table(results: dict) -> str:
         if mem:
             lines += [
                 "\nMemory (XLA buffer analysis of fwd+bwd) and compile time, jaxrnn:\n",
-                "| cell | T | MiB | MiB remat | ms | ms remat | compile s | compile s remat |",
-                "|---" * 8 + "|",
+                "| cell | T | MiB | MiB remat | remat/plain memory | ms | ms remat | remat/plain time "
+                "| compile s | compile s remat |",
+                "|---" * 10 + "|",
             ]
             for r in mem:
                 lines.append(
                     f"| {r['cell']} | {r['T']} | {r['memory_bytes'] / 2**20:.1f} | "
-                    f"{r['memory_bytes_remat'] / 2**20:.1f} | {1e3 * r['median_s']:.2f} | "
-                    f"{1e3 * r['median_s_remat']:.2f} | {r['compile_s']:.2f} | {r['compile_s_remat']:.2f} |"
+                    f"{r['memory_bytes_remat'] / 2**20:.1f} | {r['memory_bytes_remat'] / r['memory_bytes']:.2f} | "
+                    f"{1e3 * r['median_s']:.2f} | {1e3 * r['median_s_remat']:.2f} | "
+                    f"{r['median_s_remat'] / r['median_s']:.2f} | {r['compile_s']:.2f} | {r['compile_s_remat']:.2f} |"
+                )
+        long = [r for r in results.get("memory", []) if r["device"] == device]
+        if long:
+            lines += [
+                "\nMemory vs T (XLA buffer analysis of jaxrnn's fwd+bwd, compiled, not run):\n",
+                "| cell | B | F | H | T | MiB | MiB remat | remat/plain |",
+                "|---" * 8 + "|",
+            ]
+            for r in long:
+                lines.append(
+                    f"| {r['cell']} | {r['B']} | {r['F']} | {r['H']} | {r['T']} | {r['memory_bytes'] / 2**20:.1f} | "
+                    f"{r['memory_bytes_remat'] / 2**20:.1f} | {r['memory_bytes_remat'] / r['memory_bytes']:.2f} |"
                 )
     if results["missing"]:
         lines += ["\nNot measured:\n"] + [f"- {k}: {v}" for k, v in sorted(results["missing"].items())]
@@ -355,6 +400,7 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--memory", action="store_true", help="also measure jaxrnn with remat")
+    p.add_argument("--memory-lengths", type=int, nargs="*", default=[], help="T for memory alone (not timed)")
     p.add_argument("--out", default="benchmarks/results/seq_lengths")
     args = p.parse_args(argv)
     preset = PRESETS[args.preset]

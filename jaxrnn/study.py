@@ -8,6 +8,7 @@ after training) and the spectra of the trained step Jacobians. Returns plain num
 
 import dataclasses
 import time
+import zlib
 
 import equinox as eqx
 import jax
@@ -102,6 +103,15 @@ def jacobian_spectrum(model, task: tasks.Task, top: int = 8) -> dict:
     return out
 
 
+def cell_key(key: jax.Array, name: str) -> jax.Array:
+    """The key of cell ``name`` in a study: ``key`` folded with the CRC-32 of the name.
+
+    Not Python's ``hash``: that is salted per process, and the study must give the same
+    numbers in every process.
+    """
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) % 2**31)
+
+
 def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> dict:
     """Train every cell at every length; returns a JSON-able dict of all the numbers."""
     config.validate()
@@ -110,7 +120,7 @@ def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> d
     for length in config.lengths:
         task = make_task(config, length, jax.random.fold_in(key, length))
         for name in config.cells:
-            k_model, k_fit = jax.random.split(jax.random.fold_in(key, hash(name) % 2**16))
+            k_model, k_fit = jax.random.split(cell_key(key, name))
             model = tasks.build_model(task, CELLS[name], config.hidden, key=k_model)
             grad_init = gradient_vs_lag(model, task)
             started = time.perf_counter()

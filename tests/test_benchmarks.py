@@ -18,6 +18,8 @@ def test_seq_lengths_tiny_writes_json_table_and_plot(tmp_path):
             "--repeats",
             "1",
             "--memory",
+            "--memory-lengths",
+            "32",
             "--out",
             str(tmp_path),
             "--impls",
@@ -37,7 +39,9 @@ def test_seq_lengths_tiny_writes_json_table_and_plot(tmp_path):
     assert "cudnn/lstm/cpu" in results["missing"]  # reported, not silently dropped
     assert results["environment"]["threads"] >= 1 and results["environment"]["jax"]
     table = (tmp_path / "results.md").read_text()
-    assert "jaxrnn/torch" in table and "MiB remat" in table
+    assert "jaxrnn/torch" in table and "MiB remat" in table and "Memory vs T" in table
+    assert [(r["cell"], r["T"]) for r in results["memory"]] == [("rnn", 32), ("lstm", 32), ("gru", 32)]
+    assert all(r["memory_bytes_remat"] > 0 for r in results["memory"])
     assert (tmp_path / "time_vs_T_cpu.png").stat().st_size > 0
 
 

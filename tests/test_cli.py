@@ -116,3 +116,21 @@ def test_small_study_writes_the_report(tmp_path):
     results = json.loads((folder / "results.json").read_text())
     assert set(results["runs"]) == {f"{c}@{n}" for c in ("rnn", "lstm", "gru") for n in (5, 8)}
     assert len(results["runs"]["lstm@8"]["grad_vs_lag_trained"]) == 8
+
+
+def test_study_keys_are_the_same_in_every_process():
+    """A cell's key comes from the seed and its name alone, not from Python's salted hash."""
+    code = (
+        "import jax, jaxrnn.study as s; print(jax.random.key_data(s.cell_key(jax.random.PRNGKey(0), 'lstm')).tolist())"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1

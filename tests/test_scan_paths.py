@@ -2,9 +2,11 @@
 of the seed equations written out here (float64, rtol 1e-6).
 
 The reference reads only the cell's parameter arrays; it calls no jaxrnn code. Paths: the
-plain scan (any cell), the fused scan (``FusedCell``: hand-written backward, one stacked
-cotangent for a ``SummedCell`` without layer norm), the layer (CPU bias column), remat
-(chunked checkpoints, with and without padding to whole chunks), reverse, lengths.
+plain scan (any cell), the layer (CPU bias column; for a ``FusedCell`` the fused scan, its
+hand-written backward and, for a ``SummedCell`` without layer norm, one stacked
+cotangent; the plain scan for the others), remat
+(chunked checkpoints, with and without padding to whole chunks), the CPU's chunked run,
+reverse, lengths.
 """
 
 import jax
@@ -14,8 +16,7 @@ import pytest
 from conftest import key
 
 import jaxrnn
-from jaxrnn.layers import step_mask
-from jaxrnn.layers.fused_scan import fused_scan
+from jaxrnn.layers import cpu_chunks, step_mask
 from jaxrnn.layers.recurrent import plain_scan
 
 B, T, IN, H = 3, 7, 4, 5
@@ -29,14 +30,10 @@ CELLS = {
     "gru_before": (jaxrnn.ResetBeforeGRUCell, {}),
     "gru_before_ln": (jaxrnn.ResetBeforeGRUCell, {"layer_norm": True}),
 }
-PATHS = {  # name: (how, reverse, lengths, remat chunk)
-    "plain": ("plain", False, None, None),
+PATHS = {  # name: (how, reverse, lengths, remat chunk); the layer takes the fused scan for a FusedCell
     "plain_reverse_lengths": ("plain", True, (7, 3, 0), None),
-    "fused": ("fused", False, None, None),
-    "fused_reverse_lengths": ("fused", True, (7, 3, 0), None),
     "layer": ("layer", False, None, None),
-    "layer_lengths": ("layer", False, (5, 7, 1), None),
-    "layer_reverse": ("layer", True, None, None),
+    "cpu_chunks_reverse_lengths": ("chunks", True, (5, 7, 1), None),  # chunks of 3 steps
     "remat": ("remat", False, None, None),  # chunks of 3: 7 steps padded to 9
     "remat_reverse_lengths": ("remat", True, (7, 3, 0), 2),
 }
@@ -98,29 +95,24 @@ def reference(name, p, xs, s0, valid, reverse):
 
 def run_path(path, cell, xs, s0, lengths):
     how, reverse, _, chunk = PATHS[path]
-    if how in ("layer", "remat"):
+    if how in ("layer", "chunks", "remat"):
         layer = jaxrnn.Recurrent(
             cell, reverse=reverse, remat=how == "remat", chunk=chunk or (3 if how == "remat" else None)
         )
         return layer(xs, s0, lengths=lengths)
     valid = step_mask(B, T, lengths, None)
-    scan = plain_scan if how == "plain" else fused_scan
-    s, ys = scan(cell, cell.project(jnp.swapaxes(xs, 0, 1)), s0, valid, reverse=reverse)
+    s, ys = plain_scan(cell, cell.project(jnp.swapaxes(xs, 0, 1)), s0, valid, reverse=reverse)
     return jnp.swapaxes(ys, 0, 1), s
 
 
-CASES = [  # the fused scan takes FusedCells only
-    (name, path)
-    for name, (cls, _) in CELLS.items()
-    for path, (how, *_) in PATHS.items()
-    if how != "fused" or issubclass(cls, jaxrnn.cells.FusedCell)
-]
-
-
-@pytest.mark.parametrize(("name", "path"), CASES)
-def test_every_path_equals_autodiff_of_the_seed_equations(name, path):
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", CELLS)
+def test_every_path_equals_autodiff_of_the_seed_equations(name, path, monkeypatch):
     how, reverse, lengths, _ = PATHS[path]
     cls, kwargs = CELLS[name]
+    if how == "chunks":  # the CPU's chunks of about 8 MiB, made 3 steps long
+        monkeypatch.setattr(cpu_chunks, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(cpu_chunks, "MIN_STEPS", 3)
     with jax.enable_x64(True):
         k = iter(jax.random.split(key(3), 32))
         cell = cls(IN, H, key=next(k), dtype=jnp.float64, **kwargs)
@@ -144,8 +136,8 @@ def test_every_path_equals_autodiff_of_the_seed_equations(name, path):
 
         fields = ("W_xh", "W_hh", "b_xh", "b_hh", "ln_x", "ln_h", "ln_c", "ln_c_shift")
         params = {f: getattr(cell, f) for f in fields if hasattr(cell, f)}
-        v1, (g_cell, g_xs, g_s0) = jax.value_and_grad(ours, argnums=(0, 1, 2))(cell, xs, s0)
-        v0, (g_p, g_xs0, g_s00) = jax.value_and_grad(theirs, argnums=(0, 1, 2))(params, xs, s0)
+        v1, (g_cell, g_xs, g_s0) = jax.jit(jax.value_and_grad(ours, argnums=(0, 1, 2)))(cell, xs, s0)
+        v0, (g_p, g_xs0, g_s00) = jax.jit(jax.value_and_grad(theirs, argnums=(0, 1, 2)))(params, xs, s0)
         np.testing.assert_allclose(v1, v0, rtol=1e-6)
         for f, g in g_p.items():
             if g is not None:

@@ -99,7 +99,7 @@ def test_to_torch_refuses_what_torch_lacks():
     k = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="layer-norm"):
         jaxrnn.to_torch(jaxrnn.make_rnn(jaxrnn.LSTMCell, IN, H, key=k, layer_norm=True))
-    with pytest.raises(ValueError, match="reset-after"):
+    with pytest.raises(ValueError, match="ResetBeforeGRUCell has no PyTorch counterpart"):
         jaxrnn.to_torch(jaxrnn.make_rnn(jaxrnn.ResetBeforeGRUCell, IN, H, key=k))
     with pytest.raises(ValueError, match="merge"):
         jaxrnn.to_torch(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=k, bidirectional=True, merge="sum"))

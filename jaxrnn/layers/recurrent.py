@@ -14,7 +14,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxrnn._checks import check_sequence, check_size, check_state
 from jaxrnn.cells.base import Cell, FusedCell, State
-from jaxrnn.layers import bias_column, read_ahead, remat
+from jaxrnn.layers import bias_column, chunks, cpu_chunks, read_ahead
 from jaxrnn.layers.fused_scan import fused_scan
 from jaxrnn.layers.mask import apply_mask, step_mask
 
@@ -65,7 +65,7 @@ class Recurrent(eqx.Module):
     ``reverse`` runs from the last valid step to the first (outputs stay aligned with
     the inputs); ``unroll`` is ``lax.scan``'s. ``remat=True`` is the lowest-memory mode
     for BPTT: chunks of ``chunk`` steps (default about sqrt(T)) are checkpointed and
-    recomputed, projection included, in the backward pass (``jaxrnn.layers.remat``).
+    recomputed, projection included, in the backward pass (``jaxrnn.layers.chunks``).
     """
 
     cell: Cell
@@ -133,9 +133,10 @@ class Recurrent(eqx.Module):
             return scan_cell(self.cell, xw, state, valid, reverse=self.reverse, unroll=self.unroll)
 
         if self.remat:
-            state, ys = remat.chunked(run, state, xs, valid, chunk=self.chunk, reverse=self.reverse)
+            state, ys = chunks.chunked(run, state, xs, valid, chunk=self.chunk, reverse=self.reverse, checkpoint=True)
         else:
-            state, ys = run(state, xs, valid)
+            width = self.cell.W_xh.shape[0]
+            state, ys = cpu_chunks.platform_run(run, state, xs, valid, width=width, reverse=self.reverse)
         return jnp.swapaxes(ys, 0, 1), state
 
 

@@ -1,13 +1,16 @@
-"""Remat as chunked checkpointing: O(sqrt T) memory for backpropagation through time.
+"""A layer run chunk by chunk: an outer ``lax.scan`` over chunks of steps, each chunk
+projecting its inputs and scanning them. Two uses:
 
-``chunked`` splits the T steps into chunks of about sqrt(T) and runs each chunk (input
-projection and scan) under ``jax.checkpoint`` inside an outer ``lax.scan``. The forward
-pass keeps only the state at each chunk boundary; the backward pass recomputes one chunk
-at a time, projection included, and backpropagates through it. So nothing of size
-(T, B, G) is ever live: per chunk (chunk, B, G), plus the boundary states (T / chunk, B,
-state) and the layer's own inputs and outputs. The price is one more forward pass. T is
-padded up to a whole number of chunks with skipped steps (mask False), which leave the
-state unchanged and are cut from the outputs.
+- **remat** (``checkpoint=True``, chunks of about sqrt(T)): each chunk runs under
+  ``jax.checkpoint``. The forward pass keeps only the state at each chunk boundary; the
+  backward pass recomputes one chunk at a time, projection included, and backpropagates
+  through it. So nothing of size (T, B, G) is ever live: per chunk (chunk, B, G), plus the
+  boundary states (T / chunk, B, state) and the layer's own inputs and outputs. The price
+  is one more forward pass.
+- **small temporaries on the CPU** (``jaxrnn.layers.cpu_chunks``).
+
+T is padded up to a whole number of chunks with skipped steps (mask False), which leave
+the state unchanged and are cut from the outputs.
 """
 
 import math
@@ -38,23 +41,27 @@ def chunked(
     *,
     chunk: int | None = None,
     reverse: bool = False,
+    checkpoint: bool = False,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """``run(state, xs, mask)`` chunk by chunk, each chunk checkpointed; same results.
+    """``run(state, xs, mask)`` chunk by chunk (each chunk under ``jax.checkpoint`` with
+    ``checkpoint``); the same results.
 
     ``run`` is the layer's projection and scan over time-major ``xs``; ``chunk`` the
     steps per chunk (default about sqrt(T)). Returns ``(final_state, outputs)``.
     """
     T, B = xs.shape[:2]
-    if T == 0:
-        return run(state, xs, mask)
     c = chunk_length(T, chunk)
     n = -(-T // c)
+    if n <= 1 and not checkpoint:
+        return run(state, xs, mask)
     pad = n * c - T
     if pad:
         mask = jnp.ones((T, B, 1), bool) if mask is None else mask
         mask = jnp.concatenate([mask, jnp.zeros((pad, B, 1), bool)])
         xs = jnp.concatenate([xs, jnp.zeros((pad, *xs.shape[1:]), xs.dtype)])
     split = lambda a: None if a is None else a.reshape(n, c, *a.shape[1:])  # noqa: E731
-    body = jax.checkpoint(lambda s, inputs: run(s, *inputs), prevent_cse=False)
+    body = lambda s, inputs: run(s, *inputs)  # noqa: E731
+    if checkpoint:
+        body = jax.checkpoint(body, prevent_cse=False)
     state, ys = jax.lax.scan(body, state, (split(xs), split(mask)), reverse=reverse)
     return state, ys.reshape(n * c, *ys.shape[2:])[:T]
