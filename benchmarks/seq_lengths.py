@@ -309,13 +309,13 @@ def table(results: dict) -> str:
     peers = [p for p in IMPLS if p != "jaxrnn" and any(r["impl"] == p for r in recs)]
     for device in sorted({r["device"] for r in recs}):
         lines.append(f"\n### {device}\n")
-        head = "| cell | T | mode | jaxrnn ms | " + " | ".join(f"{p} ms | jaxrnn/{p}" for p in peers) + " |"
-        lines += [head, "|" + "---|" * (4 + 2 * len(peers))]
+        head = "| cell | B | F | H | T | mode | jaxrnn ms | " + " | ".join(f"{p} ms | jaxrnn/{p}" for p in peers) + " |"
+        lines += [head, "|" + "---|" * (7 + 2 * len(peers))]
         index = {(r["impl"], r["device"], r["cell"], r["mode"], r["T"], r["B"], r["H"]): r for r in recs}
         for r in recs:
             if r["impl"] != "jaxrnn" or r["device"] != device:
                 continue
-            cells = [r["cell"], str(r["T"]), r["mode"], f"{1e3 * r['median_s']:.2f}"]
+            cells = [r["cell"], *(str(r[k]) for k in "BFHT"), r["mode"], f"{1e3 * r['median_s']:.2f}"]
             for p in peers:
                 q = index.get((p, device, r["cell"], r["mode"], r["T"], r["B"], r["H"]))
                 cells += (

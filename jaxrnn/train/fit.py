@@ -107,7 +107,8 @@ def fit(
       **log**: a CSV file with one row per epoch.
     - **Devices**: with several devices (and ``shard=True``) each batch is split across
       them; the result equals one device's up to float rounding.
-    - **remat**: True/False sets rematerialisation on every recurrent layer.
+    - **remat**: True/False sets remat on every recurrent layer (chunked checkpointing, about
+      sqrt(T) steps a chunk: the lowest-memory mode, one more forward pass).
     - **key** drives shuffling and dropout: the same key gives the same run.
     """
     # ---- every check before any work ---------------------------------------------------------
