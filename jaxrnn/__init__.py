@@ -4,7 +4,7 @@ Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``j
 through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
-from jaxrnn import spectra
+from jaxrnn import spectra, tasks
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, init
 from jaxrnn.data import Data, streams
 from jaxrnn.interop import from_torch, to_torch
@@ -43,5 +43,6 @@ __all__ = [
     "save",
     "spectra",
     "streams",
+    "tasks",
     "to_torch",
 ]

@@ -9,16 +9,25 @@ import math
 import os
 import sys
 
-TASK_HELP = {
+TASK_HELP = {  # the names of jaxrnn.tasks
     "adding": "adding problem (Hochreiter & Schmidhuber 1997), --length T",
-    "copy": "copy memory task (Arjovsky et al. 2016), --length T",
+    "copy_memory": "copy memory task (Arjovsky et al. 2016), --length T",
     "france": "'I grew up in France ... I speak fluent ___', --distance, --length",
-    "next_word": "next word of the seed sentences",
-    "stock": "seed 002 stock price, 5 days -> day 6",
-    "chars": "character language model on Python's own source (stateful TBPTT)",
+    "next_word": "next word of the example sentences",
+    "stock_prices": "stock price, 5 days -> day 6",
+    "characters": "character language model on Python's own source (stateful TBPTT)",
     "digits": "scikit-learn digits read row by row (needs jaxrnn[data])",
-    "reverse": "encoder-decoder: reverse a digit string, --length digits",
+    "reverse_digits": "encoder-decoder: reverse a digit string, --length digits",
 }
+ALIASES = {"copy": "copy_memory", "stock": "stock_prices", "chars": "characters", "reverse": "reverse_digits"}
+
+
+def task_name(name: str) -> str:
+    """The jaxrnn.tasks name of a CLI task name (the short names are aliases)."""
+    name = ALIASES.get(name, name)
+    if name not in TASK_HELP:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASK_HELP)}")
+    return name
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,12 +40,22 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="jaxrnn", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+class _Help(argparse.HelpFormatter):
+    """Shows each option's default, where it has one."""
 
-    s = sub.add_parser("study", help="simple RNN vs LSTM vs GRU at growing distances (the default)")
-    s.add_argument("--task", default="adding", help="adding, copy or france")
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or action.help is None:
+            return action.help
+        return f"{action.help} (default: {action.default})"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="jaxrnn", description=__doc__.splitlines()[0], formatter_class=_Help)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    add = lambda name, **kw: sub.add_parser(name, formatter_class=_Help, **kw)  # noqa: E731
+
+    s = add("study", help="simple RNN vs LSTM vs GRU at growing distances (the default)")
+    s.add_argument("--task", default="adding", help="adding, copy_memory or france")
     s.add_argument("--lengths", type=int, nargs="+", help="sequence lengths / distances")
     s.add_argument("--cells", nargs="+", help="any of rnn lstm gru")
     s.add_argument("--full", action="store_true", help="the published-size study (hours on a CPU)")
@@ -44,51 +63,50 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--examples", type=int, help="training sequences per length")
     s.add_argument("--epochs", type=int, help="epochs per run")
     s.add_argument("--report", default="report", help="folder for results.json, table.md and figures")
+    s.add_argument("--force", action="store_true", help="write into a report folder that holds other files")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    t = sub.add_parser("train", help="train one cell on one task and save a checkpoint")
-    t.add_argument("--task", required=True, help=", ".join(TASK_HELP))
+    t = add("train", help="train one cell on one task and save a checkpoint")
+    t.add_argument("--task", required=True, help=", ".join(TASK_HELP) + " (short: " + ", ".join(ALIASES) + ")")
     t.add_argument("--cell", default="lstm", help="rnn, lstm or gru")
-    t.add_argument("--length", type=int, help="task length (T; digits for reverse; sentence length for france)")
+    t.add_argument("--length", type=int, help="task length (T; digits for reverse_digits; sentence length for france)")
     t.add_argument("--distance", type=int, help="france: steps from the cue to the answer (default 10)")
-    t.add_argument("--hidden", type=int, default=64)
-    t.add_argument("--layers", type=int, default=1)
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--tbptt", type=int, help="truncated BPTT chunk (default 100 for chars)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--checkpoint", default="jaxrnn.ckpt")
-    t.add_argument("--resume", action="store_true")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--hidden", type=int, default=64, help="hidden units per layer")
+    t.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
+    t.add_argument("--epochs", type=int, default=5, help="passes over the training data")
+    t.add_argument("--batch-size", type=int, default=32, help="sequences per update (characters: its streams)")
+    t.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (gradients clipped to norm 1)")
+    t.add_argument("--tbptt", type=int, help="truncated BPTT window (default 100 for characters)")
+    t.add_argument("--seed", type=int, default=0, help="the seed of every random draw")
+    t.add_argument("--checkpoint", default="jaxrnn.ckpt", help="file the model is saved to")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    g = sub.add_parser("generate", help="sample text from a character model trained with 'train --task chars'")
-    g.add_argument("--checkpoint", default="jaxrnn.ckpt")
-    g.add_argument("--prompt", default="def ")
-    g.add_argument("--length", type=int, default=300)
+    g = add("generate", help="sample text from a character model trained with 'train --task characters'")
+    g.add_argument("--checkpoint", default="jaxrnn.ckpt", help="a checkpoint of 'train --task characters'")
+    g.add_argument("--prompt", default="def ", help="text the sample starts from")
+    g.add_argument("--length", type=int, default=300, help="characters to generate")
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="the sampling seed")
 
-    sub.add_parser("tasks", help="list the tasks")
+    add("tasks", help="list the tasks")
     return p
 
 
 def _make_task(name: str, length: int | None, key, distance: int | None = None):
     from jaxrnn import tasks
 
-    if name not in TASK_HELP:
-        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASK_HELP)}")
     if length is not None and length < 2:
         raise ValueError(f"--length must be >= 2, got {length}")
     makers = {
         "adding": lambda: tasks.adding(length or 50, key=key),
-        "copy": lambda: tasks.copy_memory(length or 10, key=key),
+        "copy_memory": lambda: tasks.copy_memory(length or 10, key=key),
         "france": lambda: tasks.france(distance or 10, key=key, length=length),
         "next_word": tasks.next_word,
-        "stock": lambda: tasks.stock_prices(key=key),
-        "chars": tasks.characters,
+        "stock_prices": lambda: tasks.stock_prices(key=key),
+        "characters": tasks.characters,
         "digits": tasks.digits,
-        "reverse": lambda: tasks.reverse_digits(length or 5, key=key),
+        "reverse_digits": lambda: tasks.reverse_digits(length or 5, key=key),
     }
     return makers[name]()
 
@@ -107,7 +125,7 @@ def cmd_study(args) -> int:
     from jaxrnn.study import StudyConfig, run_study
 
     config = StudyConfig.full() if args.full else StudyConfig()
-    config.task = args.task
+    config.task = task_name(args.task)
     if args.lengths:
         config.lengths = tuple(args.lengths)
     if args.cells:
@@ -116,7 +134,7 @@ def cmd_study(args) -> int:
         if getattr(args, field) is not None:
             setattr(config, field, getattr(args, field))
     config.validate()
-    report.check_writable(args.report)
+    report.check_writable(args.report, force=args.force)
     print(
         f"jaxrnn study: {config.task} task, lengths {list(config.lengths)}, cells {list(config.cells)}, "
         f"hidden {config.hidden}, {config.epochs} epochs of {config.examples} sequences"
@@ -124,7 +142,7 @@ def cmd_study(args) -> int:
     results = run_study(config, progress=False if args.quiet else None)
     print("\nFinal validation loss (accuracy) per cell and length:\n")
     print(report.table(results))
-    for path in report.write_report(results, args.report):
+    for path in report.write_report(results, args.report, force=args.force):
         print(f"wrote {path}")
     return 0
 
@@ -137,15 +155,20 @@ def cmd_train(args) -> int:
     from jaxrnn.train import default_optimizer, fit
 
     cell = _cell(args.cell)
+    name = task_name(args.task)
+    if os.path.exists(args.checkpoint) and not args.resume:
+        raise ValueError(
+            f"checkpoint {args.checkpoint!r} exists: pass --resume to continue it, or another --checkpoint"
+        )
     key = jax.random.PRNGKey(args.seed)
-    task = _make_task(args.task, args.length, key, args.distance)
+    task = _make_task(name, args.length, key, args.distance)
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
-    tbptt = args.tbptt if args.tbptt is not None else (100 if args.task == "chars" else None)
+    tbptt = args.tbptt if args.tbptt is not None else (100 if name == "characters" else None)
     batch_size = task.info.get("n_streams", args.batch_size)
     model = tasks.build_model(task, cell, args.hidden, key=key, num_layers=args.layers)
     info = {
-        "task": args.task,
+        "task": name,
         "cell": args.cell,
         "hidden": args.hidden,
         "layers": args.layers,
@@ -187,9 +210,11 @@ def cmd_generate(args) -> int:
     if not (args.temperature >= 0 and math.isfinite(args.temperature)):
         raise ValueError(f"--temperature must be a finite number >= 0 (0 is greedy), got {args.temperature}")
     if not os.path.exists(args.checkpoint):
-        raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist (train one: jaxrnn train --task chars)")
+        raise FileNotFoundError(
+            f"checkpoint {args.checkpoint!r} does not exist (train one: jaxrnn train --task characters)"
+        )
     info = ckpt.read_meta(args.checkpoint).get("info", {})
-    if info.get("task") != "chars":
+    if info.get("task") not in ("characters", "chars"):  # 'chars': written before the names were unified
         raise ValueError(f"checkpoint {args.checkpoint!r} holds no character model (task {info.get('task')!r})")
     vocab = info["vocab"]
     model = load(args.checkpoint)
@@ -200,8 +225,9 @@ def cmd_generate(args) -> int:
 
 def cmd_tasks(args) -> int:
     """List the tasks."""
+    short = {v: k for k, v in ALIASES.items()}
     for name, text in TASK_HELP.items():
-        print(f"{name:10s} {text}")
+        print(f"{name:15s} {text}" + (f" (short: {short[name]})" if name in short else ""))
     return 0
 
 

@@ -10,14 +10,33 @@ import numpy as np
 from jaxrnn.spectra import plots
 
 
-def check_writable(folder: str) -> None:
-    """Create ``folder`` if needed and make sure files can be written there (before any work)."""
+def check_writable(folder: str, force: bool = False) -> None:
+    """Create ``folder`` if needed and make sure files can be written there (before any work).
+
+    A folder that already holds files is written into only if it holds a study report
+    (a ``results.json`` of ``jaxrnn study``) or ``force`` is set: a study does not
+    overwrite what it did not write.
+    """
+    if os.path.isdir(folder) and os.listdir(folder) and not force and not _is_report(folder):
+        raise OSError(
+            f"report folder {folder!r} holds files that are not a jaxrnn report: "
+            "choose another folder (--report) or pass --force to write there anyway"
+        )
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as e:
         raise OSError(f"report folder {folder!r} is not writable ({e.strerror or e})") from None
+
+
+def _is_report(folder: str) -> bool:
+    try:
+        with open(os.path.join(folder, "results.json")) as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and {"config", "runs"} <= set(results)
 
 
 def table(results: dict) -> str:
@@ -39,14 +58,15 @@ def table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def write_report(results: dict, folder: str) -> list[str]:
-    """Write results.json, table.md and the figures; returns the paths written."""
+def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
+    """Write results.json, table.md and the figures; returns the paths written
+    (``force``: see ``check_writable``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    check_writable(folder)
+    check_writable(folder, force)
     written = []
 
     def path(name):

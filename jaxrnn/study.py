@@ -21,7 +21,7 @@ from jaxrnn.train import default_optimizer, fit
 from jaxrnn.train.losses import resolve_loss
 
 CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
-TASKS = {"adding": tasks.adding, "copy": tasks.copy_memory, "france": tasks.france}
+TASKS = {"adding": tasks.adding, "copy_memory": tasks.copy_memory, "france": tasks.france}
 
 
 @dataclasses.dataclass
@@ -47,10 +47,10 @@ class StudyConfig:
     def validate(self) -> None:
         """ValueError naming the bad field."""
         if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose from {sorted(TASKS)}")
+            raise ValueError(f"unknown task {self.task!r}; the study runs {', '.join(TASKS)}")
         for c in self.cells:
             if c not in CELLS:
-                raise ValueError(f"unknown cell {c!r}; choose from {sorted(CELLS)}")
+                raise ValueError(f"unknown cell {c!r}; choose from {', '.join(CELLS)}")
         minimum = 3 if self.task == "france" else 2
         for n in self.lengths:
             if n < minimum:

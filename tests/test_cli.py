@@ -58,7 +58,7 @@ def test_unwritable_report_and_corrupt_checkpoint(tmp_path, capsys):
     assert "not a jaxrnn checkpoint" in capsys.readouterr().err
 
 
-def test_train_then_generate(tmp_path):
+def test_train_then_generate(tmp_path, capsys):
     ckpt = str(tmp_path / "chars.ckpt")
     out = run(
         "train",
@@ -82,6 +82,9 @@ def test_train_then_generate(tmp_path):
     assert gen.returncode == 0, gen.stderr[-2000:]
     assert gen.stdout.startswith("import ") and len(gen.stdout.rstrip("\n")) == 47
     assert main(["generate", "--checkpoint", ckpt, "--prompt", "\u2603"]) == 2
+    capsys.readouterr()
+    assert main(["train", "--task", "characters", "--checkpoint", ckpt]) == 2  # CLI terms, before any work
+    assert "pass --resume to continue it" in capsys.readouterr().err
 
 
 def test_small_study_writes_the_report(tmp_path):
@@ -134,3 +137,35 @@ def test_study_keys_are_the_same_in_every_process():
         for seed in ("1", "2")
     }
     assert len(outs) == 1
+
+
+def test_cli_task_names_are_the_python_names_with_short_aliases(capsys):
+    import jaxrnn
+    from jaxrnn.cli import ALIASES, TASK_HELP, task_name
+
+    assert all(callable(getattr(jaxrnn.tasks, name)) for name in TASK_HELP)
+    assert {task_name(a) for a in ALIASES} <= set(TASK_HELP) and task_name("chars") == "characters"
+    assert main(["tasks"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in TASK_HELP) and "(short: chars)" in listed
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "hidden units per layer (default: 64)" in text and "(default: jaxrnn.ckpt)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_study_writes_only_into_its_own_report_folder(tmp_path, capsys):
+    from jaxrnn import report
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    assert main(["study", "--report", str(folder), "--lengths", "5", "--epochs", "1"]) == 2
+    assert "--force" in capsys.readouterr().err and (folder / "notes.txt").read_text() == "keep me"
+    report.check_writable(str(folder), force=True)
+    (folder / "results.json").write_text(json.dumps({"config": {}, "runs": {}}))  # a report: may be rewritten
+    report.check_writable(str(folder))
