@@ -5,7 +5,7 @@ import pathlib
 import subprocess
 import sys
 
-from benchmarks import scan_variants, seq_lengths
+from benchmarks import lstm_profile, scan_variants, seq_lengths
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -56,6 +56,15 @@ def test_scan_variants_tiny_writes_its_table(tmp_path):
     cells = rows[0].strip("| ").split(" | ")
     assert len(cells) == 3 + 2 * len(scan_variants.VARIANTS) - 1
     assert cells[3 + len(scan_variants.VARIANTS)] != "nan"  # a ratio to the current layer was computed
+
+
+def test_lstm_profile_tiny_writes_its_table(tmp_path):
+    out = tmp_path / "profile.md"
+    lstm_profile.main(
+        ["--batch", "2", "--input", "3", "--hidden", "4", "--length", "5", "--rounds", "1", "--out", str(out)]
+    )
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 9 and all(float(row.split(" | ")[1]) > 0 for row in rows)
 
 
 def test_fit_throughput_tiny_writes_its_table(tmp_path):
