@@ -16,17 +16,15 @@ interleaved; compile and warm-up excluded), per step (divided by T):
 """
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
 import jaxrnn
-from benchmarks.seq_lengths import environment
+from benchmarks.seq_lengths import write_markdown
 from jaxrnn.layers import bias_column, cpu_chunks, read_ahead
 
 
@@ -123,13 +121,8 @@ def main(argv=None) -> None:
         lines.append(f"| {name} | {ms:.2f} | {1e3 * ms / T:.1f} |")
     text = "\n".join(lines)
     print(text)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(
-            f"Command: `python -m benchmarks.lstm_profile {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n"
-            f"B {B}, F {F}, H {H}, T {T}; median of {args.rounds} interleaved rounds; compile and warm-up "
-            f"excluded.\n\nEnvironment: {json.dumps(environment(threads=os.cpu_count()))}\n\n{text}\n"
-        )
+    method = f"B {B}, F {F}, H {H}, T {T}; median of {args.rounds} interleaved rounds; compile and warm-up excluded."
+    write_markdown(args.out, "lstm_profile", argv, method, text)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,13 @@ drifts by 10-30% over minutes); the table gives the median and the ratio to ``cu
 
 import argparse
 import contextlib
-import json
-import os
 import statistics
-import sys
 from unittest import mock
 
 import jax
 
 import jaxrnn
-from benchmarks.seq_lengths import CELLS, _jax_pair, environment, timed
+from benchmarks.seq_lengths import CELLS, _jax_pair, timed, write_markdown
 from jaxrnn.layers import bias_column, cpu_chunks, fused_scan, read_ahead
 
 
@@ -114,16 +111,11 @@ def main(argv=None) -> None:
                     + " |"
                 )
                 print(lines[-1], flush=True)
-    env = environment(threads=os.cpu_count())
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(
-            f"Command: `python -m benchmarks.scan_variants {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n"
-            f"B {args.batch}, F {args.input}, H {args.hidden}; median of {args.rounds} rounds x {args.repeats} calls, "
-            f"interleaved; warm-up and compile excluded.\n\nEnvironment: {json.dumps(env)}\n\n"
-            + "\n".join(lines)
-            + "\n"
-        )
+    method = (
+        f"B {args.batch}, F {args.input}, H {args.hidden}; median of {args.rounds} rounds x {args.repeats} calls, "
+        "interleaved; warm-up and compile excluded."
+    )
+    write_markdown(args.out, "scan_variants", argv, method, "\n".join(lines))
 
 
 if __name__ == "__main__":

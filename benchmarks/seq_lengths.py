@@ -228,6 +228,17 @@ def environment(threads: int) -> dict:
     return env
 
 
+def write_markdown(path: str, module: str, argv, header: str, text: str) -> None:
+    """Write a result table under its command line, a line on the method and the environment."""
+    args = sys.argv[1:] if argv is None else argv
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(
+            f"Command: `python -m benchmarks.{module} {' '.join(args)}`\n\n{header}\n\n"
+            f"Environment: {json.dumps(environment(threads=os.cpu_count()))}\n\n{text}\n"
+        )
+
+
 def shapes_of(args) -> list[tuple[int, int, int, int]]:
     """(B, T, F, H) for every run."""
     if args.preset == "deepbench":

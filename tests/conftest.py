@@ -4,6 +4,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxrnn
+
+CELL_KINDS = {  # every kind of cell: name -> (class, keyword arguments)
+    "rnn": (jaxrnn.SimpleRNNCell, {}),
+    "rnn_relu_ln": (jaxrnn.SimpleRNNCell, {"activation": "relu", "layer_norm": True}),
+    "lstm": (jaxrnn.LSTMCell, {}),
+    "lstm_ln": (jaxrnn.LSTMCell, {"layer_norm": True}),
+    "gru": (jaxrnn.GRUCell, {}),
+    "gru_ln": (jaxrnn.GRUCell, {"layer_norm": True}),
+    "gru_before": (jaxrnn.ResetBeforeGRUCell, {}),
+    "gru_before_ln": (jaxrnn.ResetBeforeGRUCell, {"layer_norm": True}),
+}
+
 
 @pytest.fixture
 def rng():

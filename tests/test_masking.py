@@ -5,19 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import key
+from conftest import CELL_KINDS, key
 
 import jaxrnn
 
 F, H, B, T = 3, 5, 4, 7
-CELLS = {
-    "rnn": (jaxrnn.SimpleRNNCell, {}),
-    "rnn_relu_ln": (jaxrnn.SimpleRNNCell, {"activation": "relu", "layer_norm": True}),
-    "lstm": (jaxrnn.LSTMCell, {}),
-    "lstm_ln": (jaxrnn.LSTMCell, {"layer_norm": True}),
-    "gru": (jaxrnn.GRUCell, {}),
-    "gru_reset_before": (jaxrnn.ResetBeforeGRUCell, {}),
-}
+CELLS = {k: v for k, v in CELL_KINDS.items() if k in ("rnn", "rnn_relu_ln", "lstm", "lstm_ln", "gru", "gru_before")}
 
 
 def loss(model, xs, lengths, mask):

@@ -13,23 +13,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import key
+from conftest import CELL_KINDS, key
 
 import jaxrnn
 from jaxrnn.layers import cpu_chunks, step_mask
 from jaxrnn.layers.recurrent import plain_scan
 
 B, T, IN, H = 3, 7, 4, 5
-CELLS = {
-    "rnn": (jaxrnn.SimpleRNNCell, {}),
-    "rnn_relu_ln": (jaxrnn.SimpleRNNCell, {"activation": "relu", "layer_norm": True}),
-    "lstm": (jaxrnn.LSTMCell, {}),
-    "lstm_ln": (jaxrnn.LSTMCell, {"layer_norm": True}),
-    "gru": (jaxrnn.GRUCell, {}),
-    "gru_ln": (jaxrnn.GRUCell, {"layer_norm": True}),
-    "gru_before": (jaxrnn.ResetBeforeGRUCell, {}),
-    "gru_before_ln": (jaxrnn.ResetBeforeGRUCell, {"layer_norm": True}),
-}
+CELLS = CELL_KINDS
 PATHS = {  # name: (how, reverse, lengths, remat chunk); the layer takes the fused scan for a FusedCell
     "plain_reverse_lengths": ("plain", True, (7, 3, 0), None),
     "layer": ("layer", False, None, None),
