@@ -1,4 +1,4 @@
-"""Every ```python block of the README runs as written, in order, in one namespace."""
+"""Every ```python block of the README runs as written, each alone in a namespace of its own."""
 
 import pathlib
 import re
@@ -10,6 +10,5 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples save files
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README has no python examples"
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+    for block in blocks:  # a fresh namespace each: an example may not lean on one before it
+        exec(compile(block, str(README), "exec"), {})
