@@ -140,7 +140,7 @@ def cmd_study(args) -> int:
         f"hidden {config.hidden}, {config.epochs} epochs of {config.examples} sequences"
     )
     results = run_study(config, progress=False if args.quiet else None)
-    print("\nFinal validation loss (accuracy) per cell and length:\n")
+    print(f"\n{report.caption(results)}:\n")
     print(report.table(results))
     for path in report.write_report(results, args.report, force=args.force):
         print(f"wrote {path}")

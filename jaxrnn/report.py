@@ -39,6 +39,13 @@ def _is_report(folder: str) -> bool:
     return isinstance(results, dict) and {"config", "runs"} <= set(results)
 
 
+def caption(results: dict) -> str:
+    """What ``table`` shows: the metric by name (MSE, or cross-entropy with the accuracy) and the task."""
+    with_accuracy = any(r.get("val_accuracy") is not None for r in results["runs"].values())
+    metric = "cross-entropy (accuracy)" if with_accuracy else "MSE"
+    return f"Final validation {metric} per cell and length, {results['config']['task']} task, one seed"
+
+
 def table(results: dict) -> str:
     """Markdown table: final validation loss (and accuracy) per cell and length, with the baseline."""
     config = results["config"]
@@ -76,7 +83,7 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     with open(path("results.json"), "w") as f:
         json.dump(results, f, indent=1, allow_nan=True)
     with open(path("table.md"), "w") as f:
-        f.write(table(results) + "\n")
+        f.write(f"{caption(results)}:\n\n{table(results)}\n")
     config, runs = results["config"], results["runs"]
     lengths, cells = config["lengths"], config["cells"]
 

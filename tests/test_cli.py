@@ -103,6 +103,7 @@ def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers
     out = run(*args, "--report", str(folder), env={**os.environ, **cache, "PYTHONHASHSEED": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| rnn |" in out.stdout and "memoryless baseline" in out.stdout
+    assert "Final validation MSE per cell and length, adding task" in out.stdout  # not "(accuracy)": MSE
     for name in [
         "results.json",
         "table.md",
