@@ -39,10 +39,15 @@ def _is_report(folder: str) -> bool:
     return isinstance(results, dict) and {"config", "runs"} <= set(results)
 
 
+def _metric(runs: dict) -> str:
+    """The study task's loss by name: cross-entropy where the runs have an accuracy, else MSE."""
+    return "cross-entropy" if any(r.get("val_accuracy") is not None for r in runs.values()) else "MSE"
+
+
 def caption(results: dict) -> str:
     """What ``table`` shows: the metric by name (MSE, or cross-entropy with the accuracy) and the task."""
-    with_accuracy = any(r.get("val_accuracy") is not None for r in results["runs"].values())
-    metric = "cross-entropy (accuracy)" if with_accuracy else "MSE"
+    metric = _metric(results["runs"])
+    metric = f"{metric} (accuracy)" if metric == "cross-entropy" else metric
     return f"Final validation {metric} per cell and length, {results['config']['task']} task, one seed"
 
 
@@ -86,6 +91,7 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         f.write(f"{caption(results)}:\n\n{table(results)}\n")
     config, runs = results["config"], results["runs"]
     lengths, cells = config["lengths"], config["cells"]
+    metric = _metric(runs)
 
     fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.2), layout="constrained", squeeze=False)
     for ax, n in zip(axes[0], lengths):
@@ -98,16 +104,17 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         ax.set_yscale("log")
         ax.set_title(f"{config['task']}, length {n}")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss")
-    axes[0][0].legend()
+        ax.set_ylabel(f"training loss ({metric})")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper")  # covers no curve
     fig.savefig(path("learning_curves.png"), dpi=110)
     plt.close(fig)
 
     n = max(lengths)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for ax, when in zip(axes, ["init", "trained"]):
-        plots.plot_gradient_norms({c: runs[f"{c}@{n}"][f"grad_vs_lag_{when}"] for c in cells}, ax=ax)
-        ax.set_title(f"||dL/dh_(T-lag)||, length {n}, {'at initialisation' if when == 'init' else 'after training'}")
+        norms = {c: runs[f"{c}@{n}"][f"grad_vs_lag_{when}"] for c in cells}
+        plots.plot_gradient_norms(norms, ax=ax, ylabel="||dL/dh_k||, h part of the state s_k")
+        ax.set_title(f"length T = {n}, {'at initialisation' if when == 'init' else 'after training'}")
         ax.title.set_fontsize(9)
     fig.savefig(path("gradient_vs_lag.png"), dpi=110)
     plt.close(fig)
@@ -116,7 +123,8 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     for ax, c in zip(axes[0], cells):
         spec = runs[f"{c}@{n}"]["spectrum"]
         plots.plot_spectrum_vs_lag(np.asarray(spec["log_singular_values"]), ax=ax)
-        ax.set_title(f"{c}: top singular values of ds_T/ds_(T-k)")
+        state = "s = (h, c)" if c == "lstm" else "s = h"
+        ax.set_title(f"{c} ({state}), trained, T = {n}\ntop 8 singular values of ds_T/ds_(T-k)")
         ax.title.set_fontsize(9)
     fig.savefig(path("spectra.png"), dpi=110)
     plt.close(fig)
@@ -124,7 +132,8 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     if "rnn" in cells and "eigenvalues_W_hh" in runs[f"rnn@{n}"]["spectrum"]:
         eig = np.asarray(runs[f"rnn@{n}"]["spectrum"]["eigenvalues_W_hh"])
         fig = plots.plot_eigenvalues(eig[:, 0] + 1j * eig[:, 1], label="trained W_hh")
-        fig.axes[0].set_title("simple RNN: eigenvalues of W_hh")
+        fig.axes[0].set_title(f"simple RNN trained at length {n}\neigenvalues of W_hh (unit circle dashed)")
+        fig.axes[0].title.set_fontsize(9)
         fig.savefig(path("eigenvalues_rnn.png"), dpi=110)
         plt.close(fig)
 
@@ -135,9 +144,10 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     if not any(b is None or math.isnan(b) for b in base):
         ax.plot(lengths, base, "k--", label="baseline")
     ax.set_xlabel("length")
-    ax.set_ylabel("final validation loss")
+    ax.set_ylabel(f"final validation loss ({metric})")
     ax.set_yscale("log")
-    ax.legend()
+    ax.set_title(f"{config['task']}, one seed")
+    fig.legend(loc="outside right upper")  # covers neither a curve nor the baseline
     fig.savefig(path("final_loss.png"), dpi=110)
     plt.close(fig)
     return written

@@ -27,19 +27,20 @@ def plot_spectrum_vs_lag(log_svals, ax=None, top: int | None = 8, label: str | N
     for i in range(s.shape[1] if top is None else min(top, s.shape[1])):
         ax.plot(lags, s[:, i], lw=1, color=f"C{i % 10}", label=label if i == 0 else None)
     ax.set_xlabel("lag k")
-    ax.set_ylabel("log10 singular value of ds_t/ds_{t-k}")
+    ax.set_ylabel("log10 singular value of ds_t/ds_(t-k)")
     return fig
 
 
-def plot_gradient_norms(norms_by_name: dict, ax=None):
-    """||dL/ds_{T-lag}|| against the lag on a log scale, one line per entry."""
+def plot_gradient_norms(norms_by_name: dict, ax=None, ylabel: str = "||dL/ds_k||"):
+    """||dL/ds_k|| against the lag T - k on a log scale, one line per entry (``ylabel``
+    names the part of the state when the norms are of one block, e.g. h)."""
     fig, ax = _axis(ax)
     for name, norms in norms_by_name.items():
         norms = np.asarray(norms)
         ax.semilogy(np.arange(norms.shape[0]), np.maximum(norms, 1e-300), label=name)
     ax.set_xlabel("lag T - k")
-    ax.set_ylabel("||dL/ds_k||")
-    ax.legend()
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="lower left")
     return fig
 
 
