@@ -5,7 +5,7 @@ through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
 from jaxrnn import spectra, tasks
-from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, init
+from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, chrono_init, init
 from jaxrnn.data import Data, streams
 from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.io import load, save
@@ -32,6 +32,7 @@ __all__ = [
     "ResetBeforeGRUCell",
     "SimpleRNNCell",
     "Stacked",
+    "chrono_init",
     "default_optimizer",
     "evaluate",
     "fit",

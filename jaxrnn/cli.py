@@ -55,13 +55,34 @@ def _parser() -> argparse.ArgumentParser:
     add = lambda name, **kw: sub.add_parser(name, formatter_class=_Help, **kw)  # noqa: E731
 
     s = add("study", help="simple RNN vs LSTM vs GRU at growing distances (the default)")
+    from jaxrnn.study import StudyConfig
+
+    quick, full = StudyConfig(), StudyConfig.full()
+
+    def study_default(field: str) -> str:
+        shown = lambda v: " ".join(map(str, v)) if isinstance(v, tuple) else str(v)  # noqa: E731
+        a, b = shown(getattr(quick, field)), shown(getattr(full, field))
+        return f" (default: {a}" + ("" if a == b else f"; with --full: {b}") + ")"
+
     s.add_argument("--task", default="adding", help="adding, copy_memory or france")
-    s.add_argument("--lengths", type=int, nargs="+", help="sequence lengths / distances")
-    s.add_argument("--cells", nargs="+", help="any of rnn lstm gru")
+    s.add_argument("--lengths", type=int, nargs="+", help="sequence lengths / distances" + study_default("lengths"))
+    s.add_argument("--cells", nargs="+", help="any of rnn lstm gru" + study_default("cells"))
     s.add_argument("--full", action="store_true", help="the published-size study (hours on a CPU)")
-    s.add_argument("--hidden", type=int, help="hidden units")
-    s.add_argument("--examples", type=int, help="training sequences per length")
-    s.add_argument("--epochs", type=int, help="epochs per run")
+    s.add_argument("--hidden", type=int, help="hidden units" + study_default("hidden"))
+    s.add_argument("--examples", type=int, help="training sequences per length" + study_default("examples"))
+    s.add_argument("--epochs", type=int, help="epochs per run" + study_default("epochs"))
+    s.add_argument(
+        "--seeds",
+        type=int,
+        help="runs per cell and length, each with its own data and weights" + study_default("seeds"),
+    )
+    s.add_argument(
+        "--init",
+        choices=("chrono", "default"),
+        help="gate biases of the LSTM and GRU: chrono-initialised for the sequence length, or the cells' own"
+        + study_default("init"),
+    )
+    s.add_argument("--seed", type=int, help="the seed every run's keys come from" + study_default("seed"))
     s.add_argument("--report", default="report", help="folder for results.json, table.md and figures")
     s.add_argument("--force", action="store_true", help="write into a report folder that holds other files")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -130,14 +151,15 @@ def cmd_study(args) -> int:
         config.lengths = tuple(args.lengths)
     if args.cells:
         config.cells = tuple(args.cells)
-    for field in ("hidden", "examples", "epochs"):
+    for field in ("hidden", "examples", "epochs", "seeds", "init", "seed"):
         if getattr(args, field) is not None:
             setattr(config, field, getattr(args, field))
     config.validate()
     report.check_writable(args.report, force=args.force)
     print(
         f"jaxrnn study: {config.task} task, lengths {list(config.lengths)}, cells {list(config.cells)}, "
-        f"hidden {config.hidden}, {config.epochs} epochs of {config.examples} sequences"
+        f"hidden {config.hidden}, {config.epochs} epochs of {config.examples} sequences, "
+        f"{config.seeds} seed{'s' if config.seeds > 1 else ''} from --seed {config.seed}, {config.init} init"
     )
     results = run_study(config, progress=False if args.quiet else None)
     print(f"\n{report.caption(results)}:\n")

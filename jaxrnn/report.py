@@ -44,15 +44,29 @@ def _metric(runs: dict) -> str:
     return "cross-entropy" if any(r.get("val_accuracy") is not None for r in runs.values()) else "MSE"
 
 
+def _seeds(results: dict) -> str:
+    n = results["config"].get("seeds", 1)
+    return "one seed" if n == 1 else f"mean ± standard deviation over {n} seeds"
+
+
 def caption(results: dict) -> str:
-    """What ``table`` shows: the metric by name (MSE, or cross-entropy with the accuracy) and the task."""
+    """What ``table`` shows: the metric by name (MSE, or cross-entropy with the accuracy), the
+    task, the initialisation and the seeds."""
+    config = results["config"]
     metric = _metric(results["runs"])
     metric = f"{metric} (accuracy)" if metric == "cross-entropy" else metric
-    return f"Final validation {metric} per cell and length, {results['config']['task']} task, one seed"
+    init = "chrono-initialised gates" if config.get("init") == "chrono" else "default initialisation"
+    return f"Final validation {metric} per cell and length, {config['task']} task, {init}, {_seeds(results)}"
+
+
+def _runs(run: dict, field: str) -> np.ndarray:
+    """``field`` of every seed of one (cell, length) summary, stacked."""
+    return np.asarray([r[field] for r in run["seeds"]], dtype=np.float64)
 
 
 def table(results: dict) -> str:
-    """Markdown table: final validation loss (and accuracy) per cell and length, with the baseline."""
+    """Markdown table: final validation loss (and accuracy) per cell and length, mean ± sample
+    standard deviation over the seeds, with the baseline."""
     config = results["config"]
     lengths, cells = config["lengths"], config["cells"]
     runs = results["runs"]
@@ -62,8 +76,10 @@ def table(results: dict) -> str:
         cells_text = []
         for n in lengths:
             r = runs[f"{c}@{n}"]
-            acc = r.get("val_accuracy")
-            cells_text.append(f"{r['val_loss']:.4f}" + (f" ({100 * acc:.0f}%)" if acc is not None else ""))
+            text = f"{r['val_loss']:.4f} ± {r['val_loss_std']:.4f}"
+            if r.get("val_accuracy") is not None:
+                text += f" ({100 * r['val_accuracy']:.0f} ± {100 * r['val_accuracy_std']:.0f}%)"
+            cells_text.append(text)
         rows.append(f"| {c} | " + " | ".join(cells_text) + " |")
     base = [runs[f"{cells[0]}@{n}"]["baseline"] for n in lengths]
     rows.append("| memoryless baseline | " + " | ".join("-" if b is None else f"{b:.4f}" for b in base) + " |")
@@ -97,12 +113,17 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     for ax, n in zip(axes[0], lengths):
         for c in cells:
             r = runs[f"{c}@{n}"]
-            ax.plot(np.linspace(0, 1, len(r["train_loss"])) * len(r["epochs"]), r["train_loss"], label=c, lw=1)
+            curves = _runs(r, "train_loss")
+            x = np.linspace(0, 1, curves.shape[1]) * config["epochs"]
+            (line,) = ax.plot(x, curves.mean(0), label=c, lw=1)
+            if len(curves) > 1:
+                ax.fill_between(x, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.2, lw=0)
         base = runs[f"{cells[0]}@{n}"]["baseline"]
         if base is not None:
             ax.axhline(base, color="k", ls="--", lw=0.8, label="baseline")
         ax.set_yscale("log")
-        ax.set_title(f"{config['task']}, length {n}")
+        ax.set_title(f"{config['task']}, length {n}\nmean over seeds, band min to max")
+        ax.title.set_fontsize(9)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"training loss ({metric})")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper")  # covers no curve
@@ -112,41 +133,50 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     n = max(lengths)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for ax, when in zip(axes, ["init", "trained"]):
-        norms = {c: runs[f"{c}@{n}"][f"grad_vs_lag_{when}"] for c in cells}
-        plots.plot_gradient_norms(norms, ax=ax, ylabel="||dL/dh_k||, h part of the state s_k")
-        ax.set_title(f"length T = {n}, {'at initialisation' if when == 'init' else 'after training'}")
+        norms = {c: _runs(runs[f"{c}@{n}"], f"grad_vs_lag_{when}") for c in cells}
+        plots.plot_gradient_norms(norms, ax=ax, ylabel="||dL/ds_k||, s = h, or (h, c) for the LSTM")
+        ax.set_title(
+            f"length T = {n}, {'at initialisation' if when == 'init' else 'after training'}\n"
+            "geometric mean over seeds, band min to max"
+        )
         ax.title.set_fontsize(9)
     fig.savefig(path("gradient_vs_lag.png"), dpi=110)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(cells), figsize=(4 * len(cells), 3.2), layout="constrained", squeeze=False)
     for ax, c in zip(axes[0], cells):
-        spec = runs[f"{c}@{n}"]["spectrum"]
+        spec = runs[f"{c}@{n}"]["seeds"][0]["spectrum"]
         plots.plot_spectrum_vs_lag(np.asarray(spec["log_singular_values"]), ax=ax)
         state = "s = (h, c)" if c == "lstm" else "s = h"
-        ax.set_title(f"{c} ({state}), trained, T = {n}\ntop 8 singular values of ds_T/ds_(T-k)")
+        ax.set_title(f"{c} ({state}), trained, T = {n}, first seed\ntop 8 singular values of ds_T/ds_(T-k)")
         ax.title.set_fontsize(9)
     fig.savefig(path("spectra.png"), dpi=110)
     plt.close(fig)
 
-    if "rnn" in cells and "eigenvalues_W_hh" in runs[f"rnn@{n}"]["spectrum"]:
-        eig = np.asarray(runs[f"rnn@{n}"]["spectrum"]["eigenvalues_W_hh"])
+    if "rnn" in cells:
+        eig = np.asarray(runs[f"rnn@{n}"]["seeds"][0]["spectrum"]["eigenvalues_W_hh"])
         fig = plots.plot_eigenvalues(eig[:, 0] + 1j * eig[:, 1], label="trained W_hh")
-        fig.axes[0].set_title(f"simple RNN trained at length {n}\neigenvalues of W_hh (unit circle dashed)")
+        fig.axes[0].set_title(f"simple RNN trained at length {n}, first seed\neigenvalues of W_hh (unit circle dashed)")
         fig.axes[0].title.set_fontsize(9)
         fig.savefig(path("eigenvalues_rnn.png"), dpi=110)
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.4), layout="constrained")
     for c in cells:
-        ax.plot(lengths, [runs[f"{c}@{m}"]["val_loss"] for m in lengths], "o-", label=c)
+        seeds = [_runs(runs[f"{c}@{m}"], "val_loss") for m in lengths]
+        mean = np.asarray([runs[f"{c}@{m}"]["val_loss"] for m in lengths])
+        spread = [mean - [s.min() for s in seeds], [s.max() for s in seeds] - mean]
+        bar = ax.errorbar(lengths, mean, yerr=spread, fmt="o-", capsize=3, label=c)
+        for m, s in zip(lengths, seeds):
+            ax.plot([m] * len(s), s, "x", color=bar.lines[0].get_color(), ms=4)
     base = [runs[f"{cells[0]}@{m}"]["baseline"] for m in lengths]
     if not any(b is None or math.isnan(b) for b in base):
         ax.plot(lengths, base, "k--", label="baseline")
     ax.set_xlabel("length")
     ax.set_ylabel(f"final validation loss ({metric})")
     ax.set_yscale("log")
-    ax.set_title(f"{config['task']}, one seed")
+    ax.set_title(f"{config['task']}, mean of {config.get('seeds', 1)} seeds\ncrosses: each seed; bars: min to max")
+    ax.title.set_fontsize(9)
     fig.legend(loc="outside right upper")  # covers neither a curve nor the baseline
     fig.savefig(path("final_loss.png"), dpi=110)
     plt.close(fig)

@@ -1,9 +1,10 @@
 """The long-term-dependency study of the seeds: simple RNN vs LSTM vs GRU as the distance grows.
 
-For each sequence length and cell: train on a long-range task with ``fit``, and measure
-the gradient that reaches back in time (||dL/dh_k|| against the lag, at initialisation and
-after training) and the spectra of the trained step Jacobians. Returns plain numbers;
-``jaxrnn.report`` writes them out.
+For each sequence length, cell and seed: train on a long-range task with ``fit``, and
+measure the gradient that reaches back in time (||dL/ds_k|| against the lag, at
+initialisation and after training) and the spectra of the trained step Jacobians. Each
+(cell, length) is summarised over the seeds by the mean and the sample standard deviation.
+Returns plain numbers; ``jaxrnn.report`` writes them out.
 """
 
 import dataclasses
@@ -17,17 +18,25 @@ import numpy as np
 
 from jaxrnn import spectra, tasks
 from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
+from jaxrnn.cells.chrono import chrono_init
 from jaxrnn.train import default_optimizer, fit
 from jaxrnn.train.losses import resolve_loss
 
 CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
+INITS = ("chrono", "default")
 TASKS = {"adding": tasks.adding, "copy_memory": tasks.copy_memory, "france": tasks.france}
 
 
 @dataclasses.dataclass
 class StudyConfig:
     """What the study runs. The defaults are the quick study (a few minutes on 2 CPU cores);
-    ``StudyConfig.full()`` is the published-size one."""
+    ``StudyConfig.full()`` is the published-size one.
+
+    ``seeds``: independent runs per (cell, length), each with its own data, initial weights
+    and batch order, all derived from ``seed``. ``init``: "chrono" gives the LSTM and the
+    GRU chrono-initialised gate biases for dependencies up to the sequence length
+    (``jaxrnn.cells.chrono``); "default" keeps each cell's own initialisation.
+    """
 
     task: str = "adding"
     lengths: tuple[int, ...] = (10, 25, 50)
@@ -38,6 +47,8 @@ class StudyConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     seed: int = 0
+    seeds: int = 3
+    init: str = "chrono"
 
     @classmethod
     def full(cls) -> "StudyConfig":
@@ -55,7 +66,9 @@ class StudyConfig:
         for n in self.lengths:
             if n < minimum:
                 raise ValueError(f"length {n} is too short for the {self.task} task (at least {minimum})")
-        for field in ("hidden", "epochs"):
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
+        for field in ("hidden", "epochs", "seeds"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
         if self.examples < 2 * self.batch_size:
@@ -69,8 +82,10 @@ def make_task(config: StudyConfig, length: int, key) -> tasks.Task:
 
 
 def gradient_vs_lag(model, task: tasks.Task, n: int = 16) -> np.ndarray:
-    """Mean over n validation sequences of ||dL/dh_k|| against the lag T - k, for the task's
-    loss on the last step, through the first layer's cell (its h part)."""
+    """Mean over n validation sequences of ||dL/ds_k|| against the lag T - k, for the task's
+    loss on the last step, through the first layer's cell; s_k is its whole state (h, and c
+    for the LSTM: the LSTM's memory is c, and at a chrono initialisation little of it
+    reaches h in one step)."""
     layer = model.rnn.layers[0]
     cell = layer.cell
     loss_fn = resolve_loss(task.loss)
@@ -82,7 +97,7 @@ def gradient_vs_lag(model, task: tasks.Task, n: int = 16) -> np.ndarray:
             return loss_fn(logits[None], target[None])[0]
 
         g = spectra.state_gradients(cell, x, None, loss)
-        return spectra.gradient_norms_vs_lag(g, cell.hidden_size)
+        return spectra.gradient_norms_vs_lag(g)
 
     v = task.validation
     return np.asarray(jax.vmap(one)(v.inputs[:n], v.targets[:n]).mean(0))
@@ -112,57 +127,88 @@ def cell_key(key: jax.Array, name: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()) % 2**31)
 
 
+def seed_key(config: StudyConfig, index: int) -> jax.Array:
+    """The key of the study's ``index``-th seed: ``PRNGKey(config.seed)`` folded with ``index``."""
+    return jax.random.fold_in(jax.random.PRNGKey(config.seed), index)
+
+
 def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> dict:
-    """Train every cell at every length; returns a JSON-able dict of all the numbers."""
+    """Train every cell at every length for every seed; returns a JSON-able dict of all the
+    numbers: ``runs["<cell>@<length>"]`` holds the mean and spread over seeds and, under
+    ``"seeds"``, every seed's own run."""
     config.validate()
-    key = jax.random.PRNGKey(config.seed)
     results = {"config": dataclasses.asdict(config), "runs": {}}
     for length in config.lengths:
-        task = make_task(config, length, jax.random.fold_in(key, length))
-        for name in config.cells:
-            k_model, k_fit = jax.random.split(cell_key(key, name))
-            model = tasks.build_model(task, CELLS[name], config.hidden, key=k_model)
-            grad_init = gradient_vs_lag(model, task)
-            started = time.perf_counter()
-            model, history = fit(
-                model,
-                task.train,
-                key=k_fit,
-                loss=task.loss,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                validation=task.validation,
-                optimizer=default_optimizer(config.learning_rate),
-                progress=progress,
-            )
-            seconds = time.perf_counter() - started
-            grad_trained = gradient_vs_lag(model, task)
-            final = history.epochs[-1] if history.epochs else {}
-            run = {
-                "cell": name,
-                "length": length,
-                "seconds": seconds,
-                "baseline": task.baseline,
-                "val_loss": final.get("val_loss"),
-                "val_accuracy": final.get("val_accuracy"),
-                "epochs": history.epochs,
-                "train_loss": _thin(history.loss),
-                "grad_norm": _thin(history.grad_norm),
-                "grad_vs_lag_init": grad_init.tolist(),
-                "grad_vs_lag_trained": grad_trained.tolist(),
-                "memory_length_init": spectra.memory_length(jnp.asarray(grad_init)),
-                "memory_length_trained": spectra.memory_length(jnp.asarray(grad_trained)),
-            }
-            if length == max(config.lengths):
-                run["spectrum"] = jacobian_spectrum(model, task)
-            results["runs"][f"{name}@{length}"] = run
-            log(
-                f"{name:5s} length {length:4d}: val loss {run['val_loss']:.4f} (baseline "
-                f"{task.baseline:.4f}) in {seconds:.0f} s"
-            )
-            del model
-            eqx.clear_caches()
+        per_cell = {name: [] for name in config.cells}
+        for index in range(config.seeds):
+            key = seed_key(config, index)
+            task = make_task(config, length, jax.random.fold_in(key, length))
+            for name in config.cells:
+                run = train_one(config, task, name, cell_key(key, name), progress)
+                run["seed_index"] = index
+                per_cell[name].append(run)
+                log(
+                    f"{name:5s} length {length:4d} seed {index}: val loss {run['val_loss']:.4f} "
+                    f"(baseline {task.baseline:.4f}) in {run['seconds']:.0f} s"
+                )
+        for name, runs in per_cell.items():
+            results["runs"][f"{name}@{length}"] = {"cell": name, "length": length, **summarise(runs)}
+        eqx.clear_caches()  # one length's compiled steps are not needed at the next
     return results
+
+
+def train_one(config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, progress: bool | None) -> dict:
+    """One run: build cell ``name`` for ``task``, measure, train with ``fit``, measure again."""
+    k_model, k_fit, k_init = jax.random.split(key, 3)
+    model = tasks.build_model(task, CELLS[name], config.hidden, key=k_model)
+    if config.init == "chrono" and name != "rnn":
+        first = model.rnn.layers[0]
+        t_max = max(3, int(task.train.inputs.shape[1]))
+        model = eqx.tree_at(lambda m: m.rnn.layers[0].cell, model, chrono_init(first.cell, t_max, key=k_init))
+    grad_init = gradient_vs_lag(model, task)
+    started = time.perf_counter()
+    model, history = fit(
+        model,
+        task.train,
+        key=k_fit,
+        loss=task.loss,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation=task.validation,
+        optimizer=default_optimizer(config.learning_rate),
+        progress=progress,
+    )
+    seconds = time.perf_counter() - started
+    grad_trained = gradient_vs_lag(model, task)
+    final = history.epochs[-1] if history.epochs else {}
+    return {
+        "seconds": seconds,
+        "baseline": task.baseline,
+        "val_loss": final.get("val_loss"),
+        "val_accuracy": final.get("val_accuracy"),
+        "epochs": history.epochs,
+        "train_loss": _thin(history.loss),
+        "grad_norm": _thin(history.grad_norm),
+        "grad_vs_lag_init": grad_init.tolist(),
+        "grad_vs_lag_trained": grad_trained.tolist(),
+        "memory_length_init": spectra.memory_length(jnp.asarray(grad_init)),
+        "memory_length_trained": spectra.memory_length(jnp.asarray(grad_trained)),
+        "spectrum": jacobian_spectrum(model, task),
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """One (cell, length) over its seeds: mean and sample standard deviation (0 for one seed)
+    of the final validation loss and accuracy, and the runs themselves."""
+    out = {"baseline": runs[0]["baseline"], "seconds": sum(r["seconds"] for r in runs), "seeds": runs}
+    for field in ("val_loss", "val_accuracy"):
+        values = [r[field] for r in runs]
+        if any(v is None for v in values):
+            out[field] = out[f"{field}_std"] = None
+            continue
+        out[field] = float(np.mean(values))
+        out[f"{field}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return out
 
 
 def _thin(values: list[float], points: int = 300) -> list[float]:

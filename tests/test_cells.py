@@ -74,6 +74,29 @@ def test_lstm_forget_bias_default():
     np.testing.assert_array_equal(cell.b_xh, np.r_[np.zeros(H), np.ones(H), np.zeros(2 * H)])
 
 
+@pytest.mark.parametrize("kind", [jaxrnn.LSTMCell, jaxrnn.GRUCell, jaxrnn.ResetBeforeGRUCell])
+def test_chrono_init_gives_time_scales_up_to_t_max(kind):
+    """Tallec & Ollivier (2018): each unit keeps u/(1+u) of its state per step, u ~ U(1, t_max - 1),
+    so its time scale 1/(1 - keep) = 1 + u lies in [2, t_max]; the LSTM's input gate is 1 - f."""
+    t_max, n = 50, 512
+    cell = jaxrnn.chrono_init(kind(1, n, key=key(1)), t_max, key=key(2))
+    cell = set_weights(cell, W_xh=np.zeros((kind.n_gates * n, 1)), W_hh=np.zeros((kind.n_gates * n, n)))
+    one = np.ones(n, np.float32)
+    if kind is jaxrnn.LSTMCell:  # from c = 1 with g = tanh(0) = 0: c_1 = f
+        keep = np.asarray(cell((0 * one, one), np.zeros(1, np.float32))[1])
+        i = jax.nn.sigmoid(cell.b_xh[:n] + cell.b_hh[:n])
+        np.testing.assert_allclose(i, 1 - keep, rtol=1e-5, atol=1e-6)
+    else:  # from h = 1 with n = tanh(0) = 0: h_1 = (1 - z) h
+        keep = np.asarray(cell(one, np.zeros(1, np.float32)))
+    scale = 1 / (1 - keep)
+    assert 2 - 1e-3 <= scale.min() < 3 and t_max - 1 < scale.max() <= t_max + 1e-3, (scale.min(), scale.max())
+    assert abs(np.median(scale) - (1 + t_max) / 2) < 3  # 1 + U(1, t_max - 1): median (1 + t_max) / 2
+    with pytest.raises(TypeError, match="SimpleRNNCell"):
+        jaxrnn.chrono_init(jaxrnn.SimpleRNNCell(1, 4, key=key()), t_max, key=key())
+    with pytest.raises(ValueError, match="t_max must be an int >= 3"):
+        jaxrnn.chrono_init(kind(1, 4, key=key()), 2, key=key())
+
+
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_gru_matches_seed_equations(rng, reset_after):
     W, b = gates(rng, "rzh")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 from jaxrnn.cli import main
@@ -90,12 +91,16 @@ def test_train_then_generate(tmp_path, capsys):
 
 def without_seconds(results: dict) -> dict:
     """results.json less its wall-clock times."""
-    return {**results, "runs": {k: {f: v for f, v in r.items() if f != "seconds"} for k, r in results["runs"].items()}}
+
+    def strip(run: dict) -> dict:
+        return {f: [strip(s) for s in v] if f == "seeds" else v for f, v in run.items() if f != "seconds"}
+
+    return {**results, "runs": {k: strip(r) for k, r in results["runs"].items()}}
 
 
 def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers(tmp_path):
     folder = tmp_path / "report"
-    args = ["study", "--lengths", "5", "8", "--hidden", "8", "--examples", "256", "--epochs", "1", "--quiet"]
+    args = ["study", "--lengths", "6", "--seeds", "2", "--hidden", "8", "--examples", "256", "--epochs", "1", "--quiet"]
     cache = {  # this session's compilation cache, so that the second run below compiles less
         "JAX_COMPILATION_CACHE_DIR": jax.config.jax_compilation_cache_dir or "",
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
@@ -104,6 +109,7 @@ def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| rnn |" in out.stdout and "memoryless baseline" in out.stdout
     assert "Final validation MSE per cell and length, adding task" in out.stdout  # not "(accuracy)": MSE
+    assert "mean ± standard deviation over 2 seeds" in out.stdout
     for name in [
         "results.json",
         "table.md",
@@ -115,8 +121,15 @@ def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers
     ]:
         assert (folder / name).stat().st_size > 0, name
     results = json.loads((folder / "results.json").read_text())
-    assert set(results["runs"]) == {f"{c}@{n}" for c in ("rnn", "lstm", "gru") for n in (5, 8)}
-    assert len(results["runs"]["lstm@8"]["grad_vs_lag_trained"]) == 8
+    assert set(results["runs"]) == {f"{c}@6" for c in ("rnn", "lstm", "gru")}
+    lstm = results["runs"]["lstm@6"]
+    assert [len(s["grad_vs_lag_trained"]) for s in lstm["seeds"]] == [6, 6]
+    losses = [s["val_loss"] for s in lstm["seeds"]]
+    assert losses[0] != losses[1]  # each seed its own data and weights
+    assert lstm["val_loss"] == pytest.approx(np.mean(losses)) and lstm["val_loss_std"] == pytest.approx(
+        np.std(losses, ddof=1)
+    )
+    assert f"| lstm | {lstm['val_loss']:.4f} ± {lstm['val_loss_std']:.4f} |" in out.stdout
     # the same command in this process (another PYTHONHASHSEED): the same numbers, bit for bit
     assert main([*args, "--report", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "results.json").read_text())

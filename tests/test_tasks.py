@@ -53,6 +53,17 @@ def test_france_sentences():
         cue = 20 - 1 - 12
         assert w[cue - 4 : cue] == ["I", "grew", "up", "in"] and w[-3:] == ["I", "speak", "fluent"]
         assert tasks.seeds.COUNTRIES[w[cue]] == t.info["languages"][c]
+    # distractors: other countries are mentioned after the cue, and the last one mentioned
+    # says nothing of the answer (accuracy near chance, 1/8), so only memory of the cue helps
+    countries = list(tasks.seeds.COUNTRIES)
+    later = [[x for x in row[cue + 1 : -3] if x in countries] for row in words]
+    assert np.mean([len(m) > 0 for m in later]) > 0.7
+    last = [countries.index(m[-1]) for m in later if m]
+    hits = np.mean(np.asarray(last) == np.asarray(t.train.targets)[[bool(m) for m in later]])
+    assert hits < 0.25, hits
+    plain = tasks.france(12, 300, key=key(), n_validation=50, length=20, distractors=False)
+    plain_words = [[vocab[i] for i in row] for row in np.asarray(plain.train.inputs).argmax(-1)]
+    assert not any(x in countries for row in plain_words for x in row[cue + 1 : -3])
     with pytest.raises(ValueError, match="does not fit"):
         tasks.france(30, key=key(), length=20)
     with pytest.raises(ValueError, match="distance must be an int >= 3"):

@@ -2,6 +2,7 @@
 
 from jaxrnn.cells import init
 from jaxrnn.cells.base import Cell, FusedCell, SummedCell, gate_norm
+from jaxrnn.cells.chrono import chrono_init
 from jaxrnn.cells.gru import GRUCell, ResetBeforeGRUCell
 from jaxrnn.cells.lstm import LSTMCell
 from jaxrnn.cells.simple import SimpleRNNCell
@@ -14,6 +15,7 @@ __all__ = [
     "ResetBeforeGRUCell",
     "SimpleRNNCell",
     "SummedCell",
+    "chrono_init",
     "gate_norm",
     "init",
 ]

@@ -33,11 +33,17 @@ def plot_spectrum_vs_lag(log_svals, ax=None, top: int | None = 8, label: str | N
 
 def plot_gradient_norms(norms_by_name: dict, ax=None, ylabel: str = "||dL/ds_k||"):
     """||dL/ds_k|| against the lag T - k on a log scale, one line per entry (``ylabel``
-    names the part of the state when the norms are of one block, e.g. h)."""
+    names the part of the state when the norms are of one block, e.g. h). An entry of shape
+    (runs, lags) is drawn as its geometric mean over the runs with a band from the
+    smallest to the largest."""
     fig, ax = _axis(ax)
     for name, norms in norms_by_name.items():
-        norms = np.asarray(norms)
-        ax.semilogy(np.arange(norms.shape[0]), np.maximum(norms, 1e-300), label=name)
+        norms = np.maximum(np.asarray(norms, dtype=np.float64), 1e-300)
+        runs = norms.reshape(-1, norms.shape[-1])
+        lags = np.arange(runs.shape[1])
+        (line,) = ax.semilogy(lags, np.exp(np.log(runs).mean(0)), label=name)
+        if runs.shape[0] > 1:
+            ax.fill_between(lags, runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("lag T - k")
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower left")

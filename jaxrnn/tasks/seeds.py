@@ -76,7 +76,13 @@ PREFIX, SUFFIX = ["I", "grew", "up", "in"], ["I", "speak", "fluent"]
 
 
 def france(
-    distance: int, n: int = 4000, *, key: PRNGKeyArray, length: int | None = None, n_validation: int = 500
+    distance: int,
+    n: int = 4000,
+    *,
+    key: PRNGKeyArray,
+    length: int | None = None,
+    n_validation: int = 500,
+    distractors: bool = True,
 ) -> Task:
     """Seeds 000-002: "I grew up in France ... I speak fluent ___" -> "French".
 
@@ -85,6 +91,12 @@ def france(
     counts the steps from the country to the last word, so ``distance - 3`` fillers sit
     between them. With ``length``, random fillers are also put in front. Chance level:
     cross-entropy ln 8, accuracy 1/8.
+
+    With ``distractors`` (the default) the fillers are drawn from the filler words and the
+    8 country names alike, so other countries are mentioned after the cue (about 8 of 44
+    fillers): the last country named says nothing of the answer, and only a memory of the
+    one after "I grew up in" helps. Without them no filler is a country, and the cue is the
+    only country in the sentence.
     """
     if not (isinstance(distance, int) and distance >= 3):
         raise ValueError(f"distance must be an int >= 3 (the cue, then 'I speak fluent'), got {distance!r}")
@@ -98,7 +110,8 @@ def france(
     index = {w: i for i, w in enumerate(vocab)}
     k_c, k_f = jax.random.split(key)
     country = np.asarray(jax.random.randint(k_c, (n,), 0, len(countries)))
-    fill = np.asarray([index[w] for w in FILLERS])[np.asarray(jax.random.randint(k_f, (n, length), 0, len(FILLERS)))]
+    pool = list(FILLERS) + (countries if distractors else [])
+    fill = np.asarray([index[w] for w in pool])[np.asarray(jax.random.randint(k_f, (n, length), 0, len(pool)))]
     ids = fill.copy()
     cue = length - 1 - distance
     ids[:, cue - 4 : cue] = [index[w] for w in PREFIX]
