@@ -1,0 +1,74 @@
+"""Newton's method on a whole trajectory (DEER, Lim et al. 2024; quasi-DEER, Gonzalez et al. 2024).
+
+The trajectory ``s_t = f_t(s_{t-1})``, t = 1..T, is the root of the residual
+``r_t(S) = s_t - f_t(s_{t-1})``. Linearising each step at the current guess,
+``s_t ~ f_t(p_t) + A_t (s_{t-1} - p_t)``, turns one Newton step into a linear recurrence,
+solved by an associative scan (``jaxrnn.parallel.linear``). With the exact Jacobians
+``A_t`` (DEER) the iteration converges quadratically, and in at most T iterations in
+exact arithmetic (after i of them the first i states are exact); with only their
+diagonals (quasi-DEER) each iteration costs O(T n) and converges linearly to the same
+trajectory.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from jaxrnn.parallel.linear import apply, linear_recurrence
+
+
+class Solution(NamedTuple):
+    """``states`` s_1..s_T (T, *b, n); ``iterations`` Newton steps taken; ``converged``: the
+    final residual max |s_t - f_t(s_{t-1})| is finite and within the tolerance."""
+
+    states: Float[Array, "T *b n"]
+    iterations: Int[Array, ""]
+    converged: Bool[Array, ""]
+
+
+def shift(states: Array, s0: Array) -> Array:
+    """``s_0 .. s_{T-1}``: the state each step starts from."""
+    return jnp.concatenate([s0[None], states[:-1]])
+
+
+def newton(
+    f: Callable[[Array], Array],
+    jacobian: Callable[[Array], Array],
+    s0: Float[Array, "*b n"],
+    T: int,
+    *,
+    diagonal: bool,
+    tol: float,
+    max_iter: int,
+) -> Solution:
+    """Solve ``s_t = f(P)_t`` with ``P = shift(S, s0)`` by Newton iterations from ``S = s0``.
+
+    ``f`` maps the start states (T, *b, n) of every step to their results, ``jacobian``
+    to the step Jacobians (T, *b, n, n), or their diagonals (T, *b, n) when ``diagonal``.
+    Stops when ``max |S - f(P)| <= tol * (1 + max |f(P)|)``, at a non-finite residual, or
+    after ``max_iter`` iterations.
+    """
+
+    def residual(S, F):
+        err = jnp.max(jnp.abs(S - F))
+        return jnp.where(jnp.isfinite(err), err, jnp.inf), tol * (1 + jnp.max(jnp.abs(F)))
+
+    def body(carry):
+        S, F, i = carry
+        P = shift(S, s0)
+        A = jacobian(P)
+        S = linear_recurrence(A, F - apply(A, P, diagonal), s0, diagonal)
+        return S, f(shift(S, s0)), i + 1
+
+    def keep_going(carry):
+        S, F, i = carry
+        err, bound = residual(S, F)
+        return (i < max_iter) & (err > bound) & jnp.isfinite(err)
+
+    S = jnp.broadcast_to(s0, (T, *s0.shape))
+    S, F, i = jax.lax.while_loop(keep_going, body, (S, f(shift(S, s0)), jnp.asarray(0)))
+    err, bound = residual(S, F)
+    return Solution(S, i, err <= bound)

@@ -1,0 +1,195 @@
+"""A cell over whole sequences by Newton iterations on the trajectory, with the backward
+pass by implicit differentiation and the sequential scan as the fallback.
+
+Forward: ``newton`` (DEER with dense step Jacobians from ``jax.jacfwd``, quasi-DEER with
+their diagonals, ``jaxrnn.parallel.diagonal``). If it has not converged within
+``max_iter`` iterations (or diverged to inf/NaN), the trajectory is recomputed by the
+sequential scan, so the answer is always the sequential one up to the tolerance.
+
+Backward: at the converged trajectory the adjoint ``lam_t = g_t + J_{t+1}^T lam_{t+1}``
+(``g_t`` the cotangent of s_t) is itself a recurrence, linear and backward in time. It is
+solved by the same Newton iteration run on the time-reversed adjoint, with the transposed
+Jacobians (DEER: exact, so one iteration) or their diagonals (quasi-DEER); the sequential
+reverse scan is its fallback. One VJP of all the steps at once then gives the gradients
+of the weights, the inputs and the initial state. Nothing differentiates through the
+iterations.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from jaxrnn._checks import check_sequence, check_state
+from jaxrnn.cells.base import Cell, State
+from jaxrnn.layers.mask import step_mask
+from jaxrnn.parallel.diagonal import separable, step_diagonal
+from jaxrnn.parallel.newton import newton, shift
+
+METHODS = ("deer", "quasi")
+
+
+class ParallelInfo(NamedTuple):
+    """How the forward pass went: ``iterations`` Newton iterations taken; ``converged``
+    False where the budget ran out or the iteration diverged and the sequential scan gave
+    the result."""
+
+    iterations: Int[Array, ""]
+    converged: Bool[Array, ""]
+
+
+def unroll(
+    cell: Cell,
+    xs: Float[Array, "B T F"],
+    state: State | None = None,
+    *,
+    lengths: Int[Array, " B"] | None = None,
+    mask: Bool[Array, "B T"] | None = None,
+    method: str = "deer",
+    tol: float | None = None,
+    max_iter: int = 50,
+) -> tuple[Float[Array, "B T H"], State, ParallelInfo]:
+    """``Recurrent(cell)(xs, state, lengths=, mask=)``, computed in parallel over time.
+
+    ``method``: "deer" (dense Jacobians, O(T n^3) work per iteration, few iterations) or
+    "quasi" (diagonal ones, O(T n), more iterations). ``tol``: the relative residual at
+    which the iteration stops (default 100 machine epsilons of the cell's dtype);
+    ``max_iter``: the budget before the sequential fallback. Returns
+    ``(outputs, final_state, info)``; gradients flow through outputs and final state.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    check_sequence(xs, cell.input_size)
+    B, T, _ = xs.shape
+    dtype = cell.W_hh.dtype
+    state = cell.init_state((B,)) if state is None else state
+    check_state(state, cell.init_state((B,)))
+    tol = 100 * float(jnp.finfo(dtype).eps) if tol is None else tol
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol!r}")
+    valid = step_mask(B, T, lengths, mask)
+    valid = jnp.ones((T, B, 1), bool) if valid is None else valid
+    xs = jnp.where(valid, jnp.swapaxes(xs, 0, 1).astype(dtype), jnp.zeros((), dtype))
+    flat, unflat = _flattener(state)
+    if T == 0:
+        return jnp.zeros((B, 0, cell.hidden_size), dtype), state, ParallelInfo(jnp.asarray(0), jnp.asarray(True))
+    solve = _solver(unflat, method, tol, max_iter)
+    S, iterations, converged = solve(cell, cell.project(xs), flat(state), valid)
+    ys = jnp.where(valid, cell.output(unflat(S)), jnp.zeros((), dtype))
+    return jnp.swapaxes(ys, 0, 1), unflat(S[-1]), ParallelInfo(iterations, converged)
+
+
+def _flattener(state: State) -> tuple[Callable, Callable]:
+    """``flat(state) -> (..., n)`` and its inverse, for states whose leaves end in H."""
+    leaves, treedef = jax.tree.flatten(state)
+    H = leaves[0].shape[-1]
+
+    def flat(s):
+        return jnp.concatenate(jax.tree.leaves(s), axis=-1)
+
+    def unflat(v):
+        return jax.tree.unflatten(treedef, [v[..., k * H : (k + 1) * H] for k in range(len(leaves))])
+
+    return flat, unflat
+
+
+def _solver(unflat: Callable, method: str, tol: float, max_iter: int) -> Callable:
+    """The custom-VJP trajectory solve ``(cell, xw (T,B,G), s0 (B,n), valid (T,B,1)) ->
+    (S (T,B,n), iterations, converged)``."""
+    diagonal = method == "quasi"
+
+    def step(cell, p, xw, m):  # one sequence, one step: skipped where m is False
+        return jnp.where(m, _flat_step(cell, unflat, p, xw), p)
+
+    def steps(cell, P, xw, m):  # every (t, b) at once
+        return jax.vmap(jax.vmap(step, (None, 0, 0, 0)), (None, 0, 0, 0))(cell, P, xw, m)
+
+    def jacobians(cell, P, xw, m):
+        if not diagonal:
+            return jax.vmap(jax.vmap(jax.jacfwd(step, argnums=1), (None, 0, 0, 0)), (None, 0, 0, 0))(cell, P, xw, m)
+        if separable(cell):
+            d = jax.vmap(jax.vmap(lambda p, x: step_diagonal(cell, unflat, p, x)))(P, xw)
+        else:
+            dense = jax.vmap(jax.vmap(jax.jacfwd(lambda p, x: _flat_step(cell, unflat, p, x))))(P, xw)
+            d = jnp.diagonal(dense, axis1=-2, axis2=-1)
+        return jnp.where(m, d, jnp.ones((), d.dtype))
+
+    def sequential(cell, xw, s0, m):
+        return jax.lax.scan(lambda s, inp: (jax.vmap(step, (None, 0, 0, 0))(cell, s, *inp),) * 2, s0, (xw, m))[1]
+
+    def forward(cell, xw, s0, m):
+        sol = newton(
+            lambda P: steps(cell, P, xw, m),
+            lambda P: jacobians(cell, P, xw, m),
+            s0,
+            xw.shape[0],
+            diagonal=diagonal,
+            tol=tol,
+            max_iter=max_iter,
+        )
+        S = jax.lax.cond(sol.converged, lambda: sol.states, lambda: sequential(cell, xw, s0, m))
+        return S, sol.iterations, sol.converged
+
+    @jax.custom_vjp
+    def solve(cell, xw, s0, m):
+        return forward(cell, xw, s0, m)
+
+    def solve_fwd(cell, xw, s0, m):
+        out = forward(cell, xw, s0, m)
+        return out, (cell, xw, s0, m, out[0])
+
+    def adjoint_sequential(cell, G, P, xw, m):
+        def back(lam_next, inputs):
+            g, p, x, m_t = inputs
+            _, vjp = jax.vjp(lambda p: jax.vmap(step, (None, 0, 0, 0))(cell, p, x, m_t), p)
+            lam = g + vjp(lam_next)[0]
+            return lam, lam
+
+        following = [jnp.concatenate([a[1:], a[-1:]]) for a in (P, xw, m)]  # step k+1; the last one unused
+        return jax.lax.scan(back, jnp.zeros_like(G[0]), (G, *following), reverse=True)[1]
+
+    def solve_bwd(residuals, cotangents):
+        cell, xw, s0, m, S = residuals
+        G = cotangents[0]
+        P = shift(S, s0)
+        _, vjp_P = jax.vjp(lambda P: steps(cell, P, xw, m), P)
+        lam, converged = _adjoint(G, vjp_P, jacobians(cell, P, xw, m), diagonal, tol, max_iter)
+        lam = jax.lax.cond(converged, lambda: lam, lambda: adjoint_sequential(cell, G, P, xw, m))
+        _, vjp_all = jax.vjp(lambda c, P, x: steps(c, P, x, m), cell, P, xw)
+        g_cell, g_P, g_xw = vjp_all(lam)
+        return g_cell, g_xw, g_P[0], None
+
+    solve.defvjp(solve_fwd, solve_bwd)
+    return solve
+
+
+def _flat_step(cell: Cell, unflat: Callable, p: Float[Array, " n"], xw: Float[Array, " G"]) -> Float[Array, " n"]:
+    """``cell.step`` on one flat state."""
+    return jnp.concatenate(jax.tree.leaves(cell.step(unflat(p), xw)), axis=-1)
+
+
+def _reversed(X: Array) -> Array:
+    """``[0, X_{T-1}, ..., X_1]``: the time reversal that maps the adjoint recurrence onto a forward one."""
+    return jnp.concatenate([jnp.zeros_like(X[:1]), X[1:][::-1]])
+
+
+def _adjoint(G, vjp_P, A, diagonal: bool, tol: float, max_iter: int) -> tuple[Array, Array]:
+    """``lam`` (T, B, n) of ``lam_t = G_t + J_{t+1}^T lam_{t+1}`` by Newton iterations on the
+    reversed recurrence (``vjp_P``: all J_t^T at once; ``A``: the J_t or their diagonals),
+    and whether they converged."""
+    A = _reversed(A if diagonal else jnp.swapaxes(A, -1, -2))
+    Gr = G[::-1]
+    sol = newton(
+        lambda Pr: Gr + _reversed(vjp_P(_reversed(Pr))[0]),
+        lambda Pr: A,
+        jnp.zeros_like(G[0]),
+        G.shape[0],
+        diagonal=diagonal,
+        tol=tol,
+        max_iter=max_iter,
+    )
+    return sol.states[::-1], sol.converged
