@@ -56,7 +56,18 @@ def caption(results: dict) -> str:
     metric = _metric(results["runs"])
     metric = f"{metric} (accuracy)" if metric == "cross-entropy" else metric
     init = "chrono-initialised gates" if config.get("init") == "chrono" else "default initialisation"
-    return f"Final validation {metric} per cell and length, {config['task']} task, {init}, {_seeds(results)}"
+    return f"Final validation {metric} per cell and {_length(config)}, {config['task']} task, {init}, {_seeds(results)}"
+
+
+def _length(config: dict) -> str:
+    """What a study length is: the France task's cue-to-answer distance, else the sequence length."""
+    return "distance" if config["task"] == "france" else "length"
+
+
+def _at(results: dict, n: int) -> str:
+    """A length in words for titles: 'T = 50', or 'distance 100 (T = 105)' for France."""
+    steps = results["runs"][f"{results['config']['cells'][0]}@{n}"].get("steps", n)
+    return f"T = {n}" if _length(results["config"]) == "length" else f"distance {n} (T = {steps})"
 
 
 def _runs(run: dict, field: str) -> np.ndarray:
@@ -70,7 +81,7 @@ def table(results: dict) -> str:
     config = results["config"]
     lengths, cells = config["lengths"], config["cells"]
     runs = results["runs"]
-    header = "| cell | " + " | ".join(f"length {n}" for n in lengths) + " |"
+    header = "| cell | " + " | ".join(f"{_length(config)} {n}" for n in lengths) + " |"
     rows = [header, "|---" * (len(lengths) + 1) + "|"]
     for c in cells:
         cells_text = []
@@ -122,7 +133,7 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         if base is not None:
             ax.axhline(base, color="k", ls="--", lw=0.8, label="baseline")
         ax.set_yscale("log")
-        ax.set_title(f"{config['task']}, length {n}\nmean over seeds, band min to max")
+        ax.set_title(f"{config['task']}, {_at(results, n)}\nmean over seeds, band min to max")
         ax.title.set_fontsize(9)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"training loss ({metric})")
@@ -136,7 +147,7 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         norms = {c: _runs(runs[f"{c}@{n}"], f"grad_vs_lag_{when}") for c in cells}
         plots.plot_gradient_norms(norms, ax=ax, ylabel="||dL/ds_k||, s = h, or (h, c) for the LSTM")
         ax.set_title(
-            f"length T = {n}, {'at initialisation' if when == 'init' else 'after training'}\n"
+            f"{config['task']}, {_at(results, n)}, {'at initialisation' if when == 'init' else 'after training'}\n"
             "geometric mean over seeds, band min to max"
         )
         ax.title.set_fontsize(9)
@@ -148,7 +159,7 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         spec = runs[f"{c}@{n}"]["seeds"][0]["spectrum"]
         plots.plot_spectrum_vs_lag(np.asarray(spec["log_singular_values"]), ax=ax)
         state = "s = (h, c)" if c == "lstm" else "s = h"
-        ax.set_title(f"{c} ({state}), trained, T = {n}, first seed\ntop 8 singular values of ds_T/ds_(T-k)")
+        ax.set_title(f"{c} ({state}), trained, {_at(results, n)}, first seed\ntop 8 singular values of ds_T/ds_(T-k)")
         ax.title.set_fontsize(9)
     fig.savefig(path("spectra.png"), dpi=110)
     plt.close(fig)
@@ -156,7 +167,9 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     if "rnn" in cells:
         eig = np.asarray(runs[f"rnn@{n}"]["seeds"][0]["spectrum"]["eigenvalues_W_hh"])
         fig = plots.plot_eigenvalues(eig[:, 0] + 1j * eig[:, 1], label="trained W_hh")
-        fig.axes[0].set_title(f"simple RNN trained at length {n}, first seed\neigenvalues of W_hh (unit circle dashed)")
+        fig.axes[0].set_title(
+            f"simple RNN trained at {_at(results, n)}, first seed\neigenvalues of W_hh (unit circle dashed)"
+        )
         fig.axes[0].title.set_fontsize(9)
         fig.savefig(path("eigenvalues_rnn.png"), dpi=110)
         plt.close(fig)
@@ -172,7 +185,9 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     base = [runs[f"{cells[0]}@{m}"]["baseline"] for m in lengths]
     if not any(b is None or math.isnan(b) for b in base):
         ax.plot(lengths, base, "k--", label="baseline")
-    ax.set_xlabel("length")
+    ax.set_xlabel(
+        "distance from the cue to the answer (steps)" if _length(config) == "distance" else "sequence length T"
+    )
     ax.set_ylabel(f"final validation loss ({metric})")
     ax.set_yscale("log")
     ax.set_title(f"{config['task']}, mean of {config.get('seeds', 1)} seeds\ncrosses: each seed; bars: min to max")

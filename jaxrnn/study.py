@@ -183,6 +183,7 @@ def train_one(config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, 
     final = history.epochs[-1] if history.epochs else {}
     return {
         "seconds": seconds,
+        "steps": int(task.train.inputs.shape[1]),
         "baseline": task.baseline,
         "val_loss": final.get("val_loss"),
         "val_accuracy": final.get("val_accuracy"),
@@ -200,7 +201,12 @@ def train_one(config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, 
 def summarise(runs: list[dict]) -> dict:
     """One (cell, length) over its seeds: mean and sample standard deviation (0 for one seed)
     of the final validation loss and accuracy, and the runs themselves."""
-    out = {"baseline": runs[0]["baseline"], "seconds": sum(r["seconds"] for r in runs), "seeds": runs}
+    out = {
+        "baseline": runs[0]["baseline"],
+        "steps": runs[0]["steps"],
+        "seconds": sum(r["seconds"] for r in runs),
+        "seeds": runs,
+    }
     for field in ("val_loss", "val_accuracy"):
         values = [r[field] for r in runs]
         if any(v is None for v in values):

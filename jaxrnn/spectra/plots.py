@@ -4,6 +4,8 @@ Each function only draws arrays that the other ``jaxrnn.spectra`` functions retu
 given axis (a new figure if None), and returns the figure.
 """
 
+import warnings
+
 import numpy as np
 
 
@@ -27,7 +29,7 @@ def plot_spectrum_vs_lag(log_svals, ax=None, top: int | None = 8, label: str | N
     for i in range(s.shape[1] if top is None else min(top, s.shape[1])):
         ax.plot(lags, s[:, i], lw=1, color=f"C{i % 10}", label=label if i == 0 else None)
     ax.set_xlabel("lag k")
-    ax.set_ylabel("log10 singular value of ds_t/ds_(t-k)")
+    ax.set_ylabel("log10 singular value of ds_T/ds_(T-k)")
     return fig
 
 
@@ -35,15 +37,20 @@ def plot_gradient_norms(norms_by_name: dict, ax=None, ylabel: str = "||dL/ds_k||
     """||dL/ds_k|| against the lag T - k on a log scale, one line per entry (``ylabel``
     names the part of the state when the norms are of one block, e.g. h). An entry of shape
     (runs, lags) is drawn as its geometric mean over the runs with a band from the
-    smallest to the largest."""
+    smallest to the largest. Exact zeros (a gradient that underflowed) have no place on a
+    log axis: they are left out of the mean and the band, and a lag where every run is
+    zero is a gap."""
     fig, ax = _axis(ax)
     for name, norms in norms_by_name.items():
-        norms = np.maximum(np.asarray(norms, dtype=np.float64), 1e-300)
-        runs = norms.reshape(-1, norms.shape[-1])
+        norms = np.asarray(norms, dtype=np.float64)
+        runs = np.where(norms > 0, norms, np.nan).reshape(-1, norms.shape[-1])
         lags = np.arange(runs.shape[1])
-        (line,) = ax.semilogy(lags, np.exp(np.log(runs).mean(0)), label=name)
+        with warnings.catch_warnings():  # all-zero lags: NaN, drawn as gaps
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, low, high = np.exp(np.nanmean(np.log(runs), 0)), np.nanmin(runs, 0), np.nanmax(runs, 0)
+        (line,) = ax.semilogy(lags, mean, label=name)
         if runs.shape[0] > 1:
-            ax.fill_between(lags, runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(lags, low, high, color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("lag T - k")
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower left")
