@@ -1,9 +1,21 @@
 """Parallel-in-time evaluation of any cell: Newton iterations on the whole trajectory
-(DEER, quasi-DEER), each a linear recurrence solved by an associative scan."""
+(DEER, quasi-DEER), each a linear recurrence solved by an associative scan, or ELK's
+damped steps (ELK, quasi-ELK), each a Kalman smoother run as associative scans."""
 
 from jaxrnn.parallel.diagonal import separable, step_diagonal
+from jaxrnn.parallel.kalman import damped_step
 from jaxrnn.parallel.linear import linear_recurrence
 from jaxrnn.parallel.newton import Solution, newton
 from jaxrnn.parallel.unroll import METHODS, ParallelInfo, unroll
 
-__all__ = ["METHODS", "ParallelInfo", "Solution", "linear_recurrence", "newton", "separable", "step_diagonal", "unroll"]
+__all__ = [
+    "METHODS",
+    "ParallelInfo",
+    "Solution",
+    "damped_step",
+    "linear_recurrence",
+    "newton",
+    "separable",
+    "step_diagonal",
+    "unroll",
+]

@@ -7,7 +7,8 @@ solved by an associative scan (``jaxrnn.parallel.linear``). With the exact Jacob
 ``A_t`` (DEER) the iteration converges quadratically, and in at most T iterations in
 exact arithmetic (after i of them the first i states are exact); with only their
 diagonals (quasi-DEER) each iteration costs O(T n) and converges linearly to the same
-trajectory.
+trajectory. With a ``damping``, each step is ELK's damped one instead
+(``jaxrnn.parallel.kalman``): slower near the solution, but it cannot blow up far from it.
 """
 
 from collections.abc import Callable
@@ -17,15 +18,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
+from jaxrnn.parallel.kalman import damped_step
 from jaxrnn.parallel.linear import apply, linear_recurrence
 
 
 class Solution(NamedTuple):
-    """``states`` s_1..s_T (T, *b, n); ``iterations`` Newton steps taken; ``converged``: the
-    final residual max |s_t - f_t(s_{t-1})| is finite and within the tolerance."""
+    """``states`` s_1..s_T (T, *b, n); ``iterations`` Newton steps taken; ``residual`` the
+    final max |s_t - f_t(s_{t-1})| (inf where it is not finite); ``converged``: it is
+    within the tolerance."""
 
     states: Float[Array, "T *b n"]
     iterations: Int[Array, ""]
+    residual: Float[Array, ""]
     converged: Bool[Array, ""]
 
 
@@ -43,6 +47,7 @@ def newton(
     diagonal: bool,
     tol: float,
     max_iter: int,
+    damping: float | None = None,
 ) -> Solution:
     """Solve ``s_t = f(P)_t`` with ``P = shift(S, s0)`` by Newton iterations from ``S = s0``.
 
@@ -50,6 +55,9 @@ def newton(
     to the step Jacobians (T, *b, n, n), or their diagonals (T, *b, n) when ``diagonal``.
     Stops when ``max |S - f(P)| <= tol * (1 + max |f(P)|)``, at a non-finite residual, or
     after ``max_iter`` iterations.
+
+    ``damping`` (None: Newton's steps) takes ELK's damped steps instead, with that fixed
+    Levenberg-Marquardt weight.
     """
 
     def residual(S, F):
@@ -60,7 +68,11 @@ def newton(
         S, F, i = carry
         P = shift(S, s0)
         A = jacobian(P)
-        S = linear_recurrence(A, F - apply(A, P, diagonal), s0, diagonal)
+        b = F - apply(A, P, diagonal)
+        if damping is None:
+            S = linear_recurrence(A, b, s0, diagonal)
+        else:
+            S = damped_step(A, b, s0, S, damping, diagonal)
         return S, f(shift(S, s0)), i + 1
 
     def keep_going(carry):
@@ -71,4 +83,4 @@ def newton(
     S = jnp.broadcast_to(s0, (T, *s0.shape))
     S, F, i = jax.lax.while_loop(keep_going, body, (S, f(shift(S, s0)), jnp.asarray(0)))
     err, bound = residual(S, F)
-    return Solution(S, i, err <= bound)
+    return Solution(S, i, err, err <= bound)

@@ -28,15 +28,17 @@ from jaxrnn.layers.mask import step_mask
 from jaxrnn.parallel.diagonal import separable, step_diagonal
 from jaxrnn.parallel.newton import newton, shift
 
-METHODS = ("deer", "quasi")
+METHODS = ("deer", "quasi", "elk", "quasi_elk")
 
 
 class ParallelInfo(NamedTuple):
-    """How the forward pass went: ``iterations`` Newton iterations taken; ``converged``
-    False where the budget ran out or the iteration diverged and the sequential scan gave
-    the result."""
+    """How the forward pass went: ``iterations`` Newton iterations taken; ``residual`` the
+    last iterate's max |s_t - step(s_{t-1})| (inf if it overflowed); ``converged`` False
+    where the budget ran out or the iteration diverged and the sequential scan gave the
+    result."""
 
     iterations: Int[Array, ""]
+    residual: Float[Array, ""]
     converged: Bool[Array, ""]
 
 
@@ -50,13 +52,21 @@ def unroll(
     method: str = "deer",
     tol: float | None = None,
     max_iter: int = 50,
+    damping: float = 1e-4,
 ) -> tuple[Float[Array, "B T H"], State, ParallelInfo]:
     """``Recurrent(cell)(xs, state, lengths=, mask=)``, computed in parallel over time.
 
-    ``method``: "deer" (dense Jacobians, O(T n^3) work per iteration, few iterations) or
-    "quasi" (diagonal ones, O(T n), more iterations). ``tol``: the relative residual at
-    which the iteration stops (default 100 machine epsilons of the cell's dtype);
-    ``max_iter``: the budget before the sequential fallback. Returns
+    ``method``: "deer" (dense Jacobians, O(T n^3) work per iteration, few iterations),
+    "quasi" (diagonal ones, O(T n), more iterations), "elk" and "quasi_elk" (the same with
+    ELK's damped steps, ``damping`` their fixed Levenberg-Marquardt weight: their iterates
+    stay finite where Newton's overflow). The default weight 1e-4 converges nearly as fast
+    as Newton on contracting cells (measured at T = 16 in float64: 7-11 iterations against
+    DEER's 5-7, quasi-ELK 16-24 against quasi-DEER's 12-15) and keeps a chaotic tanh RNN's
+    iterates finite in float32 where DEER's first step overflows; 1e-2 takes 24-61
+    iterations, 1.0 more than 200 (a linear rate near 1). ``tol``: the relative residual at which the iteration stops
+    (default 100 machine epsilons of the cell's dtype); ``max_iter``: the budget before
+    the sequential fallback. The backward pass solves the adjoint with the method's
+    Jacobians (dense or diagonal), undamped: it is linear. Returns
     ``(outputs, final_state, info)``; gradients flow through outputs and final state.
     """
     if method not in METHODS:
@@ -71,16 +81,22 @@ def unroll(
     tol = 100 * float(jnp.finfo(dtype).eps) if tol is None else tol
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
+    if not damping > 0:
+        raise ValueError(f"damping must be > 0, got {damping!r}")
     valid = step_mask(B, T, lengths, mask)
     valid = jnp.ones((T, B, 1), bool) if valid is None else valid
     xs = jnp.where(valid, jnp.swapaxes(xs, 0, 1).astype(dtype), jnp.zeros((), dtype))
     flat, unflat = _flattener(state)
     if T == 0:
-        return jnp.zeros((B, 0, cell.hidden_size), dtype), state, ParallelInfo(jnp.asarray(0), jnp.asarray(True))
-    solve = _solver(unflat, method, tol, max_iter)
-    S, iterations, converged = solve(cell, cell.project(xs), flat(state), valid)
+        return (
+            jnp.zeros((B, 0, cell.hidden_size), dtype),
+            state,
+            ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True)),
+        )
+    solve = _solver(unflat, method, tol, max_iter, damping)
+    S, iterations, residual, converged = solve(cell, cell.project(xs), flat(state), valid)
     ys = jnp.where(valid, cell.output(unflat(S)), jnp.zeros((), dtype))
-    return jnp.swapaxes(ys, 0, 1), unflat(S[-1]), ParallelInfo(iterations, converged)
+    return jnp.swapaxes(ys, 0, 1), unflat(S[-1]), ParallelInfo(iterations, residual, converged)
 
 
 def _flattener(state: State) -> tuple[Callable, Callable]:
@@ -97,10 +113,10 @@ def _flattener(state: State) -> tuple[Callable, Callable]:
     return flat, unflat
 
 
-def _solver(unflat: Callable, method: str, tol: float, max_iter: int) -> Callable:
+def _solver(unflat: Callable, method: str, tol: float, max_iter: int, damping: float) -> Callable:
     """The custom-VJP trajectory solve ``(cell, xw (T,B,G), s0 (B,n), valid (T,B,1)) ->
-    (S (T,B,n), iterations, converged)``."""
-    diagonal = method == "quasi"
+    (S (T,B,n), iterations, residual, converged)``."""
+    diagonal = method in ("quasi", "quasi_elk")
 
     def step(cell, p, xw, m):  # one sequence, one step: skipped where m is False
         return jnp.where(m, _flat_step(cell, unflat, p, xw), p)
@@ -130,9 +146,10 @@ def _solver(unflat: Callable, method: str, tol: float, max_iter: int) -> Callabl
             diagonal=diagonal,
             tol=tol,
             max_iter=max_iter,
+            damping=damping if method.endswith("elk") else None,
         )
         S = jax.lax.cond(sol.converged, lambda: sol.states, lambda: sequential(cell, xw, s0, m))
-        return S, sol.iterations, sol.converged
+        return S, sol.iterations, sol.residual, sol.converged
 
     @jax.custom_vjp
     def solve(cell, xw, s0, m):
