@@ -65,9 +65,11 @@ def _length(config: dict) -> str:
 
 
 def _at(results: dict, n: int) -> str:
-    """A length in words for titles: 'T = 50', or 'distance 100 (T = 105)' for France."""
+    """A length in words for titles: 'T = 50'; with the steps where they differ,
+    'T = 100 (120 steps)' for the copy task, 'distance 100 (105 steps)' for France."""
     steps = results["runs"][f"{results['config']['cells'][0]}@{n}"].get("steps", n)
-    return f"T = {n}" if _length(results["config"]) == "length" else f"distance {n} (T = {steps})"
+    name = f"T = {n}" if _length(results["config"]) == "length" else f"distance {n}"
+    return name if steps == n else f"{name} ({steps} steps)"
 
 
 def _runs(run: dict, field: str) -> np.ndarray:
@@ -120,7 +122,8 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     lengths, cells = config["lengths"], config["cells"]
     metric = _metric(runs)
 
-    fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.2), layout="constrained", squeeze=False)
+    width = max(6, 4 * len(lengths))
+    fig, axes = plt.subplots(1, len(lengths), figsize=(width, 3.2), layout="constrained", squeeze=False)
     for ax, n in zip(axes[0], lengths):
         for c in cells:
             r = runs[f"{c}@{n}"]
