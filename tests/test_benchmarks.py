@@ -5,7 +5,7 @@ import pathlib
 import subprocess
 import sys
 
-from benchmarks import lstm_profile, scan_variants, seq_lengths
+from benchmarks import lstm_profile, parallel_in_time, scan_variants, seq_lengths
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -87,3 +87,13 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
     assert results["environment"]["jax"]
     row = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4 |"))
     assert len(row.strip("| ").split(" | ")) == 1 + 4 + 3  # shape, four times, three ratios
+
+
+def test_parallel_in_time_tiny_writes_its_table(tmp_path):
+    out = tmp_path / "pit.md"
+    args = ["--cells", "gru", "--hidden", "3", "--batch", "2", "--lengths", "20", "--repeats", "1"]
+    parallel_in_time.main([*args, "--methods", "quasi", "deer", "--dense-limit", "10", "--out", str(out)])
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| gru | 3 | 2 | 20 |"))
+    assert "skipped (dense too large)" in row  # 20 x 2 x 3^2 > 10
+    rows = json.loads((tmp_path / "pit.json").read_text())["rows"]
+    assert rows[0]["info"]["quasi"]["converged"] and 1 <= rows[0]["info"]["quasi"]["iterations"] <= 20

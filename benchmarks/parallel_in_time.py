@@ -1,0 +1,105 @@
+"""Parallel-in-time evaluation (``jaxrnn.parallel.unroll``) against the sequential scan:
+wall time and Newton iterations per (cell, H, batch, T) and method.
+
+    python -m benchmarks.parallel_in_time [--cells gru rnn] [--hidden 4 16 64] [--batch 1 16]
+        [--lengths 1000 10000 100000] [--out benchmarks/results/parallel_in_time_cpu.md]
+
+Forward pass only, float32, compiled first (compile time apart), then ``--repeats``
+rounds that each time every implementation once (interleaved, so drift hits all
+alike); the median per implementation. ``speed-up`` = sequential time / parallel time
+(> 1: parallel wins). Dense methods (deer, elk) are skipped where their Jacobians would
+exceed ``--dense-limit`` floats (T x B x n^2). Weights: the cells' default
+initialisation (contracting at these sizes). No timing is asserted anywhere.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import jax
+
+import jaxrnn
+from benchmarks.seq_lengths import environment, write_markdown
+from jaxrnn import parallel
+
+CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
+
+
+def measure(cell_name: str, H: int, B: int, T: int, methods, repeats: int, dense_limit: float) -> dict:
+    """Median times (s) of the sequential layer and each method, and each method's iterations."""
+    cell = CELLS[cell_name](4, H, key=jax.random.PRNGKey(0))
+    xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, 4))
+    n = H * (2 if cell_name == "lstm" else 1)
+    runs = {"sequential": jax.jit(lambda c, x: jaxrnn.Recurrent(c)(x)[0])}
+    for m in methods:
+        if m in ("deer", "elk") and T * B * n * n > dense_limit:
+            continue
+        runs[m] = jax.jit(lambda c, x, m=m: parallel.unroll(c, x, method=m))
+    info = {}
+    for name, fn in runs.items():
+        out = jax.block_until_ready(fn(cell, xs))  # compile and warm up
+        if name != "sequential":
+            info[name] = {"iterations": int(out[2].iterations), "converged": bool(out[2].converged)}
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(cell, xs))
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    return {"cell": cell_name, "H": H, "B": B, "T": T, "seconds": median, "info": info}
+
+
+def table(rows: list[dict], methods) -> str:
+    """Markdown: sequential ms, then per method ms, iterations and speed-up."""
+    head = (
+        "| cell | H | B | T | sequential ms | " + " | ".join(f"{m} ms (iterations, speed-up)" for m in methods) + " |"
+    )
+    lines = [head, "|---" * (5 + len(methods)) + "|"]
+    for r in rows:
+        seq = r["seconds"]["sequential"]
+        cells = []
+        for m in methods:
+            if m not in r["seconds"]:
+                cells.append("skipped (dense too large)")
+                continue
+            i = r["info"][m]
+            it = f"{i['iterations']}" + ("" if i["converged"] else ", fell back")
+            cells.append(f"{1e3 * r['seconds'][m]:.1f} ({it}, {seq / r['seconds'][m]:.2f}x)")
+        lines.append(f"| {r['cell']} | {r['H']} | {r['B']} | {r['T']} | {1e3 * seq:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    """Measure the grid, print and write the table (and the JSON beside it)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", nargs="+", default=["gru", "rnn"], choices=list(CELLS))
+    p.add_argument("--hidden", type=int, nargs="+", default=[4, 16, 64])
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--lengths", type=int, nargs="+", default=[1000, 10000, 100000])
+    p.add_argument("--methods", nargs="+", default=list(parallel.METHODS), choices=list(parallel.METHODS))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--dense-limit", type=float, default=2e8, help="largest T x B x n^2 for deer and elk")
+    p.add_argument("--out", default="benchmarks/results/parallel_in_time_cpu.md")
+    args = p.parse_args(argv)
+    rows = []
+    for c in args.cells:
+        for H in args.hidden:
+            for B in args.batch:
+                for T in args.lengths:
+                    rows.append(measure(c, H, B, T, args.methods, args.repeats, args.dense_limit))
+                    print(table(rows[-1:], args.methods).splitlines()[-1], flush=True)
+    header = (
+        "Forward pass, float32, median of interleaved repeats, compile apart; speed-up = "
+        "sequential / parallel (> 1: parallel wins)."
+    )
+    write_markdown(args.out, "parallel_in_time", argv, header, table(rows, args.methods))
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump({"environment": environment(threads=os.cpu_count()), "rows": rows}, f, indent=1)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
