@@ -187,7 +187,10 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
             ax.plot([m] * len(s), s, "x", color=bar.lines[0].get_color(), ms=4)
     base = [runs[f"{cells[0]}@{m}"]["baseline"] for m in lengths]
     if not any(b is None or math.isnan(b) for b in base):
-        ax.plot(lengths, base, "k--", label="baseline")
+        if len(lengths) == 1:  # one point draws no dashed line
+            ax.axhline(base[0], color="k", ls="--", label="baseline")
+        else:
+            ax.plot(lengths, base, "k--", label="baseline")
     ax.set_xlabel(
         "distance from the cue to the answer (steps)" if _length(config) == "distance" else "sequence length T"
     )
