@@ -136,6 +136,15 @@ def test_elk_step_solves_its_least_squares_problem(diagonal):
             np.testing.assert_allclose(got[:, i], want, rtol=1e-10, atol=1e-12)
 
 
+def test_gauss_jordan_solves_like_numpy():
+    """ELK's own dense solve, with a matrix that needs pivoting (zero in the first pivot)."""
+    with jax.enable_x64(True):
+        X = np.array(jax.random.normal(key(7), (5, 6, 6), jnp.float64))
+        X[0, 0, 0] = 0.0
+        Y = np.asarray(jax.random.normal(key(8), (5, 6, 2), jnp.float64))
+        np.testing.assert_allclose(parallel.kalman.gauss_jordan(X, Y), np.linalg.solve(X, Y), rtol=1e-10, atol=1e-12)
+
+
 def test_chaotic_cell_elk_stays_finite_and_the_fallback_gives_the_sequential_answer():
     """A chaotic tanh RNN (W_hh ~ N(0, 3^2/H)) over T = 100 in float32: DEER's first linear
     solve overflows (its Jacobian products grow like 3^t), while ELK's and quasi-ELK's
