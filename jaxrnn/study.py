@@ -144,7 +144,9 @@ def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> d
             key = seed_key(config, index)
             task = make_task(config, length, jax.random.fold_in(key, length))
             for name in config.cells:
-                run = train_one(config, task, name, cell_key(key, name), progress)
+                run = train_one(
+                    config, task, name, cell_key(key, name), progress, spectrum=length == max(config.lengths)
+                )
                 run["seed_index"] = index
                 per_cell[name].append(run)
                 log(
@@ -157,8 +159,12 @@ def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> d
     return results
 
 
-def train_one(config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, progress: bool | None) -> dict:
-    """One run: build cell ``name`` for ``task``, measure, train with ``fit``, measure again."""
+def train_one(
+    config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, progress: bool | None, spectrum: bool = True
+) -> dict:
+    """One run: build cell ``name`` for ``task``, measure, train with ``fit``, measure again
+    (with ``spectrum``, the trained step Jacobians' spectra too: the study takes them at its
+    longest length only)."""
     k_model, k_fit, k_init = jax.random.split(key, 3)
     model = tasks.build_model(task, CELLS[name], config.hidden, key=k_model)
     if config.init == "chrono" and name != "rnn":
@@ -181,7 +187,7 @@ def train_one(config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, 
     seconds = time.perf_counter() - started
     grad_trained = gradient_vs_lag(model, task)
     final = history.epochs[-1] if history.epochs else {}
-    return {
+    run = {
         "seconds": seconds,
         "steps": int(task.train.inputs.shape[1]),
         "baseline": task.baseline,
@@ -194,8 +200,10 @@ def train_one(config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, 
         "grad_vs_lag_trained": grad_trained.tolist(),
         "memory_length_init": spectra.memory_length(jnp.asarray(grad_init)),
         "memory_length_trained": spectra.memory_length(jnp.asarray(grad_trained)),
-        "spectrum": jacobian_spectrum(model, task),
     }
+    if spectrum:
+        run["spectrum"] = jacobian_spectrum(model, task)
+    return run
 
 
 def summarise(runs: list[dict]) -> dict:
