@@ -101,6 +101,7 @@ def without_seconds(results: dict) -> dict:
 def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers(tmp_path):
     folder = tmp_path / "report"
     args = ["study", "--lengths", "6", "--seeds", "2", "--hidden", "8", "--examples", "256", "--epochs", "1", "--quiet"]
+    args += ["--cells", "rnn", "lstm"]  # two cells are enough here, and a third costs its compilations
     cache = {  # this session's compilation cache, so that the second run below compiles less
         "JAX_COMPILATION_CACHE_DIR": jax.config.jax_compilation_cache_dir or "",
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
@@ -121,7 +122,7 @@ def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers
     ]:
         assert (folder / name).stat().st_size > 0, name
     results = json.loads((folder / "results.json").read_text())
-    assert set(results["runs"]) == {f"{c}@6" for c in ("rnn", "lstm", "gru")}
+    assert set(results["runs"]) == {f"{c}@6" for c in ("rnn", "lstm")}
     lstm = results["runs"]["lstm@6"]
     assert [len(s["grad_vs_lag_trained"]) for s in lstm["seeds"]] == [6, 6]
     losses = [s["val_loss"] for s in lstm["seeds"]]

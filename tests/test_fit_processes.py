@@ -58,7 +58,9 @@ def free_port() -> int:
 
 
 def run(tmp_path, mode: str, nproc: int) -> tuple[list[np.ndarray], dict]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    # the runs share JAX's persistent compilation cache: they compile the same programs
+    cache = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", **cache}
     port = str(free_port())
     procs = [
         subprocess.Popen(

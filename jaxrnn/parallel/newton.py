@@ -66,13 +66,7 @@ def newton(
 
     def body(carry):
         S, F, i = carry
-        P = shift(S, s0)
-        A = jacobian(P)
-        b = F - apply(A, P, diagonal)
-        if damping is None:
-            S = linear_recurrence(A, b, s0, diagonal)
-        else:
-            S = damped_step(A, b, s0, S, damping, diagonal)
+        S = newton_step(S, F, jacobian(shift(S, s0)), s0, diagonal=diagonal, damping=damping)
         return S, f(shift(S, s0)), i + 1
 
     def keep_going(carry):
@@ -84,3 +78,23 @@ def newton(
     S, F, i = jax.lax.while_loop(keep_going, body, (S, f(shift(S, s0)), jnp.asarray(0)))
     err, bound = residual(S, F)
     return Solution(S, i, err, err <= bound)
+
+
+def newton_step(
+    S: Float[Array, "T *b n"],
+    F: Float[Array, "T *b n"],
+    A: Array,
+    s0: Float[Array, "*b n"],
+    *,
+    diagonal: bool,
+    damping: float | None = None,
+) -> Float[Array, "T *b n"]:
+    """One iteration from the guess ``S``, given ``F = f(P)`` and the Jacobians ``A`` at
+    ``P = shift(S, s0)``: the linearised recurrence ``s_t = F_t + A_t (s_{t-1} - p_t)``
+    solved by an associative scan, or ELK's damped step toward it with weight ``damping``.
+    Causal without ``damping``: the new s_1..s_k depend on S, F, A at steps 1..k only."""
+    P = shift(S, s0)
+    b = F - apply(A, P, diagonal)
+    if damping is None:
+        return linear_recurrence(A, b, s0, diagonal)
+    return damped_step(A, b, s0, S, damping, diagonal)

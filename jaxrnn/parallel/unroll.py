@@ -25,10 +25,12 @@ from jaxtyping import Array, Bool, Float, Int
 from jaxrnn._checks import check_sequence, check_state
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.mask import step_mask
-from jaxrnn.parallel.diagonal import separable, step_diagonal
+from jaxrnn.layers.recurrent import Recurrent
 from jaxrnn.parallel.newton import newton, shift
+from jaxrnn.parallel.predictability import recommend
+from jaxrnn.parallel.steps import batched_jacobians, batched_steps, flattener, masked_step
 
-METHODS = ("deer", "quasi", "elk", "quasi_elk")
+METHODS = ("deer", "quasi", "elk", "quasi_elk")  # the parallel ones; unroll also takes "sequential" and "auto"
 
 
 class ParallelInfo(NamedTuple):
@@ -53,6 +55,7 @@ def unroll(
     tol: float | None = None,
     max_iter: int = 50,
     damping: float = 1e-4,
+    forecast=None,
 ) -> tuple[Float[Array, "B T H"], State, ParallelInfo]:
     """``Recurrent(cell)(xs, state, lengths=, mask=)``, computed in parallel over time.
 
@@ -66,15 +69,23 @@ def unroll(
     iterations, 1.0 more than 200 (a linear rate near 1). ``tol``: the relative residual at which the iteration stops
     (default 100 machine epsilons of the cell's dtype); ``max_iter``: the budget before
     the sequential fallback. The backward pass solves the adjoint with the method's
-    Jacobians (dense or diagonal), undamped: it is linear. Returns
-    ``(outputs, final_state, info)``; gradients flow through outputs and final state.
+    Jacobians (dense or diagonal), undamped: it is linear.
+
+    "sequential" runs the sequential layer (``info``: 0 iterations, converged). "auto"
+    takes what ``jaxrnn.parallel.recommend(forecast, T)`` says for this length on the
+    default backend: the probed method where its predicted iterations times its measured
+    cost per iteration beat the sequential scan, else "sequential" (always, without a
+    ``forecast``). Returns ``(outputs, final_state, info)``; gradients flow through
+    outputs and final state.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method not in (*METHODS, "sequential", "auto"):
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, sequential or auto, got {method!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
     check_sequence(xs, cell.input_size)
     B, T, _ = xs.shape
+    if method == "auto":
+        method = "sequential" if forecast is None else recommend(forecast, T)
     dtype = cell.W_hh.dtype
     state = cell.init_state((B,)) if state is None else state
     check_state(state, cell.init_state((B,)))
@@ -86,7 +97,10 @@ def unroll(
     valid = step_mask(B, T, lengths, mask)
     valid = jnp.ones((T, B, 1), bool) if valid is None else valid
     xs = jnp.where(valid, jnp.swapaxes(xs, 0, 1).astype(dtype), jnp.zeros((), dtype))
-    flat, unflat = _flattener(state)
+    if method == "sequential":
+        ys, final = Recurrent(cell)(jnp.swapaxes(xs, 0, 1), state, mask=jnp.swapaxes(valid[..., 0], 0, 1))
+        return ys, final, ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True))
+    flat, unflat = flattener(state)
     if T == 0:
         return (
             jnp.zeros((B, 0, cell.hidden_size), dtype),
@@ -99,40 +113,19 @@ def unroll(
     return jnp.swapaxes(ys, 0, 1), unflat(S[-1]), ParallelInfo(iterations, residual, converged)
 
 
-def _flattener(state: State) -> tuple[Callable, Callable]:
-    """``flat(state) -> (..., n)`` and its inverse, for states whose leaves end in H."""
-    leaves, treedef = jax.tree.flatten(state)
-    H = leaves[0].shape[-1]
-
-    def flat(s):
-        return jnp.concatenate(jax.tree.leaves(s), axis=-1)
-
-    def unflat(v):
-        return jax.tree.unflatten(treedef, [v[..., k * H : (k + 1) * H] for k in range(len(leaves))])
-
-    return flat, unflat
-
-
 def _solver(unflat: Callable, method: str, tol: float, max_iter: int, damping: float) -> Callable:
     """The custom-VJP trajectory solve ``(cell, xw (T,B,G), s0 (B,n), valid (T,B,1)) ->
     (S (T,B,n), iterations, residual, converged)``."""
     diagonal = method in ("quasi", "quasi_elk")
 
-    def step(cell, p, xw, m):  # one sequence, one step: skipped where m is False
-        return jnp.where(m, _flat_step(cell, unflat, p, xw), p)
+    def step(cell, p, xw, m):
+        return masked_step(cell, unflat, p, xw, m)
 
-    def steps(cell, P, xw, m):  # every (t, b) at once
-        return jax.vmap(jax.vmap(step, (None, 0, 0, 0)), (None, 0, 0, 0))(cell, P, xw, m)
+    def steps(cell, P, xw, m):
+        return batched_steps(cell, unflat, P, xw, m)
 
     def jacobians(cell, P, xw, m):
-        if not diagonal:
-            return jax.vmap(jax.vmap(jax.jacfwd(step, argnums=1), (None, 0, 0, 0)), (None, 0, 0, 0))(cell, P, xw, m)
-        if separable(cell):
-            d = jax.vmap(jax.vmap(lambda p, x: step_diagonal(cell, unflat, p, x)))(P, xw)
-        else:
-            dense = jax.vmap(jax.vmap(jax.jacfwd(lambda p, x: _flat_step(cell, unflat, p, x))))(P, xw)
-            d = jnp.diagonal(dense, axis1=-2, axis2=-1)
-        return jnp.where(m, d, jnp.ones((), d.dtype))
+        return batched_jacobians(cell, unflat, P, xw, m, diagonal)
 
     def sequential(cell, xw, s0, m):
         return jax.lax.scan(lambda s, inp: (jax.vmap(step, (None, 0, 0, 0))(cell, s, *inp),) * 2, s0, (xw, m))[1]
@@ -182,11 +175,6 @@ def _solver(unflat: Callable, method: str, tol: float, max_iter: int, damping: f
 
     solve.defvjp(solve_fwd, solve_bwd)
     return solve
-
-
-def _flat_step(cell: Cell, unflat: Callable, p: Float[Array, " n"], xw: Float[Array, " G"]) -> Float[Array, " n"]:
-    """``cell.step`` on one flat state."""
-    return jnp.concatenate(jax.tree.leaves(cell.step(unflat(p), xw)), axis=-1)
 
 
 def _reversed(X: Array) -> Array:

@@ -1,0 +1,101 @@
+"""The forecast of parallel evaluation (``jaxrnn.parallel.predictability``): iteration
+counts by causality against separate runs, the convergence law of Gonzalez et al. (2025)
+on a contracting and a chaotic tanh RNN, the extrapolation rule against hand-computed
+values, and ``method="auto"`` against the sequential layer."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import key
+
+import jaxrnn
+from jaxrnn import parallel
+
+
+def tanh_rnn(gain, H=8, T=64, B=2, scale=1.0):
+    cell = jaxrnn.SimpleRNNCell(3, H, key=key(0), dtype=jnp.float64, W_hh_init=jaxrnn.init.gaussian(gain))
+    return cell, scale * jax.random.normal(key(1), (B, T, 3), jnp.float64)
+
+
+@pytest.mark.parametrize("method", ["deer", "quasi"])
+def test_counts_by_length_equal_separate_runs(method):
+    """One run over T = 64 gives the count of every prefix: each equals what ``unroll``
+    takes on that prefix alone."""
+    with jax.enable_x64(True):
+        cell, xs = tanh_rnn(1.0)
+        lengths = (4, 16, 64)
+        got = parallel.iterations_by_length(cell, xs, lengths, method=method, max_iter=80)
+        run = jax.jit(lambda x: parallel.unroll(cell, x, method=method, max_iter=80)[2].iterations)
+        want = [int(run(xs[:, :k])) for k in lengths]
+        assert got.tolist() == want
+
+
+def test_iterations_follow_the_lyapunov_exponent():
+    """Gonzalez et al. (NeurIPS 2025): a contracting cell (lambda_max < 0) needs DEER
+    iterations that stop growing with T; a chaotic one (lambda_max > 0: gain 3, H 32,
+    weak inputs, about +0.25 nats a step) needs of order T, here more than the budget."""
+    with jax.enable_x64(True):
+        lengths = (8, 32, 128)
+        contracting, xs = tanh_rnn(0.5, T=128)
+        lam, err = parallel.largest_lyapunov(contracting, xs)
+        assert float(lam + 2 * err) < 0
+        counts = parallel.iterations_by_length(contracting, xs, lengths, max_iter=200).tolist()
+        assert max(counts) <= 8 and counts[-1] - counts[0] <= 1, counts
+        chaotic, xs = tanh_rnn(3.0, H=32, T=128, scale=0.1)
+        lam, err = parallel.largest_lyapunov(chaotic, xs)
+        assert float(lam - 2 * err) > 0
+        counts = parallel.iterations_by_length(chaotic, xs, lengths, max_iter=200).tolist()
+        assert counts[1] >= 32 // 2 and counts[2] == 201, counts
+
+
+def fc(lengths, counts, lyapunov=-0.5, method="quasi", max_iter=50):
+    return parallel.Forecast(lyapunov, 0.01, method, tuple(lengths), tuple(counts), max_iter)
+
+
+def test_predicted_iterations_extrapolate_by_the_law():
+    predictable = fc((10, 100), (5, 7))
+    assert parallel.predicted_iterations(predictable, 50) == 7  # within the probe: the next probed length
+    assert parallel.predicted_iterations(predictable, 1000) == pytest.approx(9.0)  # + 2 per factor 10
+    assert parallel.predicted_iterations(fc((10, 100), (7, 5)), 10_000) == 5  # never shrinks
+    chaotic = fc((10, 100), (10, 40), lyapunov=0.2)
+    assert parallel.predicted_iterations(chaotic, 1000) == pytest.approx(400.0)  # in proportion to T
+    over = fc((10, 100), (10, 150), lyapunov=0.2, max_iter=200)  # round-off can make a count exceed T
+    assert parallel.predicted_iterations(over, 1000) == 1000  # at most T
+    assert parallel.predicted_iterations(fc((10, 100), (5, 51)), 1000) == np.inf  # the probe ran out
+
+
+def test_recommend_weighs_iterations_by_the_measured_cost():
+    cpu = parallel.ITERATION_COST["cpu"]["quasi"]
+    few = int(1 / (cpu * 1.1))  # just pays on the CPU
+    assert parallel.recommend(fc((100,), (few,)), 100, backend="cpu") == "quasi"
+    assert parallel.recommend(fc((100,), (few + 1,)), 100, backend="cpu") == "sequential"
+    assert parallel.recommend(fc((100,), (1,)), 100, backend="an unmeasured one") == "sequential"
+
+
+def test_auto_follows_the_forecast_and_equals_the_sequential_layer():
+    with jax.enable_x64(True):
+        cell, xs = tanh_rnn(0.5, T=32)
+        lengths = jnp.array([32, 20])
+        probe = parallel.forecast(cell, xs, method="quasi")
+        assert probe.predictable and probe.lengths[-1] == 32
+        assert parallel.recommend(probe, 32, backend="cpu") == "sequential"  # > 6 iterations never pay here
+        want, s_want = jaxrnn.Recurrent(cell)(xs, lengths=lengths)
+        for forecast in (probe, None):
+            ys, s, info = parallel.unroll(cell, xs, lengths=lengths, method="auto", forecast=forecast)
+            assert int(info.iterations) == 0 and bool(info.converged)
+            np.testing.assert_allclose(ys, want, rtol=1e-12)
+            np.testing.assert_allclose(s, s_want, rtol=1e-12)
+        cheap = fc((32,), (1,))  # a forecast of one iteration: quasi-DEER pays by the CPU's costs
+        ys, s, info = parallel.unroll(cell, xs, lengths=lengths, method="auto", forecast=cheap)
+        assert int(info.iterations) > 0 and bool(info.converged)
+        np.testing.assert_allclose(ys, want, rtol=1e-10, atol=1e-12)
+
+
+@jax.enable_x64(True)
+def test_bad_arguments_are_named():
+    cell, xs = tanh_rnn(1.0, T=8)
+    with pytest.raises(ValueError, match="method must be one of deer, quasi, got 'elk'"):
+        parallel.iterations_by_length(cell, xs, (4,), method="elk")
+    with pytest.raises(ValueError, match=r"lengths must be a non-empty list of ints in \[1, T=8\], got \[4, 9\]"):
+        parallel.iterations_by_length(cell, xs, (4, 9))
