@@ -8,7 +8,11 @@ Forward pass only, float32, compiled first (compile time apart), then ``--repeat
 rounds that each time every implementation once (interleaved, so drift hits all
 alike); the median per implementation. ``speed-up`` = sequential time / parallel time
 (> 1: parallel wins). Dense methods (deer, elk) are skipped where their Jacobians would
-exceed ``--dense-limit`` floats (T x B x n^2). Weights: the cells' default
+exceed ``--dense-limit`` floats (T x B x n^2), and a whole (H, B, T) where T x B x H
+exceeds ``--work-limit`` (every method keeps several (T, B, n) arrays; the largest
+points of the issue's grid would need hundreds of GB). ``auto``: ``unroll(method="auto")``
+with a quasi-DEER forecast probed on the first ``--probe`` steps of up to 4 of the
+sequences (probe time apart); its column says what it chose. Weights: the cells' default
 initialisation (contracting at these sizes). No timing is asserted anywhere.
 """
 
@@ -27,21 +31,26 @@ from jaxrnn import parallel
 CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
 
 
-def measure(cell_name: str, H: int, B: int, T: int, methods, repeats: int, dense_limit: float) -> dict:
-    """Median times (s) of the sequential layer and each method, and each method's iterations."""
+def measure(cell_name: str, H: int, B: int, T: int, methods, repeats: int, dense_limit: float, probe: int) -> dict:
+    """Median times (s) of the sequential layer and each method, and each method's iterations
+    ("auto": what it chose, from a quasi-DEER forecast on the first ``probe`` steps)."""
     cell = CELLS[cell_name](4, H, key=jax.random.PRNGKey(0))
     xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, 4))
     n = H * (2 if cell_name == "lstm" else 1)
     runs = {"sequential": jax.jit(lambda c, x: jaxrnn.Recurrent(c)(x)[0])}
+    info = {}
     for m in methods:
         if m in ("deer", "elk") and T * B * n * n > dense_limit:
             continue
-        runs[m] = jax.jit(lambda c, x, m=m: parallel.unroll(c, x, method=m))
-    info = {}
+        kwargs = {}
+        if m == "auto":
+            kwargs["forecast"] = parallel.forecast(cell, xs[:4, :probe], method="quasi")
+            info[m] = {"chose": parallel.recommend(kwargs["forecast"], T)}
+        runs[m] = jax.jit(lambda c, x, m=m, kw=kwargs: parallel.unroll(c, x, method=m, **kw))
     for name, fn in runs.items():
         out = jax.block_until_ready(fn(cell, xs))  # compile and warm up
         if name != "sequential":
-            info[name] = {"iterations": int(out[2].iterations), "converged": bool(out[2].converged)}
+            info.setdefault(name, {}).update(iterations=int(out[2].iterations), converged=bool(out[2].converged))
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
@@ -67,6 +76,8 @@ def table(rows: list[dict], methods) -> str:
                 continue
             i = r["info"][m]
             it = f"{i['iterations']}" + ("" if i["converged"] else ", fell back")
+            if m == "auto":
+                it = f"chose {i['chose']}"
             cells.append(f"{1e3 * r['seconds'][m]:.1f} ({it}, {seq / r['seconds'][m]:.2f}x)")
         lines.append(f"| {r['cell']} | {r['H']} | {r['B']} | {r['T']} | {1e3 * seq:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -79,9 +90,12 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[4, 16, 64])
     p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     p.add_argument("--lengths", type=int, nargs="+", default=[1000, 10000, 100000])
-    p.add_argument("--methods", nargs="+", default=list(parallel.METHODS), choices=list(parallel.METHODS))
+    every = [*parallel.METHODS, "auto"]
+    p.add_argument("--methods", nargs="+", default=every, choices=every)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--dense-limit", type=float, default=2e8, help="largest T x B x n^2 for deer and elk")
+    p.add_argument("--work-limit", type=float, default=2e7, help="largest T x B x H measured (memory, time)")
+    p.add_argument("--probe", type=int, default=1000, help="steps of the forecast that auto follows")
     p.add_argument("--out", default="benchmarks/results/parallel_in_time_cpu.md")
     args = p.parse_args(argv)
     rows = []
@@ -89,7 +103,9 @@ def main(argv=None) -> None:
         for H in args.hidden:
             for B in args.batch:
                 for T in args.lengths:
-                    rows.append(measure(c, H, B, T, args.methods, args.repeats, args.dense_limit))
+                    if T * B * H > args.work_limit:
+                        continue
+                    rows.append(measure(c, H, B, T, args.methods, args.repeats, args.dense_limit, args.probe))
                     print(table(rows[-1:], args.methods).splitlines()[-1], flush=True)
     header = (
         "Forward pass, float32, median of interleaved repeats, compile apart; speed-up = "

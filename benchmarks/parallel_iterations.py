@@ -12,8 +12,9 @@ cells. Everything in float64 (tolerance 100 eps), so that a count reflects the
 convergence law rather than float32 round-off. lambda_max: QR method on the first
 ``--probe`` steps (``parallel.largest_lyapunov``). DEER and quasi-DEER: one run at the
 longest length gives the count at every length (``parallel.iterations_by_length``,
-exact by causality); dense DEER up to ``--dense-max`` steps. ELK and quasi-ELK (whose
-smoother is not causal): one run per length up to ``--elk-max``. ``> N``: the budget of
+exact by causality). ELK and quasi-ELK (whose smoother is not causal): one run per
+length up to ``--elk-max``. The dense methods (DEER, ELK) only where T x n^2 stays
+within ``--dense-limit`` floats (n = H, 2H for the LSTM). ``> N``: the budget of
 N iterations ran out. ``forecast``: ``parallel.predicted_iterations`` from a probe of
 the first ``--probe`` steps. Writes parallel_iterations.md and .json.
 """
@@ -71,17 +72,18 @@ def measure(label: str, cell, xs, args) -> dict:
     """lambda_max, every method's counts at every length, and the forecasts."""
     started = time.perf_counter()
     lengths = [k for k in args.lengths if k <= xs.shape[1]]
+    n = sum(leaf.shape[-1] for leaf in jax.tree.leaves(cell.init_state()))
+    dense = [k for k in lengths if k * n * n <= args.dense_limit]
     lam, err = jax.jit(parallel.largest_lyapunov)(cell, xs[:, : args.probe])
     count = jax.jit(parallel.iterations_by_length, static_argnames=("lengths", "method", "max_iter"))
     counts = {}
-    for method, longest in (("quasi", max(lengths)), ("deer", args.dense_max)):
-        ks = tuple(k for k in lengths if k <= longest)
-        got = count(cell, xs[:, : max(ks)], ks, method=method, max_iter=args.max_iter)
+    for method, ks in (("quasi", tuple(lengths)), ("deer", tuple(dense))):
+        got = count(cell, xs[:, : max(ks)], ks, method=method, max_iter=args.max_iter) if ks else []
         counts[method] = dict(zip(ks, (int(c) for c in got)))
     for method in ("elk", "quasi_elk"):
         run = jax.jit(lambda c, x, m=method: parallel.unroll(c, x, method=m, max_iter=args.max_iter)[2])
         counts[method] = {}
-        for k in (k for k in lengths if k <= args.elk_max):
+        for k in (k for k in (dense if method == "elk" else lengths) if k <= args.elk_max):
             info = run(cell, xs[:, :k])
             counts[method][k] = int(info.iterations) if bool(info.converged) else args.max_iter + 1
     forecasts = {}
@@ -126,8 +128,8 @@ def main(argv=None) -> None:
     p.add_argument("--gains", type=float, nargs="+", default=[0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0])
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 10_000, 100_000, 1_000_000])
-    p.add_argument("--max-iter", type=int, default=100)
-    p.add_argument("--dense-max", type=int, default=100_000, help="longest T for dense DEER")
+    p.add_argument("--max-iter", type=int, default=200)
+    p.add_argument("--dense-limit", type=float, default=1e8, help="largest T x n^2 for DEER and ELK")
     p.add_argument("--elk-max", type=int, default=1000, help="longest T for ELK and quasi-ELK")
     p.add_argument("--probe", type=int, default=1000, help="steps for lambda_max and the forecast's probe")
     p.add_argument("--no-trained", action="store_true", help="leave out the trained LSTM and GRU")
@@ -151,7 +153,7 @@ def main(argv=None) -> None:
         "Newton iterations to converge (float64, tolerance 100 eps), one sequence; each cell: "
         "measured / forecast (from a probe of the first "
         f"{args.probe} steps). `> {args.max_iter}`: the budget ran out. `-`: not run "
-        f"(dense DEER past T {args.dense_max}, ELK past T {args.elk_max})."
+        f"(DEER and ELK past T x n^2 = {args.dense_limit:.0e} floats, ELK and quasi-ELK past T {args.elk_max})."
     )
     write_markdown(args.out, "parallel_iterations", argv, header, table(rows, args.lengths, args.max_iter))
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:

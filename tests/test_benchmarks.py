@@ -104,7 +104,7 @@ def test_parallel_in_time_tiny_writes_its_table(tmp_path):
 def test_parallel_iterations_tiny_writes_its_table(tmp_path):
     out = tmp_path / "iterations.md"
     args = ["--gains", "0.5", "--hidden", "3", "--lengths", "8", "16", "--probe", "16", "--max-iter", "40"]
-    parallel_iterations.main([*args, "--elk-max", "8", "--dense-max", "16", "--no-trained", "--out", str(out)])
+    parallel_iterations.main([*args, "--elk-max", "8", "--dense-limit", "200", "--no-trained", "--out", str(out)])
     rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| tanh RNN, gain 0.5 |")]
     assert [r[2] for r in rows] == list(parallel_iterations.METHODS)
     deer = dict(zip((8, 16), rows[0][3:5]))
