@@ -14,8 +14,8 @@ convergence law rather than float32 round-off. lambda_max: QR method on the firs
 ``--probe`` steps (``parallel.largest_lyapunov``). DEER and quasi-DEER: one run at the
 longest length gives the count at every length (``parallel.iterations_by_length``,
 exact by causality). ELK and quasi-ELK (whose smoother is not causal): one run per
-length up to ``--elk-max``. The dense methods (DEER, ELK) only where T x n^2 stays
-within ``--dense-limit`` floats (n = H, 2H for the LSTM). ``> N``: the budget of
+length up to ``--elk-max``. DEER only where T x n^2 stays within ``--dense-limit``
+floats (n = H, 2H for the LSTM), ELK where T x n^3 stays within ``--elk-work``. ``> N``: the budget of
 N iterations ran out. ``forecast``: ``parallel.predicted_iterations`` from a probe of
 the first ``--probe`` steps. Writes parallel_iterations.md and .json.
 """
@@ -84,7 +84,9 @@ def measure(label: str, cell, xs, args) -> dict:
     for method in ("elk", "quasi_elk"):
         run = jax.jit(lambda c, x, m=method: parallel.unroll(c, x, method=m, max_iter=args.max_iter)[2])
         counts[method] = {}
-        for k in (k for k in (dense if method == "elk" else lengths) if k <= args.elk_max):
+        # dense ELK solves an n x n system a step: up to T n^3 = --elk-work
+        runnable = [k for k in lengths if method == "quasi_elk" or k * n**3 <= args.elk_work]
+        for k in (k for k in runnable if k <= args.elk_max):
             info = run(cell, xs[:, :k])
             counts[method][k] = int(info.iterations) if bool(info.converged) else args.max_iter + 1
     forecasts = {}
@@ -132,6 +134,7 @@ def main(argv=None) -> None:
     p.add_argument("--max-iter", type=int, default=200)
     p.add_argument("--dense-limit", type=float, default=1e8, help="largest T x n^2 for DEER and ELK")
     p.add_argument("--elk-max", type=int, default=1000, help="longest T for ELK and quasi-ELK")
+    p.add_argument("--elk-work", type=float, default=1e9, help="largest T x n^3 for ELK")
     p.add_argument("--probe", type=int, default=1000, help="steps for lambda_max and the forecast's probe")
     p.add_argument("--no-trained", action="store_true", help="leave out the trained LSTM and GRU")
     p.add_argument("--trained-max-length", type=int, default=100_000, help="longest T for them (n = 128 and 64)")
@@ -156,7 +159,8 @@ def main(argv=None) -> None:
         "Newton iterations to converge (float64, tolerance 100 eps), one sequence; each cell: "
         "measured / forecast (from a probe of the first "
         f"{args.probe} steps). `> {args.max_iter}`: the budget ran out. `-`: not run "
-        f"(DEER and ELK past T x n^2 = {args.dense_limit:.0e} floats, ELK and quasi-ELK past T {args.elk_max})."
+        f"(DEER past T x n^2 = {args.dense_limit:.0e} floats, ELK past T x n^3 = {args.elk_work:.0e}, "
+        f"ELK and quasi-ELK past T {args.elk_max})."
     )
     write_markdown(args.out, "parallel_iterations", argv, header, table(rows, args.lengths, args.max_iter))
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
