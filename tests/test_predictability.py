@@ -49,8 +49,8 @@ def test_iterations_follow_the_lyapunov_exponent():
         assert counts[1] >= 32 // 2 and counts[2] == 201, counts
 
 
-def fc(lengths, counts, lyapunov=-0.5, method="quasi", max_iter=50):
-    return parallel.Forecast(lyapunov, 0.01, method, tuple(lengths), tuple(counts), max_iter)
+def fc(lengths, counts, lyapunov=-0.5, method="quasi", max_iter=50, n=16):
+    return parallel.Forecast(lyapunov, 0.01, method, tuple(lengths), tuple(counts), max_iter, n)
 
 
 def test_predicted_iterations_extrapolate_by_the_law():
@@ -66,10 +66,13 @@ def test_predicted_iterations_extrapolate_by_the_law():
 
 
 def test_recommend_weighs_iterations_by_the_measured_cost():
-    cpu = parallel.ITERATION_COST["cpu"]["quasi"]
-    few = int(1 / (cpu * 1.1))  # just pays on the CPU
-    assert parallel.recommend(fc((100,), (few,)), 100, backend="cpu") == "quasi"
-    assert parallel.recommend(fc((100,), (few + 1,)), 100, backend="cpu") == "sequential"
+    table = parallel.ITERATION_COST["cpu"]["quasi"]
+    (n, batch), cost = min(table.items(), key=lambda item: item[1])  # the cheapest measured point
+    few = int(np.ceil(1 / (cost * 1.1))) - 1  # the most iterations that would still pay there
+    assert parallel.iteration_cost("quasi", n, batch, "cpu") == cost
+    assert parallel.iteration_cost("quasi", n + 1, batch, "cpu") == cost  # the nearest measured point
+    assert parallel.recommend(fc((100,), (few,), n=n), 100, batch, backend="cpu") == "quasi"
+    assert parallel.recommend(fc((100,), (few + 1,), n=n), 100, batch, backend="cpu") == "sequential"
     assert parallel.recommend(fc((100,), (1,)), 100, backend="an unmeasured one") == "sequential"
 
 
@@ -86,7 +89,7 @@ def test_auto_follows_the_forecast_and_equals_the_sequential_layer():
             assert int(info.iterations) == 0 and bool(info.converged)
             np.testing.assert_allclose(ys, want, rtol=1e-12)
             np.testing.assert_allclose(s, s_want, rtol=1e-12)
-        cheap = fc((32,), (1,))  # a forecast of one iteration: quasi-DEER pays by the CPU's costs
+        cheap = fc((32,), (1,), n=8)  # a forecast of one iteration: quasi-DEER pays by the CPU's costs
         ys, s, info = parallel.unroll(cell, xs, lengths=lengths, method="auto", forecast=cheap)
         assert int(info.iterations) > 0 and bool(info.converged)
         np.testing.assert_allclose(ys, want, rtol=1e-10, atol=1e-12)

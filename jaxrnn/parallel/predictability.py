@@ -34,18 +34,51 @@ from jaxrnn.spectra import lyapunov_spectrum, step_jacobians
 
 CAUSAL_METHODS = ("deer", "quasi")
 
-# One Newton iteration's time over one sequential pass of the same (H, B, T), per backend:
-# the smallest ratio measured (the most favourable to parallel) in
-# benchmarks/results/parallel_in_time_cpu.md (GRU, H 4/16, B 1/16, T 1e3/1e4, float32;
-# the ratio grows with the batch). A backend not listed has no measured costs yet.
-ITERATION_COST = {"cpu": {"deer": 0.88, "quasi": 0.14, "elk": 10.7, "quasi_elk": 0.29}}
+# (n, B) -> one iteration's time / one sequential pass, the minimum over T = 1e3-1e6 in
+# `python -m benchmarks.parallel_in_time --cells gru --hidden 1 4 16 64 256 --batch 1 16
+# 256 --lengths 1000 10000 100000 1000000 --methods deer quasi auto --repeats 3
+# --work-limit 4e6 --dense-limit 5e7 --out benchmarks/results/parallel_in_time_cpu_map.md`
+CPU_COSTS = {
+    "deer": {
+        (1, 1): 0.49,
+        (1, 16): 0.63,
+        (1, 256): 1.35,
+        (4, 1): 0.91,
+        (4, 16): 7.87,
+        (4, 256): 13.85,
+        (16, 1): 1.05,
+        (16, 16): 5.5,
+        (64, 1): 6.96,
+    },
+    "quasi": {
+        (1, 1): 0.55,
+        (1, 16): 0.58,
+        (1, 256): 1.39,
+        (4, 1): 0.17,
+        (4, 16): 1.01,
+        (4, 256): 3.8,
+        (16, 1): 0.23,
+        (16, 16): 1.46,
+        (64, 1): 0.27,
+        (64, 16): 2.26,
+        (256, 1): 0.12,
+    },
+}
+
+# One Newton iteration's time over one sequential pass, per backend, method and
+# (state size n, batch B): the smallest ratio over T (the most favourable to parallel)
+# measured in benchmarks/results/parallel_in_time_cpu_map.md (GRU, float32). A query
+# takes the nearest measured (n, B) in log scale; a backend or method not listed has no
+# measured costs.
+ITERATION_COST: dict[str, dict[str, dict[tuple[int, int], float]]] = {"cpu": CPU_COSTS}
 MARGIN = 1.1  # parallel must be predicted this much faster than sequential to be chosen
 
 
 class Forecast(NamedTuple):
     """``lyapunov``: lambda_max (nats per step), mean over the probe sequences, and its
     ``stderr``; ``method``: the Newton variant probed; ``lengths`` and ``iterations``: the
-    probe's count at each prefix length (``max_iter + 1`` where the budget ran out)."""
+    probe's count at each prefix length (``max_iter + 1`` where the budget ran out);
+    ``n``: the cell's flat state size."""
 
     lyapunov: float
     stderr: float
@@ -53,6 +86,7 @@ class Forecast(NamedTuple):
     lengths: tuple[int, ...]
     iterations: tuple[int, ...]
     max_iter: int
+    n: int
 
     @property
     def predictable(self) -> bool:
@@ -149,9 +183,9 @@ def forecast(
         cell, xs, tuple(lengths), method=method, tol=tol, max_iter=max_iter
     )
     lam, err = jax.jit(largest_lyapunov)(cell, xs)
-    return Forecast(
-        float(lam), float(err), method, tuple(int(k) for k in lengths), tuple(int(c) for c in counts), max_iter
-    )
+    n = sum(leaf.shape[-1] for leaf in jax.tree.leaves(cell.init_state()))
+    lengths, counts = tuple(int(k) for k in lengths), tuple(int(c) for c in counts)
+    return Forecast(float(lam), float(err), method, lengths, counts, max_iter, n)
 
 
 def predicted_iterations(fc: Forecast, T: int) -> float:
@@ -177,11 +211,22 @@ def predicted_iterations(fc: Forecast, T: int) -> float:
     return float(min(T, counts[-1] + rate * np.log(T / lengths[-1])))
 
 
-def recommend(fc: Forecast, T: int, backend: str | None = None) -> str:
-    """``fc.method`` if ``predicted_iterations(fc, T)`` times its cost per iteration on
-    ``backend`` (default: JAX's default backend; ``ITERATION_COST``) is below 1 / ``MARGIN``
-    of a sequential pass, else "sequential" (also where the backend's costs are not measured)."""
-    cost = ITERATION_COST.get(backend or jax.default_backend(), {}).get(fc.method)
+def iteration_cost(method: str, n: int, batch: int, backend: str) -> float | None:
+    """``ITERATION_COST`` at the measured (n, B) nearest to (``n``, ``batch``) in log scale;
+    None where ``backend`` has no measurement of ``method``."""
+    table = ITERATION_COST.get(backend, {}).get(method)
+    if not table:
+        return None
+    nearest = min(table, key=lambda nb: abs(np.log(nb[0] / n)) + abs(np.log(nb[1] / batch)))
+    return table[nearest]
+
+
+def recommend(fc: Forecast, T: int, batch: int = 1, backend: str | None = None) -> str:
+    """``fc.method`` if ``predicted_iterations(fc, T)`` times its cost per iteration
+    (``iteration_cost`` for the cell's n and ``batch`` on ``backend``, default JAX's default
+    backend) is below 1 / ``MARGIN`` of a sequential pass, else "sequential" (also where
+    the backend's costs are not measured)."""
+    cost = iteration_cost(fc.method, fc.n, batch, backend or jax.default_backend())
     if cost is None:
         return "sequential"
     return fc.method if predicted_iterations(fc, T) * cost * MARGIN < 1 else "sequential"

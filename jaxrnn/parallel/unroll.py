@@ -72,7 +72,7 @@ def unroll(
     Jacobians (dense or diagonal), undamped: it is linear.
 
     "sequential" runs the sequential layer (``info``: 0 iterations, converged). "auto"
-    takes what ``jaxrnn.parallel.recommend(forecast, T)`` says for this length on the
+    takes what ``jaxrnn.parallel.recommend(forecast, T, B)`` says for this length and batch on the
     default backend: the probed method where its predicted iterations times its measured
     cost per iteration beat the sequential scan, else "sequential" (always, without a
     ``forecast``). Returns ``(outputs, final_state, info)``; gradients flow through
@@ -85,10 +85,13 @@ def unroll(
     check_sequence(xs, cell.input_size)
     B, T, _ = xs.shape
     if method == "auto":
-        method = "sequential" if forecast is None else recommend(forecast, T)
+        method = "sequential" if forecast is None else recommend(forecast, T, B)
     dtype = cell.W_hh.dtype
     state = cell.init_state((B,)) if state is None else state
     check_state(state, cell.init_state((B,)))
+    if method == "sequential":  # the layer itself, with the user's lengths and mask as given
+        ys, final = Recurrent(cell)(xs, state, lengths=lengths, mask=mask)
+        return ys, final, ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True))
     tol = 100 * float(jnp.finfo(dtype).eps) if tol is None else tol
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
@@ -97,9 +100,6 @@ def unroll(
     valid = step_mask(B, T, lengths, mask)
     valid = jnp.ones((T, B, 1), bool) if valid is None else valid
     xs = jnp.where(valid, jnp.swapaxes(xs, 0, 1).astype(dtype), jnp.zeros((), dtype))
-    if method == "sequential":
-        ys, final = Recurrent(cell)(jnp.swapaxes(xs, 0, 1), state, mask=jnp.swapaxes(valid[..., 0], 0, 1))
-        return ys, final, ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True))
     flat, unflat = flattener(state)
     if T == 0:
         return (
