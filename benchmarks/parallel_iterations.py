@@ -48,22 +48,10 @@ def trained_cell(name: str, T: int) -> tuple[jaxrnn.cells.Cell, jax.Array]:
     """The cell of a ``name`` model trained on the adding problem at the study's longest
     default length, in float64, and one adding sequence (1, T, 2) to drive it."""
     config = study.StudyConfig()
-    length = config.lengths[-1]
     k_task, k_model, k_init, k_fit = jax.random.split(jax.random.PRNGKey(config.seed), 4)
-    task = study.make_task(config, length, k_task)
-    model = tasks.build_model(task, study.CELLS[name], config.hidden, key=k_model)
-    cell = jaxrnn.chrono_init(model.rnn.layers[0].cell, length, key=k_init)
-    model = eqx.tree_at(lambda m: m.rnn.layers[0].cell, model, cell)
-    model, _ = jaxrnn.fit(
-        model,
-        task.train,
-        key=k_fit,
-        loss=task.loss,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        optimizer=study.default_optimizer(config.learning_rate),
-        progress=False,
-    )
+    task = study.make_task(config, config.lengths[-1], k_task)
+    model = study.initial_model(config, task, name, k_model, k_init)
+    model, _ = study.train_model(config, task, model, k_fit, progress=False)
     to64 = lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a  # noqa: E731
     xs = tasks.adding(T, 1, key=jax.random.PRNGKey(5), n_validation=0).train.inputs
     return jax.tree.map(to64, model.rnn.layers[0].cell), xs.astype(jnp.float64)
@@ -125,6 +113,25 @@ def table(rows: list[dict], lengths, budget: int) -> str:
     return "\n".join(lines)
 
 
+def run(args) -> list[dict]:
+    """Every cell's row, printed as it comes."""
+    T = max(args.lengths)
+    xs = jax.random.normal(jax.random.PRNGKey(1), (1, T, 4), jnp.float64)
+    rows = []
+    cells = [(f"tanh RNN, gain {g}", lambda g=g: (tanh_cell(args.hidden, g), xs)) for g in args.gains]
+    if not args.no_trained:
+        T_trained = min(T, args.trained_max_length)
+        cells += [(f"{n} trained (adding)", lambda n=n: trained_cell(n, T_trained)) for n in ("lstm", "gru")]
+    for label, make in cells:
+        rows.append(measure(label, *make(), args))
+        print(
+            table(rows[-1:], args.lengths, args.max_iter).split("\n", 2)[2],
+            f"({rows[-1]['seconds']:.0f} s)",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv=None) -> None:
     """Run the study, print each row, write the table and the JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -140,21 +147,8 @@ def main(argv=None) -> None:
     p.add_argument("--trained-max-length", type=int, default=100_000, help="longest T for them (n = 128 and 64)")
     p.add_argument("--out", default="benchmarks/results/parallel_iterations.md")
     args = p.parse_args(argv)
-    jax.config.update("jax_enable_x64", True)
-    T = max(args.lengths)
-    xs = jax.random.normal(jax.random.PRNGKey(1), (1, T, 4), jnp.float64)
-    rows = []
-    cells = [(f"tanh RNN, gain {g}", lambda g=g: (tanh_cell(args.hidden, g), xs)) for g in args.gains]
-    if not args.no_trained:
-        T_trained = min(T, args.trained_max_length)
-        cells += [(f"{n} trained (adding)", lambda n=n: trained_cell(n, T_trained)) for n in ("lstm", "gru")]
-    for label, make in cells:
-        rows.append(measure(label, *make(), args))
-        print(
-            table(rows[-1:], args.lengths, args.max_iter).split("\n", 2)[2],
-            f"({rows[-1]['seconds']:.0f} s)",
-            flush=True,
-        )
+    with jax.enable_x64(True):  # for this run only: the caller's setting is restored after
+        rows = run(args)
     header = (
         "Newton iterations to converge (float64, tolerance 100 eps), one sequence; each cell: "
         "measured / forecast (from a probe of the first "

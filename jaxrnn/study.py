@@ -159,24 +159,23 @@ def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> d
     return results
 
 
-def train_one(
-    config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, progress: bool | None, spectrum: bool = True
-) -> dict:
-    """One run: build cell ``name`` for ``task``, measure, train with ``fit``, measure again
-    (with ``spectrum``, the trained step Jacobians' spectra too: the study takes them at its
-    longest length only)."""
-    k_model, k_fit, k_init = jax.random.split(key, 3)
+def initial_model(config: StudyConfig, task: tasks.Task, name: str, k_model: jax.Array, k_init: jax.Array):
+    """The untrained model of cell ``name`` for ``task``; the gated cells' biases
+    chrono-initialised for the task's length unless ``config.init`` is "default"."""
     model = tasks.build_model(task, CELLS[name], config.hidden, key=k_model)
     if config.init == "chrono" and name != "rnn":
         first = model.rnn.layers[0]
         t_max = max(3, int(task.train.inputs.shape[1]))
         model = eqx.tree_at(lambda m: m.rnn.layers[0].cell, model, chrono_init(first.cell, t_max, key=k_init))
-    grad_init = gradient_vs_lag(model, task)
-    started = time.perf_counter()
-    model, history = fit(
+    return model
+
+
+def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, progress: bool | None):
+    """``fit`` with the study's settings; returns ``(trained model, history)``."""
+    return fit(
         model,
         task.train,
-        key=k_fit,
+        key=key,
         loss=task.loss,
         epochs=config.epochs,
         batch_size=config.batch_size,
@@ -184,6 +183,19 @@ def train_one(
         optimizer=default_optimizer(config.learning_rate),
         progress=progress,
     )
+
+
+def train_one(
+    config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, progress: bool | None, spectrum: bool = True
+) -> dict:
+    """One run: build cell ``name`` for ``task``, measure, train with ``fit``, measure again
+    (with ``spectrum``, the trained step Jacobians' spectra too: the study takes them at its
+    longest length only)."""
+    k_model, k_fit, k_init = jax.random.split(key, 3)
+    model = initial_model(config, task, name, k_model, k_init)
+    grad_init = gradient_vs_lag(model, task)
+    started = time.perf_counter()
+    model, history = train_model(config, task, model, k_fit, progress)
     seconds = time.perf_counter() - started
     grad_trained = gradient_vs_lag(model, task)
     final = history.epochs[-1] if history.epochs else {}

@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import jax
+
 from benchmarks import lstm_profile, parallel_in_time, parallel_iterations, scan_variants, seq_lengths
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -112,3 +114,4 @@ def test_parallel_iterations_tiny_writes_its_table(tmp_path):
     assert rows[2][4].strip(" |") == "-"  # ELK not run past --elk-max
     data = json.loads((tmp_path / "iterations.json").read_text())["rows"][0]
     assert data["lyapunov"] < 0 and 1 <= data["counts"]["quasi"]["16"] <= 16
+    assert not jax.config.jax_enable_x64  # its float64 ends with the run: it once leaked into later tests

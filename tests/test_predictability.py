@@ -95,10 +95,10 @@ def test_auto_follows_the_forecast_and_equals_the_sequential_layer():
         np.testing.assert_allclose(ys, want, rtol=1e-10, atol=1e-12)
 
 
-@jax.enable_x64(True)
 def test_bad_arguments_are_named():
-    cell, xs = tanh_rnn(1.0, T=8)
-    with pytest.raises(ValueError, match="method must be one of deer, quasi, got 'elk'"):
-        parallel.iterations_by_length(cell, xs, (4,), method="elk")
-    with pytest.raises(ValueError, match=r"lengths must be a non-empty list of ints in \[1, T=8\], got \[4, 9\]"):
-        parallel.iterations_by_length(cell, xs, (4, 9))
+    with jax.enable_x64(True):
+        cell, xs = tanh_rnn(1.0, T=8)
+        with pytest.raises(ValueError, match="method must be one of deer, quasi, got 'elk'"):
+            parallel.iterations_by_length(cell, xs, (4,), method="elk")
+        with pytest.raises(ValueError, match=r"lengths must be a non-empty list of ints in \[1, T=8\], got \[4, 9\]"):
+            parallel.iterations_by_length(cell, xs, (4, 9))
