@@ -102,3 +102,21 @@ def test_bad_arguments_are_named():
             parallel.iterations_by_length(cell, xs, (4,), method="elk")
         with pytest.raises(ValueError, match=r"lengths must be a non-empty list of ints in \[1, T=8\], got \[4, 9\]"):
             parallel.iterations_by_length(cell, xs, (4, 9))
+
+
+def test_auto_that_chooses_sequential_compiles_to_the_layers_own_program():
+    """The choice is made while tracing, so "auto" costs nothing at run time: where it takes
+    the sequential scan, its compiled program is the sequential layer's, op for op."""
+    cell = jaxrnn.GRUCell(3, 16, key=key(0))
+    xs = jax.random.normal(key(1), (4, 200, 3))
+    fc = parallel.forecast(cell, xs[:, :64], method="quasi")
+    assert parallel.recommend(fc, 200, 4, backend="cpu") == "sequential"
+    auto = jax.jit(lambda c, x: parallel.unroll(c, x, method="auto", forecast=fc)[0]).lower(cell, xs)
+    layer = jax.jit(lambda c, x: jaxrnn.Recurrent(c)(x)[0]).lower(cell, xs)
+
+    def strip(text):  # the instructions, without their metadata (source lines, op names)
+        ops = [line.split(", metadata=")[0].strip() for line in text.splitlines()]
+        return [op for op in ops if op.startswith(("%", "ROOT %"))]
+
+    program = strip(layer.compile().as_text())
+    assert len(program) > 20 and strip(auto.compile().as_text()) == program
