@@ -113,8 +113,9 @@ def table(rows: list[dict], lengths, budget: int) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> list[dict]:
-    """Every cell's row, printed as it comes."""
+def run(args, save) -> list[dict]:
+    """Every cell's row, printed and saved (``save(rows)``) as it comes: a long run keeps
+    what it measured if it is stopped."""
     T = max(args.lengths)
     xs = jax.random.normal(jax.random.PRNGKey(1), (1, T, 4), jnp.float64)
     rows = []
@@ -129,7 +130,22 @@ def run(args) -> list[dict]:
             f"({rows[-1]['seconds']:.0f} s)",
             flush=True,
         )
+        save(rows)
     return rows
+
+
+def write(rows: list[dict], args, argv) -> None:
+    """The table (with its command and environment) and the JSON."""
+    header = (
+        "Newton iterations to converge (float64, tolerance 100 eps), one sequence; each cell: "
+        "measured / forecast (from a probe of the first "
+        f"{args.probe} steps). `> {args.max_iter}`: the budget ran out. `-`: not run "
+        f"(DEER past T x n^2 = {args.dense_limit:.0e} floats, ELK past T x n^3 = {args.elk_work:.0e}, "
+        f"ELK and quasi-ELK past T {args.elk_max})."
+    )
+    write_markdown(args.out, "parallel_iterations", argv, header, table(rows, args.lengths, args.max_iter))
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump({"environment": environment(threads=os.cpu_count()), "args": vars(args), "rows": rows}, f, indent=1)
 
 
 def main(argv=None) -> None:
@@ -148,17 +164,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="benchmarks/results/parallel_iterations.md")
     args = p.parse_args(argv)
     with jax.enable_x64(True):  # for this run only: the caller's setting is restored after
-        rows = run(args)
-    header = (
-        "Newton iterations to converge (float64, tolerance 100 eps), one sequence; each cell: "
-        "measured / forecast (from a probe of the first "
-        f"{args.probe} steps). `> {args.max_iter}`: the budget ran out. `-`: not run "
-        f"(DEER past T x n^2 = {args.dense_limit:.0e} floats, ELK past T x n^3 = {args.elk_work:.0e}, "
-        f"ELK and quasi-ELK past T {args.elk_max})."
-    )
-    write_markdown(args.out, "parallel_iterations", argv, header, table(rows, args.lengths, args.max_iter))
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump({"environment": environment(threads=os.cpu_count()), "args": vars(args), "rows": rows}, f, indent=1)
+        run(args, lambda rows: write(rows, args, argv))
     print("wrote", args.out)
 
 
