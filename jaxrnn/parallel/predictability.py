@@ -136,9 +136,10 @@ def iterations_by_length(
 
     def body(carry):
         S, i, first = carry
-        F = batched_steps(cell, unflat, shift(S, s0), xw, m)
+        P = shift(S, s0)
+        F = batched_steps(cell, unflat, P, xw, m)
         first = jnp.where((first > max_iter) & converged(S, F), i, first)
-        A = batched_jacobians(cell, unflat, shift(S, s0), xw, m, diagonal)
+        A = batched_jacobians(cell, unflat, P, xw, m, diagonal)
         return newton_step(S, F, A, s0, diagonal=diagonal), i + 1, first
 
     def keep_going(carry):

@@ -27,7 +27,7 @@ from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.mask import step_mask
 from jaxrnn.layers.recurrent import Recurrent
 from jaxrnn.parallel.newton import newton, shift
-from jaxrnn.parallel.predictability import recommend
+from jaxrnn.parallel.predictability import Forecast, recommend
 from jaxrnn.parallel.steps import batched_jacobians, batched_steps, flattener, masked_step
 
 METHODS = ("deer", "quasi", "elk", "quasi_elk")  # the parallel ones; unroll also takes "sequential" and "auto"
@@ -55,7 +55,7 @@ def unroll(
     tol: float | None = None,
     max_iter: int = 50,
     damping: float = 1e-4,
-    forecast=None,
+    forecast: Forecast | None = None,
 ) -> tuple[Float[Array, "B T H"], State, ParallelInfo]:
     """``Recurrent(cell)(xs, state, lengths=, mask=)``, computed in parallel over time.
 
