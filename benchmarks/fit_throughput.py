@@ -40,11 +40,11 @@ import jaxrnn
 from benchmarks.seq_lengths import environment
 
 SHAPES = [(20, 8, 32), (50, 8, 64)]  # (T, F, H)
-BATCH, N = 32, 2048
+BATCH, EXAMPLES = 32, 2048
 
 
-def make_data(T: int, F: int):
-    x = jax.random.normal(jax.random.PRNGKey(1), (N, T, F))
+def make_data(T: int, F: int, n: int = EXAMPLES):
+    x = jax.random.normal(jax.random.PRNGKey(1), (n, T, F))
     y = jnp.tanh(x[:, :, :1].sum(1) / np.sqrt(T))
     return x, y
 
@@ -54,8 +54,8 @@ def make_model(F: int, H: int):
     return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=k1), jaxrnn.Head(H, 1, key=k2))
 
 
-def run_fit(T, F, H, epochs, block=None):
-    x, y = make_data(T, F)
+def run_fit(T, F, H, n, epochs, block=None):
+    x, y = make_data(T, F, n)
     model, _ = jaxrnn.fit(
         make_model(F, H),
         (x, y),
@@ -69,9 +69,9 @@ def run_fit(T, F, H, epochs, block=None):
     jax.block_until_ready(eqx.filter(model, eqx.is_array))
 
 
-def bare_loop(T, F, H):
+def bare_loop(T, F, H, n):
     """The ten-line loop; returns ``train(epochs)``, compiled by a warm-up call."""
-    x, y = make_data(T, F)
+    x, y = make_data(T, F, n)
     opt = optax.adam(1e-3)
 
     @eqx.filter_jit
@@ -84,8 +84,8 @@ def bare_loop(T, F, H):
         model = make_model(F, H)
         opt_state = opt.init(eqx.filter(model, eqx.is_inexact_array))
         for epoch in range(epochs):
-            perm = jax.random.permutation(jax.random.PRNGKey(epoch), N)
-            for i in range(N // BATCH):
+            perm = jax.random.permutation(jax.random.PRNGKey(epoch), n)
+            for i in range(n // BATCH):
                 idx = perm[i * BATCH : (i + 1) * BATCH]
                 model, opt_state, loss = step(model, opt_state, x[idx], y[idx])
         jax.block_until_ready(loss)
@@ -94,11 +94,11 @@ def bare_loop(T, F, H):
     return train
 
 
-def torch_loop(T, F, H):
+def torch_loop(T, F, H, n):
     import torch
 
     torch.set_num_threads(os.cpu_count())
-    x, y = (torch.from_numpy(np.array(a)) for a in make_data(T, F))
+    x, y = (torch.from_numpy(np.array(a)) for a in make_data(T, F, n))
 
     class Net(torch.nn.Module):
         def __init__(self):
@@ -113,8 +113,8 @@ def torch_loop(T, F, H):
         net = Net()
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         for _ in range(epochs):
-            perm = torch.randperm(N)
-            for i in range(N // BATCH):
+            perm = torch.randperm(n)
+            for i in range(n // BATCH):
                 idx = perm[i * BATCH : (i + 1) * BATCH]
                 opt.zero_grad()
                 loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
@@ -125,14 +125,14 @@ def torch_loop(T, F, H):
     return train
 
 
-def per_update(train, epochs=(1, 4)) -> float:
+def per_update(train, n: int, epochs=(1, 4)) -> float:
     """(time of the long run - time of the short run) / extra updates."""
     times = []
     for e in epochs:
         start = time.perf_counter()
         train(e)
         times.append(time.perf_counter() - start)
-    return (times[1] - times[0]) / ((epochs[1] - epochs[0]) * (N // BATCH))
+    return (times[1] - times[0]) / ((epochs[1] - epochs[0]) * (n // BATCH))
 
 
 def main(argv=None) -> dict:
@@ -140,6 +140,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--examples", type=int, default=EXAMPLES, help="training examples (updates per epoch: this / 32)")
     p.add_argument("--impls", nargs="+", default=["fit", "fit_block1", "bare", "torch"])
     p.add_argument("--out", default="benchmarks/results/fit_throughput")
     args = p.parse_args(argv)
@@ -167,16 +168,17 @@ def main(argv=None) -> dict:
 
 def measure(shapes, args) -> dict:
     """Every implementation on every shape, rounds interleaved."""
-    results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": N, "records": []}
+    results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": args.examples, "records": []}
+    n = args.examples
     for T, F, H in shapes:
         trainers = {
-            "fit": lambda e, s=(T, F, H): run_fit(*s, e),
-            "fit_block1": lambda e, s=(T, F, H): run_fit(*s, e, block=1),
+            "fit": lambda e, s=(T, F, H, n): run_fit(*s, e),
+            "fit_block1": lambda e, s=(T, F, H, n): run_fit(*s, e, block=1),
         }
         if "bare" in args.impls:
-            trainers["bare"] = bare_loop(T, F, H)
+            trainers["bare"] = bare_loop(T, F, H, n)
         if "torch" in args.impls:
-            trainers["torch"] = torch_loop(T, F, H)
+            trainers["torch"] = torch_loop(T, F, H, n)
         trainers = {k: v for k, v in trainers.items() if k in args.impls}
         for name in ("fit", "fit_block1"):
             if name in trainers:
@@ -184,7 +186,7 @@ def measure(shapes, args) -> dict:
         times = {k: [] for k in trainers}
         for _ in range(args.repeats):
             for name, train in trainers.items():
-                times[name].append(per_update(train))
+                times[name].append(per_update(train, n))
         for name, ts in times.items():
             results["records"].append({"T": T, "F": F, "H": H, "impl": name, "per_update_s": ts})
         print(f"T {T} F {F} H {H}: " + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items()))

@@ -1,3 +1,20 @@
+"""Shared fixtures, and the compile mode of the suite.
+
+The suite is compile-bound: most tests compile a few small programs and run them once.
+So the tests' own process compiles with LLVM at optimisation level 0
+(``--xla_backend_optimization_level=0``, appended to any ``XLA_FLAGS`` already set): the
+HLO, and with it every operation and its order, is the one a user gets; only the machine
+code is less optimised. Measured on the 2-core CPU (2026-11-23): tests/test_scan_paths.py
+(15 of its tests) 78 -> 43 s, tests/test_tasks.py + tests/test_fit.py 211 -> 150 s.
+Speed is measured by the benchmarks, never here. The processes that tests start inherit
+the flag, except those of tests/test_fit_processes.py and tests/test_fit_devices.py, which
+set ``XLA_FLAGS`` themselves and so compile at the default level.
+"""
+
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp

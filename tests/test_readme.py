@@ -1,14 +1,20 @@
-"""Every ```python block of the README runs as written, each alone in a namespace of its own."""
+"""Every ```python block of the README runs as written, each alone in a namespace of its own
+(one test per block, so that the blocks spread over the test workers)."""
 
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_python_blocks_run(tmp_path, monkeypatch):
+def test_readme_has_python_examples():
+    assert len(BLOCKS) >= 5, BLOCKS
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_readme_python_block_runs(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples save files
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README has no python examples"
-    for block in blocks:  # a fresh namespace each: an example may not lean on one before it
-        exec(compile(block, str(README), "exec"), {})
+    exec(compile(block, str(README), "exec"), {})  # a fresh namespace: no example leans on one before it

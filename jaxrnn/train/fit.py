@@ -32,7 +32,7 @@ from jaxrnn.train.step import Block, make_update
 Callback = Callable[[int, dict, eqx.Module], bool | None]
 BLOCK = 32
 """Default updates per device call: the host's ~1 ms per call is then a few percent of
-even the smallest models' updates (benchmarks/results/fit_throughput.md)."""
+even the smallest models' updates (benchmarks/results/fit_throughput/results.md)."""
 
 
 def default_optimizer(learning_rate: float = 1e-3) -> optax.GradientTransformation:
