@@ -45,7 +45,7 @@ def measure(cell_name: str, H: int, B: int, T: int, methods, repeats: int, dense
         kwargs = {}
         if m == "auto":
             kwargs["forecast"] = parallel.forecast(cell, xs[:4, :probe], method="quasi")
-            info[m] = {"chose": parallel.recommend(kwargs["forecast"], T)}
+            info[m] = {"chose": parallel.recommend(kwargs["forecast"], T, B)}
         run = lambda c, x, m=m, kw=kwargs: parallel.unroll(c, x, method=m, **kw)  # noqa: E731
         got = jax.jit(lambda c, x, run=run: run(c, x)[2])(cell, xs)  # the iterations, apart from the timing
         info.setdefault(m, {}).update(iterations=int(got.iterations), converged=bool(got.converged))
