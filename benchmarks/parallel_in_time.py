@@ -6,7 +6,9 @@ wall time and Newton iterations per (cell, H, batch, T) and method.
 
 Forward pass only, float32, compiled first (compile time apart), then ``--repeats``
 rounds that each time every implementation once (interleaved, so drift hits all
-alike); the median per implementation. ``speed-up`` = sequential time / parallel time
+alike); the median per implementation. A sample is the mean of as many calls as make
+the sequential scan take ``MIN_SAMPLE_S`` (the same count for every method): single
+calls of 0.1-1 ms gave medians 0.6-1.4x apart for identical programs. ``speed-up`` = sequential time / parallel time
 (> 1: parallel wins). Dense methods (deer, elk) are skipped where their Jacobians would
 exceed ``--dense-limit`` floats (T x B x n^2), and a whole (H, B, T) where T x B x H
 exceeds ``--work-limit`` (every method keeps several (T, B, n) arrays; the largest
@@ -18,6 +20,7 @@ initialisation (contracting at these sizes). No timing is asserted anywhere.
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -29,6 +32,7 @@ from benchmarks.seq_lengths import environment, write_markdown
 from jaxrnn import parallel
 
 CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
+MIN_SAMPLE_S = 0.02  # seconds of sequential work per timed sample
 
 
 def measure(cell_name: str, H: int, B: int, T: int, methods, repeats: int, dense_limit: float, probe: int) -> dict:
@@ -52,12 +56,16 @@ def measure(cell_name: str, H: int, B: int, T: int, methods, repeats: int, dense
         runs[m] = jax.jit(lambda c, x, run=run: run(c, x)[0])  # the outputs alone, as the sequential run
     for fn in runs.values():
         jax.block_until_ready(fn(cell, xs))  # compile and warm up
+    start = time.perf_counter()
+    jax.block_until_ready(runs["sequential"](cell, xs))
+    calls = max(1, math.ceil(MIN_SAMPLE_S / (time.perf_counter() - start)))  # per sample, for every method
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             start = time.perf_counter()
-            jax.block_until_ready(fn(cell, xs))
-            times[name].append(time.perf_counter() - start)
+            for _ in range(calls):
+                jax.block_until_ready(fn(cell, xs))
+            times[name].append((time.perf_counter() - start) / calls)
     median = {name: statistics.median(t) for name, t in times.items()}
     return {"cell": cell_name, "H": H, "B": B, "T": T, "seconds": median, "info": info}
 
