@@ -14,6 +14,11 @@ difference. Implementations:
 
 - ``fit``: ``jaxrnn.fit(model, (x, y), ...)`` with its default block of updates per call;
 - ``fit_block1``: the same with ``steps_per_execution=1`` (one device call per update);
+- ``fit_sharded`` (not by default; needs several devices): ``fit(..., shard=True)``, each
+  batch split across the devices. On a CPU, run the benchmark with the host split into
+  one device per core, ``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.fit_throughput
+  --impls fit fit_sharded bare torch``: XLA:CPU runs a small loop's dot on one core, the
+  devices run their halves of the batch on the two;
 - ``bare``: ``eqx.filter_jit`` of one Optax update, called once per batch from a Python
   loop, batches sliced from a device permutation (the ten-line loop a JAX user writes);
 - ``torch``: ``nn.LSTM`` + ``nn.Linear``, ``torch.optim.Adam``, the same loop, with as
@@ -54,7 +59,7 @@ def make_model(F: int, H: int):
     return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=k1), jaxrnn.Head(H, 1, key=k2))
 
 
-def run_fit(T, F, H, n, epochs, block=None):
+def run_fit(T, F, H, n, epochs, block=None, shard=False):
     x, y = make_data(T, F, n)
     model, _ = jaxrnn.fit(
         make_model(F, H),
@@ -65,6 +70,7 @@ def run_fit(T, F, H, n, epochs, block=None):
         batch_size=BATCH,
         progress=False,
         steps_per_execution=block,
+        shard=shard,
     )
     jax.block_until_ready(eqx.filter(model, eqx.is_array))
 
@@ -141,9 +147,12 @@ def main(argv=None) -> dict:
     p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--examples", type=int, default=EXAMPLES, help="training examples (updates per epoch: this / 32)")
-    p.add_argument("--impls", nargs="+", default=["fit", "fit_block1", "bare", "torch"])
+    impls = ["fit", "fit_block1", "fit_sharded", "bare", "torch"]
+    p.add_argument("--impls", nargs="+", default=[i for i in impls if i != "fit_sharded"], choices=impls)
     p.add_argument("--out", default="benchmarks/results/fit_throughput")
     args = p.parse_args(argv)
+    if "fit_sharded" in args.impls and jax.device_count() < 2:
+        p.error(f"--impls fit_sharded needs several devices, found {jax.device_count()} (JAX_NUM_CPU_DEVICES=2)")
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
     cache = {
         "jax_compilation_cache_dir": tempfile.mkdtemp(prefix="jaxrnn-fit-bench-"),
@@ -174,13 +183,14 @@ def measure(shapes, args) -> dict:
         trainers = {
             "fit": lambda e, s=(T, F, H, n): run_fit(*s, e),
             "fit_block1": lambda e, s=(T, F, H, n): run_fit(*s, e, block=1),
+            "fit_sharded": lambda e, s=(T, F, H, n): run_fit(*s, e, shard=True),
         }
         if "bare" in args.impls:
             trainers["bare"] = bare_loop(T, F, H, n)
         if "torch" in args.impls:
             trainers["torch"] = torch_loop(T, F, H, n)
         trainers = {k: v for k, v in trainers.items() if k in args.impls}
-        for name in ("fit", "fit_block1"):
+        for name in ("fit", "fit_block1", "fit_sharded"):
             if name in trainers:
                 trainers[name](1)  # warm-up: compiles into the cache
         times = {k: [] for k in trainers}
@@ -199,7 +209,8 @@ def table(results: dict) -> str:
     impls = list(dict.fromkeys(r["impl"] for r in recs))
     shapes = list(dict.fromkeys((r["T"], r["F"], r["H"]) for r in recs))
     med = {(r["T"], r["F"], r["H"], r["impl"]): statistics.median(r["per_update_s"]) for r in recs}
-    ratios = [(a, b) for a, b in (("fit", "bare"), ("fit", "torch"), ("bare", "torch")) if a in impls and b in impls]
+    pairs = (("fit", "bare"), ("fit", "torch"), ("fit_sharded", "torch"), ("bare", "torch"))
+    ratios = [(a, b) for a, b in pairs if a in impls and b in impls]
     head = ["T, F, H"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
     lines = [
         "# fit throughput: time per update, LSTM many-to-one, Adam, MSE, batch 32\n",
