@@ -1,6 +1,7 @@
 """The benchmark runs on tiny sizes and writes its files (no timing is asserted)."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -74,7 +75,8 @@ def test_lstm_profile_tiny_writes_its_table(tmp_path):
 
 
 def test_fit_throughput_tiny_writes_its_table(tmp_path):
-    # its own process: the benchmark turns on JAX's persistent compilation cache
+    # its own process (the benchmark turns on JAX's persistent compilation cache), with the
+    # host as two devices for fit_sharded
     cmd = [
         sys.executable,
         "-m",
@@ -85,16 +87,25 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
         "1",
         "--examples",
         "256",
+        "--impls",
+        "fit",
+        "fit_block1",
+        "fit_sharded",
+        "bare",
+        "torch",
         "--out",
         str(tmp_path),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "2"}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {r["impl"] for r in results["records"]} == {"fit", "fit_block1", "bare", "torch"}
-    assert results["environment"]["jax"]
+    assert {r["impl"] for r in results["records"]} == {"fit", "fit_block1", "fit_sharded", "bare", "torch"}
+    assert results["environment"]["jax"] and len(results["environment"]["devices"]) == 2
     row = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4 |"))
-    assert len(row.strip("| ").split(" | ")) == 1 + 4 + 3  # shape, four times, three ratios
+    assert len(row.strip("| ").split(" | ")) == 1 + 5 + 4  # shape, five times, four ratios
+    one = subprocess.run(cmd[:-1] + [str(tmp_path / "one")], capture_output=True, text=True, cwd=ROOT)
+    assert one.returncode == 2 and "--impls fit_sharded needs several devices, found 1" in one.stderr
 
 
 def test_parallel_in_time_tiny_writes_its_table(tmp_path):
