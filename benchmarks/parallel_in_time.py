@@ -8,8 +8,8 @@ Forward pass only, float32, compiled first (compile time apart), then ``--repeat
 rounds that each time every implementation once (interleaved, so drift hits all
 alike); the median per implementation. A sample is the mean of as many calls as make
 the sequential scan take ``MIN_SAMPLE_S`` (the same count for every method): single
-calls of 0.1-1 ms gave medians 0.6-1.4x apart for identical programs. ``speed-up`` = sequential time / parallel time
-(> 1: parallel wins). Dense methods (deer, elk) are skipped where their Jacobians would
+calls of 0.1-1 ms gave medians 0.6-1.4x apart for identical programs. ``speed-up`` =
+sequential time / parallel time (> 1: parallel wins). Dense methods (deer, elk) are skipped where their Jacobians would
 exceed ``--dense-limit`` floats (T x B x n^2), and a whole (H, B, T) where T x B x H
 exceeds ``--work-limit`` (every method keeps several (T, B, n) arrays; the largest
 points of the issue's grid would need hundreds of GB). ``auto``: ``unroll(method="auto")``
