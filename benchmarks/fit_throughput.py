@@ -177,8 +177,8 @@ def main(argv=None) -> dict:
 
 def measure(shapes, args) -> dict:
     """Every implementation on every shape, rounds interleaved."""
-    results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": args.examples, "records": []}
     n = args.examples
+    results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": n, "records": []}
     for T, F, H in shapes:
         trainers = {
             "fit": lambda e, s=(T, F, H, n): run_fit(*s, e),
