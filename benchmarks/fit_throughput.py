@@ -22,7 +22,10 @@ difference. Implementations:
 - ``bare``: ``eqx.filter_jit`` of one Optax update, called once per batch from a Python
   loop, batches sliced from a device permutation (the ten-line loop a JAX user writes);
 - ``torch``: ``nn.LSTM`` + ``nn.Linear``, ``torch.optim.Adam``, the same loop, with as
-  many threads as the machine's cores.
+  many threads as the machine's cores (PyTorch's default);
+- ``torch_1thread``: the same on one thread, the cores one XLA:CPU device uses for this
+  model (its loop runs one thunk at a time, docs/performance.md): the comparison at
+  equal cores.
 
 Each round times every implementation once (interleaved, so that the machine's drift
 cancels in the ratios); the table gives medians. Writes results.json and results.md.
@@ -100,10 +103,10 @@ def bare_loop(T, F, H, n):
     return train
 
 
-def torch_loop(T, F, H, n):
+def torch_loop(T, F, H, n, threads: int):
+    """PyTorch's loop on ``threads`` threads; returns ``train(epochs)``, warmed up."""
     import torch
 
-    torch.set_num_threads(os.cpu_count())
     x, y = (torch.from_numpy(np.array(a)) for a in make_data(T, F, n))
 
     class Net(torch.nn.Module):
@@ -115,6 +118,7 @@ def torch_loop(T, F, H, n):
             return self.head(self.lstm(xb)[1][0][-1])
 
     def train(epochs):
+        torch.set_num_threads(threads)  # per call: the two torch trainers interleave
         torch.manual_seed(0)
         net = Net()
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -147,7 +151,7 @@ def main(argv=None) -> dict:
     p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--examples", type=int, default=EXAMPLES, help="training examples (updates per epoch: this / 32)")
-    impls = ["fit", "fit_block1", "fit_sharded", "bare", "torch"]
+    impls = ["fit", "fit_block1", "fit_sharded", "bare", "torch", "torch_1thread"]
     p.add_argument("--impls", nargs="+", default=[i for i in impls if i != "fit_sharded"], choices=impls)
     p.add_argument("--out", default="benchmarks/results/fit_throughput")
     args = p.parse_args(argv)
@@ -187,8 +191,9 @@ def measure(shapes, args) -> dict:
         }
         if "bare" in args.impls:
             trainers["bare"] = bare_loop(T, F, H, n)
-        if "torch" in args.impls:
-            trainers["torch"] = torch_loop(T, F, H, n)
+        for name, threads in (("torch", os.cpu_count()), ("torch_1thread", 1)):
+            if name in args.impls:
+                trainers[name] = torch_loop(T, F, H, n, threads)
         trainers = {k: v for k, v in trainers.items() if k in args.impls}
         for name in ("fit", "fit_block1", "fit_sharded"):
             if name in trainers:
@@ -209,7 +214,7 @@ def table(results: dict) -> str:
     impls = list(dict.fromkeys(r["impl"] for r in recs))
     shapes = list(dict.fromkeys((r["T"], r["F"], r["H"]) for r in recs))
     med = {(r["T"], r["F"], r["H"], r["impl"]): statistics.median(r["per_update_s"]) for r in recs}
-    pairs = (("fit", "bare"), ("fit", "torch"), ("fit_sharded", "torch"), ("bare", "torch"))
+    pairs = (("fit", "bare"), ("fit", "torch"), ("fit", "torch_1thread"), ("fit_sharded", "torch"), ("bare", "torch"))
     ratios = [(a, b) for a, b in pairs if a in impls and b in impls]
     head = ["T, F, H"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
     lines = [

@@ -93,6 +93,7 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
         "fit_sharded",
         "bare",
         "torch",
+        "torch_1thread",
         "--out",
         str(tmp_path),
     ]
@@ -100,10 +101,11 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {r["impl"] for r in results["records"]} == {"fit", "fit_block1", "fit_sharded", "bare", "torch"}
+    impls = {"fit", "fit_block1", "fit_sharded", "bare", "torch", "torch_1thread"}
+    assert {r["impl"] for r in results["records"]} == impls
     assert results["environment"]["jax"] and len(results["environment"]["devices"]) == 2
     row = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4 |"))
-    assert len(row.strip("| ").split(" | ")) == 1 + 5 + 4  # shape, five times, four ratios
+    assert len(row.strip("| ").split(" | ")) == 1 + 6 + 5  # shape, six times, five ratios
     one = subprocess.run(cmd[:-1] + [str(tmp_path / "one")], capture_output=True, text=True, cwd=ROOT)
     assert one.returncode == 2 and "--impls fit_sharded needs several devices, found 1" in one.stderr
 
