@@ -399,3 +399,33 @@ def test_fit_remat_option_sets_every_layer_and_gives_the_same_run():
     np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-5)
     for u, v in zip(jax.tree.leaves(eqx.filter(a, eqx.is_array)), jax.tree.leaves(eqx.filter(b, eqx.is_array))):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+
+
+# ---- compiler options --------------------------------------------------------------------------
+
+
+def test_cpu_options_shorten_the_loops_and_change_no_bit(monkeypatch):
+    from jaxrnn.train import cpu_options
+
+    layer = jaxrnn.Recurrent(jaxrnn.LSTMCell(F, H, key=key(1)))
+    x = jax.random.normal(key(2), (4, 12, F))
+    grad = jax.jit(jax.grad(lambda m: jnp.sum(m(x)[1][0] ** 2)))
+    copies = [
+        grad.lower(layer).compile(compiler_options=o).as_text().count(" copy(") for o in ({}, cpu_options.CPU_OPTIONS)
+    ]
+    assert copies[1] < copies[0]  # the option is accepted and acts on the layer's loops
+
+    def run():
+        model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=key(4)), jaxrnn.Head(H, 1, key=key(5)))
+        xs, ys = running_sum_data(n=48)
+        model, hist = jaxrnn.fit(model, (xs, ys[:, -1]), key=key(6), epochs=2, batch_size=16, progress=False)
+        return model, hist
+
+    with_options, h1 = run()
+    monkeypatch.setattr(cpu_options, "CPU_OPTIONS", {})
+    without, h2 = run()
+    assert h1.loss == h2.loss
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(with_options, eqx.is_array)), jax.tree.leaves(eqx.filter(without, eqx.is_array))
+    ):
+        np.testing.assert_array_equal(a, b)

@@ -16,6 +16,7 @@ from jaxtyping import Array
 
 from jaxrnn._checks import check_lengths
 from jaxrnn.data import Data, as_data, batch_indices
+from jaxrnn.train import cpu_options
 from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
 from jaxrnn.train.metrics import Metric, finish, resolve_metrics
 from jaxrnn.train.objective import Objective
@@ -23,7 +24,7 @@ from jaxrnn.train.protocol import Forward, Predictor, training_forward
 from jaxrnn.train.sources import Sequences, no_constraint
 
 
-@eqx.filter_jit
+@cpu_options.filter_jit
 def _sums(source: Sequences, model, data: Data, idx: Array):
     # key=None is inference in the training protocol (no dropout); inference_mode also
     # reaches Equinox layers of models of your own
@@ -92,7 +93,7 @@ def make_objective(loss_fn: LossFn, loss_on: str, reduction: str, metrics: Seque
     return Objective(loss_fn, reduction, loss_on == "last", class_ids, resolved)
 
 
-@eqx.filter_jit
+@cpu_options.filter_jit
 def _infer(model, inputs: Array, lengths: Array | None, options: dict):
     def one(batch):
         x, n = batch

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float
 
+from jaxrnn.train import cpu_options
 from jaxrnn.train.objective import Sums
 from jaxrnn.train.state import TrainState, all_finite, learning_rate
 
@@ -85,7 +86,7 @@ class Block:
     def __init__(self, update, size: int, max_nonfinite: int, replicate=_as_is, put=_as_is, host=jax.device_get):
         self.size, self.max_nonfinite = size, max_nonfinite
         self.replicate, self.put, self.host = replicate, put, host
-        self._run = eqx.filter_jit(self._scan)
+        self._run = cpu_options.filter_jit(self._scan)
         self._update = update
 
     def _scan(self, state: TrainState, data, idx, window, active):
