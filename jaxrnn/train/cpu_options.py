@@ -7,7 +7,7 @@ the layers' read-ahead carries (``jaxrnn.layers.read_ahead``) and their residual
 that case. With ``xla_cpu_copy_insertion_use_region_analysis`` it proves more: the
 LSTM's backward loop body (B 32, H 64) goes from 29 operations a step to 18, all 11 of
 its copies gone, and its forward from 15 to 14. Measured per update inside fit's blocks
-(`jaxrnn.fit`, Adam, MSE, batch 32; each block call timed, median of 24 per setting,
+(``jaxrnn.fit``, Adam, MSE, batch 32; each block call timed, median of 24 per setting,
 the two settings alternated in one process, 2026-11-24): LSTM T 50, F 8, H 64 3.63 ->
 3.26 ms and 4.12 -> 3.53 ms (two runs); T 20, F 8, H 32 0.75 -> 0.71 ms; T 100, F 32,
 H 256 91.3 -> 82.4 ms; GRU T 50, H 64 3.03 -> 2.72 ms; simple RNN 1.22 -> 1.10 ms.
