@@ -6,8 +6,10 @@ residual. Here the forward keeps only ``s_{t-1}`` and ``hw_t = h_{t-1} @ W_hh.T`
 the backward loop runs the VJP of the step's pointwise part (the cell's ``gates``, its
 recurrent term and the mask) and the one matmul ``dh_{t-1} = d_hw_t W_hh``, and
 ``dW_hh = sum_t d_hw_t^T h_{t-1}`` is formed after the loop in one matmul over all T*B
-rows. Nothing but the pointwise part is differentiated per step, so ``gates`` is free
-to read any parameter but ``W_xh`` and ``W_hh`` (it is handed a cell without them).
+rows (its operand layout, see there, took an LSTM update at T 50, B 32, H 64 from 3.66
+to 3.36 and 3.58 to 3.18 ms in two runs, 2026-11-24). Nothing but the pointwise part is
+differentiated per step, so ``gates`` is free to read any parameter but ``W_xh`` and
+``W_hh`` (it is handed a cell without them).
 
 For a ``SummedCell`` without layer norm the pointwise part reads ``xw`` and ``hw`` only
 through ``a = xw + hw + b_hh``: their cotangents are both ``d a``, which the backward
@@ -103,7 +105,10 @@ def fused_scan(
             dhw = dxw
             d_rest = eqx.tree_at(lambda c: c.b_hh, d_rest, d_rest.b_hh + dxw.sum((0, 1)))
         h_prev = output(rest, saved[0])  # (T, B, H): h_{t-1} for every step
-        dW = jnp.einsum("tbg,tbh->gh", dhw, h_prev)
+        # d_hw^T as (G, T*B) in (t, b) order: the transpose the input projection's
+        # gradient takes of d_xw too, so with a shared cotangent XLA forms it once, and
+        # h_prev enters as it lies (an einsum here made XLA transpose both operands)
+        dW = jnp.transpose(dhw, (2, 0, 1)).reshape(dhw.shape[-1], -1) @ h_prev.reshape(-1, h_prev.shape[-1])
         return dW, d_rest, dxw, ds0, None
 
     run.defvjp(run_fwd, run_bwd)
