@@ -96,9 +96,28 @@ def run_path(path, cell, xs, s0, lengths):
     return jnp.swapaxes(ys, 0, 1), s
 
 
+READS = {  # what a loss reads of (w_y, ys, final state); a part it does not read has a zero cotangent
+    "outputs_and_state": lambda w_y, ys, s: jnp.sum(w_y * ys) + jnp.sum(jnp.stack(jax.tree.leaves(s)) ** 2),
+    "final_h": lambda w_y, ys, s: jnp.sum(w_y[:, 0] * jax.tree.leaves(s)[0]),  # many-to-one: h_T only
+    "outputs": lambda w_y, ys, s: jnp.sum(w_y * ys),  # sequence labelling: no final state
+}
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", CELLS)
 def test_every_path_equals_autodiff_of_the_seed_equations(name, path, monkeypatch):
+    assert_path_matches_reference(name, path, READS["outputs_and_state"], monkeypatch)
+
+
+@pytest.mark.parametrize("reads", ["final_h", "outputs"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "lstm_ln"])
+def test_the_fused_backward_with_zero_output_or_state_cotangents(name, reads, monkeypatch):
+    """The fused scan's backward is told which cotangents are symbolic zeros (a many-to-one
+    model never reads the outputs, a labeller never the final state)."""
+    assert_path_matches_reference(name, "layer", READS[reads], monkeypatch)
+
+
+def assert_path_matches_reference(name, path, read, monkeypatch):
     how, reverse, lengths, _ = PATHS[path]
     cls, kwargs = CELLS[name]
     if how == "chunks":  # the CPU's chunks of about 8 MiB, made 3 steps long
@@ -117,7 +136,7 @@ def test_every_path_equals_autodiff_of_the_seed_equations(name, path, monkeypatc
         valid = jnp.ones((T, B, 1), bool) if valid is None else valid
 
         def loss(ys, s):
-            return jnp.sum(w_y * ys) + jnp.sum(jnp.stack(jax.tree.leaves(s)) ** 2)
+            return read(w_y, ys, s)
 
         def ours(cell, xs, s0):
             return loss(*run_path(path, cell, xs, s0, lengths))

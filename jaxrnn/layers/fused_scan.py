@@ -23,6 +23,7 @@ cell); only the order of floating-point sums differs.
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import FusedCell, State, SummedCell
@@ -32,6 +33,15 @@ from jaxrnn.layers.mask import apply_mask
 
 def _add(a, b):
     return jax.tree.map(jnp.add, a, b)
+
+
+def _is_zero(cotangent) -> bool:
+    return isinstance(cotangent, SymbolicZero)
+
+
+def _instantiate(cotangent):
+    """A state cotangent with its symbolic zeros made arrays (the backward loop carries it)."""
+    return jax.tree.map(lambda d: jnp.zeros(d.shape, d.dtype) if _is_zero(d) else d, cotangent, is_leaf=_is_zero)
 
 
 def fused_scan(
@@ -75,16 +85,21 @@ def fused_scan(
         return s, ys
 
     def run_fwd(W, rest, xw, s0, mask):
+        W, rest, xw, s0, mask = jax.tree.map(lambda p: p.value, (W, rest, xw, s0, mask))
         s, (ys, saved) = forward(W, rest, xw, s0, mask, keep=True)
         return (s, ys), (W, rest, xw, mask, saved)
 
     def run_bwd(residuals, cotangents):
         W, rest, xw, mask, saved = residuals
         ds_final, dys = cotangents
+        # A model that reads only the final state (many-to-one) leaves dys a symbolic zero:
+        # the loop then adds a constant zero rather than reading a (T, B, H) array of zeros
+        zero_dy = jnp.zeros(dys.shape[1:], dys.dtype) if _is_zero(dys) else None
 
         def body(carry, inputs):
             ds, d_rest = carry
             xw_t, m_t, dy_t, (s_prev, hw) = inputs
+            dy_t = zero_dy if dy_t is None else dy_t
             if shared:
                 a_t = xw_t + eqx.combine(rest, static).recurrent(hw)
                 _, vjp = jax.vjp(lambda r, s, a: summed(r, s, a, m_t), rest, s_prev, a_t)
@@ -99,7 +114,11 @@ def fused_scan(
 
         zero_rest = jax.tree.map(jnp.zeros_like, rest)
         (ds0, d_rest), (dxw, dhw) = read_ahead.platform_scan(
-            body, (ds_final, zero_rest), (xw, mask, dys, saved), reverse=not reverse, unroll=unroll
+            body,
+            (_instantiate(ds_final), zero_rest),
+            (xw, mask, None if _is_zero(dys) else dys, saved),
+            reverse=not reverse,
+            unroll=unroll,
         )
         if shared:  # b_hh's cotangent is d a, summed once here rather than every step
             dhw = dxw
@@ -111,5 +130,5 @@ def fused_scan(
         dW = jnp.transpose(dhw, (2, 0, 1)).reshape(dhw.shape[-1], -1) @ h_prev.reshape(-1, h_prev.shape[-1])
         return dW, d_rest, dxw, ds0, None
 
-    run.defvjp(run_fwd, run_bwd)
+    run.defvjp(run_fwd, run_bwd, symbolic_zeros=True)  # fwd gets CustomVJPPrimal leaves
     return run(dyn.W_hh, rest, xw, state, mask)
