@@ -14,7 +14,8 @@ differentiated per step, so ``gates`` is free to read any parameter but ``W_xh``
 For a ``SummedCell`` without layer norm the pointwise part reads ``xw`` and ``hw`` only
 through ``a = xw + hw + b_hh``: their cotangents are both ``d a``, which the backward
 stacks once (and sums for ``d b_hh`` after the loop). On the CPU both loops read their
-per-step inputs one step ahead (``read_ahead``).
+per-step inputs one step ahead (``read_ahead``). An output cotangent that is a symbolic
+zero (a many-to-one model reads the final state only) is not made an array of zeros.
 
 The values and gradients are those of the plain scan (tests compare them for every
 cell); only the order of floating-point sums differs.
