@@ -12,56 +12,34 @@ Variants (one layer, B 32, F 128, H 256 by default):
   chunks of about 8 MiB of projected inputs (``jaxrnn.layers.cpu_chunks``);
 - ``lax.scan``: the plain ``lax.scan`` instead of the read-ahead scan (and the bias added
   after the GEMM: the form before either change);
+- ``plain``: no fast path at all (``Engine.plain()``): ``cell.step`` in ``lax.scan``,
+  differentiated by autodiff;
 - ``unroll 2`` / ``unroll 4``: ``lax.scan``'s unroll.
 
-A variant swaps one function of jaxrnn while its programs are traced and compiled, so the
-rest is the library's own code. Repeats are interleaved across variants (this machine
-drifts by 10-30% over minutes); the table gives the median and the ratio to ``current``.
+A variant is an ``Engine`` setting of the layer (``jaxrnn.layers.engine``) and its
+``unroll``, so the rest is the library's own code. Repeats are interleaved across variants
+(this machine drifts by 10-30% over minutes); the table gives the median and the ratio
+to ``current``.
 """
 
 import argparse
-import contextlib
 import statistics
-from unittest import mock
 
 import jax
 
 import jaxrnn
 from benchmarks.seq_lengths import CELLS, _jax_pair, timed, write_markdown
-from jaxrnn.layers import bias_column, cpu_chunks, fused_scan, read_ahead
+from jaxrnn.layers import Engine
 
-
-def _project_bias_after(cell, x):
-    return x @ cell.W_xh.T + cell.b_xh
-
-
-class _NotSummed:
-    """Stands in for ``SummedCell`` in the fused scan: no cell is one, so none shares."""
-
-
-def _whole_T(run, state, xs, mask, **_):
-    return run(state, xs, mask)
-
-
-def _plain_scan(body, init, xs, *, reverse=False, unroll=1):
-    return jax.lax.scan(body, init, xs, reverse=reverse, unroll=unroll)
-
-
-def _patches(*pairs):
-    stack = contextlib.ExitStack()
-    for target, name, value in pairs:
-        stack.enter_context(mock.patch.object(target, name, value))
-    return stack
-
-
-VARIANTS = {
-    "current": (1, ()),
-    "bias add": (1, ((bias_column, "project", _project_bias_after),)),
-    "two cotangents": (1, ((fused_scan, "SummedCell", _NotSummed),)),
-    "whole T": (1, ((cpu_chunks, "platform_run", _whole_T),)),
-    "lax.scan": (1, ((bias_column, "project", _project_bias_after), (read_ahead, "platform_scan", _plain_scan))),
-    "unroll 2": (2, ()),
-    "unroll 4": (4, ()),
+VARIANTS = {  # name: (unroll, engine)
+    "current": (1, Engine()),
+    "bias add": (1, Engine(bias_column=False)),
+    "two cotangents": (1, Engine(shared_cotangent=False)),
+    "whole T": (1, Engine(cpu_chunks=False)),
+    "lax.scan": (1, Engine(bias_column=False, read_ahead=False)),
+    "plain": (1, Engine.plain()),
+    "unroll 2": (2, Engine()),
+    "unroll 4": (4, Engine()),
 }
 
 
@@ -70,10 +48,9 @@ def measure(cell: str, B: int, T: int, F: int, H: int, repeats: int, rounds: int
     device = jax.devices("cpu")[0]
     x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
     built = {}
-    for name, (unroll, patches) in VARIANTS.items():
-        layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), unroll=unroll)
-        with _patches(*patches):
-            built[name] = _jax_pair(lambda m, x: m(x)[0], layer, x, device)
+    for name, (unroll, engine) in VARIANTS.items():
+        layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), unroll=unroll, engine=engine)
+        built[name] = _jax_pair(lambda m, x: m(x)[0], layer, x, device)
     times = {name: {mode: [] for mode in pair} for name, pair in built.items()}
     for _ in range(rounds):
         for name, pair in built.items():

@@ -6,7 +6,8 @@ plain scan (any cell), the layer (CPU bias column; for a ``FusedCell`` the fused
 hand-written backward and, for a ``SummedCell`` without layer norm, one stacked
 cotangent; the plain scan for the others), remat
 (chunked checkpoints, with and without padding to whole chunks), the CPU's chunked run,
-reverse, lengths.
+the layer with no fast path (``Engine.plain()``), the fused backward with two cotangents,
+reverse, lengths. (The GPU's cuDNN LSTM: tests/test_cudnn.py.)
 """
 
 import jax
@@ -16,8 +17,8 @@ import pytest
 from conftest import CELL_KINDS, key
 
 import jaxrnn
-from jaxrnn.layers import cpu_chunks, step_mask
-from jaxrnn.layers.recurrent import plain_scan
+from jaxrnn.layers import Engine, cpu_chunks, step_mask
+from jaxrnn.layers.plain_scan import plain_scan
 
 B, T, IN, H = 3, 7, 4, 5
 CELLS = CELL_KINDS
@@ -27,7 +28,9 @@ PATHS = {  # name: (how, reverse, lengths, remat chunk); the layer takes the fus
     "cpu_chunks_reverse_lengths": ("chunks", True, (5, 7, 1), None),  # chunks of 3 steps
     "remat": ("remat", False, None, None),  # chunks of 3: 7 steps padded to 9
     "remat_reverse_lengths": ("remat", True, (7, 3, 0), 2),
+    "plain_engine_reverse_lengths": ("plain_engine", True, (7, 3, 0), None),  # the layer, no fast path
 }
+ENGINES = {"plain_engine": Engine.plain(), "two_cotangents": Engine(shared_cotangent=False)}
 
 
 def layer_norm(a, gain, n_blocks):
@@ -85,10 +88,14 @@ def reference(name, p, xs, s0, valid, reverse):
 
 
 def run_path(path, cell, xs, s0, lengths):
-    how, reverse, _, chunk = PATHS[path]
-    if how in ("layer", "chunks", "remat"):
+    how, reverse, _, chunk = PATHS.get(path, (path, False, None, None))
+    if how in ("layer", "chunks", "remat", *ENGINES):
         layer = jaxrnn.Recurrent(
-            cell, reverse=reverse, remat=how == "remat", chunk=chunk or (3 if how == "remat" else None)
+            cell,
+            reverse=reverse,
+            remat=how == "remat",
+            chunk=chunk or (3 if how == "remat" else None),
+            engine=ENGINES.get(how, Engine()),
         )
         return layer(xs, s0, lengths=lengths)
     valid = step_mask(B, T, lengths, None)
@@ -117,8 +124,14 @@ def test_the_fused_backward_with_zero_output_or_state_cotangents(name, reads, mo
     assert_path_matches_reference(name, "layer", READS[reads], monkeypatch)
 
 
+@pytest.mark.parametrize("name", ["lstm", "rnn"])
+def test_the_fused_backward_with_two_cotangents(name, monkeypatch):
+    """``Engine(shared_cotangent=False)``: a summed cell's backward stacks d(xw) and d(hw) apart."""
+    assert_path_matches_reference(name, "two_cotangents", READS["outputs_and_state"], monkeypatch)
+
+
 def assert_path_matches_reference(name, path, read, monkeypatch):
-    how, reverse, lengths, _ = PATHS[path]
+    how, reverse, lengths, _ = PATHS.get(path, (path, False, None, None))
     cls, kwargs = CELLS[name]
     if how == "chunks":  # the CPU's chunks of about 8 MiB, made 3 steps long
         monkeypatch.setattr(cpu_chunks, "CHUNK_BYTES", 1)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from jaxrnn.cells.base import State
+from jaxrnn.layers import engine
 from jaxrnn.layers.recurrent import Recurrent
 
 _MERGES = ("concat", "sum")
@@ -64,8 +65,18 @@ class Bidirectional(eqx.Module):
         lengths: Int[Array, " B"] | None = None,
         mask: Bool[Array, "B T"] | None = None,
     ) -> tuple[Float[Array, "B T out"], tuple[State, State]]:
-        """Outputs of both directions merged per step, and ``(forward_state, backward_state)``."""
+        """Outputs of both directions merged per step, and ``(forward_state, backward_state)``.
+
+        On a GPU an LSTM pair runs as one cuDNN call (``jaxrnn.layers.engine.run_pair``).
+        """
         s_f, s_b = (None, None) if state is None else state
-        y_f, s_f = self.forward(xs, s_f, lengths=lengths, mask=mask)
-        y_b, s_b = self.backward(xs, s_b, lengths=lengths, mask=mask)
-        return self._merge(y_f, y_b), (s_f, s_b)
+
+        def separately():
+            y_f, f = self.forward(xs, s_f, lengths=lengths, mask=mask)
+            y_b, b = self.backward(xs, s_b, lengths=lengths, mask=mask)
+            return y_f, y_b, (f, b)
+
+        y_f, y_b, states = engine.run_pair(
+            self.forward, self.backward, xs, (s_f, s_b), lengths=lengths, mask=mask, separately=separately
+        )
+        return self._merge(y_f, y_b), states

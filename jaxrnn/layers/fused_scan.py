@@ -13,8 +13,9 @@ differentiated per step, so ``gates`` is free to read any parameter but ``W_xh``
 
 For a ``SummedCell`` without layer norm the pointwise part reads ``xw`` and ``hw`` only
 through ``a = xw + hw + b_hh``: their cotangents are both ``d a``, which the backward
-stacks once (and sums for ``d b_hh`` after the loop). On the CPU both loops read their
-per-step inputs one step ahead (``read_ahead``). An output cotangent that is a symbolic
+stacks once (and sums for ``d b_hh`` after the loop). Both loops run by the ``scan``
+given (the engine passes ``read_ahead.platform_scan``, which on the CPU reads each step's
+inputs one step ahead). An output cotangent that is a symbolic
 zero (a many-to-one model reads the final state only) is not made an array of zeros.
 
 The values and gradients are those of the plain scan (tests compare them for every
@@ -28,8 +29,8 @@ from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import FusedCell, State, SummedCell
-from jaxrnn.layers import read_ahead
 from jaxrnn.layers.mask import apply_mask
+from jaxrnn.layers.read_ahead import Scan
 
 
 def _add(a, b):
@@ -53,12 +54,19 @@ def fused_scan(
     *,
     reverse: bool = False,
     unroll: int = 1,
+    scan: Scan = jax.lax.scan,
+    shared_cotangent: bool = True,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """Same contract as ``scan_cell``: ``(final_state, outputs)``."""
+    """``plain_scan``'s contract and results: ``(final_state, outputs)``, outputs (T, B, H).
+
+    ``scan`` runs both loops (``lax.scan`` or ``read_ahead.platform_scan``);
+    ``shared_cotangent=False`` stacks the cotangents of ``xw`` and ``hw`` apart even for
+    a ``SummedCell`` (an A/B setting of the engine).
+    """
     dyn, static = eqx.partition(cell, eqx.is_array)
     spec = eqx.tree_at(lambda c: (c.W_xh, c.W_hh), jax.tree.map(lambda _: True, dyn), (False, False))
     rest, _ = eqx.partition(dyn, spec)  # every parameter of the pointwise part
-    shared = isinstance(cell, SummedCell) and cell.ln_h is None
+    shared = shared_cotangent and isinstance(cell, SummedCell) and cell.ln_h is None
 
     def pointwise(rest, s, xw_t, hw_t, m_t):
         c = eqx.combine(rest, static)
@@ -78,7 +86,7 @@ def fused_scan(
             new, y = pointwise(rest, s, xw_t, hw, m_t)
             return new, (y, (s, hw) if keep else None)
 
-        return read_ahead.platform_scan(body, s0, (xw, mask), reverse=reverse, unroll=unroll)
+        return scan(body, s0, (xw, mask), reverse=reverse, unroll=unroll)
 
     @jax.custom_vjp
     def run(W, rest, xw, s0, mask):
@@ -114,7 +122,7 @@ def fused_scan(
             return carry, (dxw_t, None if shared else dhw_t)
 
         zero_rest = jax.tree.map(jnp.zeros_like, rest)
-        (ds0, d_rest), (dxw, dhw) = read_ahead.platform_scan(
+        (ds0, d_rest), (dxw, dhw) = scan(
             body,
             (_instantiate(ds_final), zero_rest),
             (xw, mask, None if _is_zero(dys) else dys, saved),

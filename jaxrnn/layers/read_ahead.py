@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jaxtyping import PyTree
 
 Body = Callable[[PyTree, PyTree], tuple[PyTree, PyTree]]  # (carry, x_t) -> (carry, y_t)
+Scan = Callable[..., tuple[PyTree, PyTree]]  # scan(body, init, xs, *, reverse, unroll): lax.scan's signature
 
 
 def scan(body: Body, init: PyTree, xs: PyTree, *, reverse: bool = False, unroll: int = 1) -> tuple[PyTree, PyTree]:

@@ -9,6 +9,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from jaxrnn._checks import check_size
 from jaxrnn.cells.base import Cell
 from jaxrnn.layers.bidirectional import Bidirectional
+from jaxrnn.layers.engine import Engine
 from jaxrnn.layers.recurrent import Recurrent
 
 Layer = Recurrent | Bidirectional
@@ -95,11 +96,14 @@ def make_rnn(
     dropout: float = 0.0,
     unroll: int = 1,
     remat: bool = False,
+    engine: Engine | None = None,
     **cell_kwargs,
 ) -> Stacked:
     """Build a ``Stacked`` of ``num_layers`` layers of ``cell_type`` (like ``torch.nn.LSTM``).
 
-    ``cell_kwargs`` go to every cell (e.g. ``layer_norm=True``, ``activation='relu'``).
+    ``cell_kwargs`` go to every cell (e.g. ``layer_norm=True``, ``activation='relu'``);
+    ``unroll``, ``remat`` and ``engine`` to every layer (``Recurrent``; ``engine`` None:
+    every fast path allowed).
     """
     num_layers = check_size(num_layers, "num_layers")
     if not (isinstance(cell_type, type) and issubclass(cell_type, Cell)):
@@ -109,7 +113,7 @@ def make_rnn(
 
     def layer(reverse: bool) -> Recurrent:
         cell = cell_type(size, hidden_size, key=next(keys), **cell_kwargs)
-        return Recurrent(cell, reverse=reverse, unroll=unroll, remat=remat)
+        return Recurrent(cell, reverse=reverse, unroll=unroll, remat=remat, engine=engine or Engine())
 
     for _ in range(num_layers):
         layers.append(Bidirectional(layer(False), layer(True), merge) if bidirectional else layer(False))
