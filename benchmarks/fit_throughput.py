@@ -2,9 +2,12 @@
 
     python -m benchmarks.fit_throughput                      # the two shapes, 5 interleaved rounds
     python -m benchmarks.fit_throughput --repeats 1 --shapes 20,8,32 --out /tmp/fit
+    python -m benchmarks.fit_throughput --shapes 50,8,64 50,8,1024,256 --impls fit bare torch  # on a GPU
 
 The model: an LSTM many-to-one regressor (one layer, linear head), Adam(1e-3), MSE,
-batches of 32 drawn by a fresh permutation every epoch, data already in memory. Per
+batches of 32 (a shape's fourth number, if given) drawn by a fresh permutation every
+epoch, data already in memory (on the GPU where JAX's default device is one; PyTorch
+then runs on CUDA too, cuDNN's LSTM, synchronised at the end of each run). Per
 update time = (time of 4 epochs - time of 1 epoch) / (3 x updates per epoch): what is
 left is the steady state, compilation (paid in both runs) excluded. Every fit call
 builds and compiles its update anew; JAX's persistent compilation cache (a temporary
@@ -62,7 +65,7 @@ def make_model(F: int, H: int):
     return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=k1), jaxrnn.Head(H, 1, key=k2))
 
 
-def run_fit(T, F, H, n, epochs, block=None, shard=False):
+def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False):
     x, y = make_data(T, F, n)
     model, _ = jaxrnn.fit(
         make_model(F, H),
@@ -70,7 +73,7 @@ def run_fit(T, F, H, n, epochs, block=None, shard=False):
         key=jax.random.PRNGKey(2),
         optimizer=optax.adam(1e-3),
         epochs=epochs,
-        batch_size=BATCH,
+        batch_size=batch,
         progress=False,
         steps_per_execution=block,
         shard=shard,
@@ -78,7 +81,7 @@ def run_fit(T, F, H, n, epochs, block=None, shard=False):
     jax.block_until_ready(eqx.filter(model, eqx.is_array))
 
 
-def bare_loop(T, F, H, n):
+def bare_loop(T, F, H, n, batch=BATCH):
     """The ten-line loop; returns ``train(epochs)``, compiled by a warm-up call."""
     x, y = make_data(T, F, n)
     opt = optax.adam(1e-3)
@@ -94,8 +97,8 @@ def bare_loop(T, F, H, n):
         opt_state = opt.init(eqx.filter(model, eqx.is_inexact_array))
         for epoch in range(epochs):
             perm = jax.random.permutation(jax.random.PRNGKey(epoch), n)
-            for i in range(n // BATCH):
-                idx = perm[i * BATCH : (i + 1) * BATCH]
+            for i in range(n // batch):
+                idx = perm[i * batch : (i + 1) * batch]
                 model, opt_state, loss = step(model, opt_state, x[idx], y[idx])
         jax.block_until_ready(loss)
 
@@ -103,11 +106,13 @@ def bare_loop(T, F, H, n):
     return train
 
 
-def torch_loop(T, F, H, n, threads: int):
-    """PyTorch's loop on ``threads`` threads; returns ``train(epochs)``, warmed up."""
+def torch_loop(T, F, H, n, threads: int, batch=BATCH):
+    """PyTorch's loop on ``threads`` threads (on CUDA when JAX's default backend is a
+    GPU); returns ``train(epochs)``, warmed up."""
     import torch
 
-    x, y = (torch.from_numpy(np.array(a)) for a in make_data(T, F, n))
+    device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+    x, y = (torch.from_numpy(np.array(a)).to(device) for a in make_data(T, F, n))
 
     class Net(torch.nn.Module):
         def __init__(self):
@@ -120,35 +125,37 @@ def torch_loop(T, F, H, n, threads: int):
     def train(epochs):
         torch.set_num_threads(threads)  # per call: the two torch trainers interleave
         torch.manual_seed(0)
-        net = Net()
+        net = Net().to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         for _ in range(epochs):
-            perm = torch.randperm(n)
-            for i in range(n // BATCH):
-                idx = perm[i * BATCH : (i + 1) * BATCH]
+            perm = torch.randperm(n, device=device)
+            for i in range(n // batch):
+                idx = perm[i * batch : (i + 1) * batch]
                 opt.zero_grad()
                 loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
                 loss.backward()
                 opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     train(1)
     return train
 
 
-def per_update(train, n: int, epochs=(1, 4)) -> float:
+def per_update(train, n: int, batch: int, epochs=(1, 4)) -> float:
     """(time of the long run - time of the short run) / extra updates."""
     times = []
     for e in epochs:
         start = time.perf_counter()
         train(e)
         times.append(time.perf_counter() - start)
-    return (times[1] - times[0]) / ((epochs[1] - epochs[0]) * (n // BATCH))
+    return (times[1] - times[0]) / ((epochs[1] - epochs[0]) * (n // batch))
 
 
 def main(argv=None) -> dict:
     """Measure every implementation on every shape; write results.json and results.md."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H")
+    p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H[,batch]")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--examples", type=int, default=EXAMPLES, help="training examples (updates per epoch: this / 32)")
     impls = ["fit", "fit_block1", "fit_sharded", "bare", "torch", "torch_1thread"]
@@ -158,6 +165,7 @@ def main(argv=None) -> dict:
     if "fit_sharded" in args.impls and jax.device_count() < 2:
         p.error(f"--impls fit_sharded needs several devices, found {jax.device_count()} (JAX_NUM_CPU_DEVICES=2)")
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
+    shapes = [s if len(s) == 4 else (*s, BATCH) for s in shapes]
     cache = {
         "jax_compilation_cache_dir": tempfile.mkdtemp(prefix="jaxrnn-fit-bench-"),
         "jax_persistent_cache_min_compile_time_secs": 0.0,
@@ -166,34 +174,38 @@ def main(argv=None) -> dict:
     before = {name: getattr(jax.config, name) for name in cache}
     for name, value in cache.items():
         jax.config.update(name, value)
+    os.makedirs(args.out, exist_ok=True)
     try:
-        results = measure(shapes, args)
+        return measure(shapes, args, save=lambda results: write(results, args.out))
     finally:
         for name, value in before.items():
             jax.config.update(name, value)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
+
+
+def write(results: dict, folder: str) -> None:
+    """results.json and results.md into ``folder``."""
+    with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
+    with open(os.path.join(folder, "results.md"), "w") as f:
         f.write(table(results))
-    return results
 
 
-def measure(shapes, args) -> dict:
-    """Every implementation on every shape, rounds interleaved."""
+def measure(shapes, args, save) -> dict:
+    """Every implementation on every shape, rounds interleaved; ``save(results)`` after each shape."""
     n = args.examples
-    results = {"environment": environment(os.cpu_count()), "batch": BATCH, "examples": n, "records": []}
-    for T, F, H in shapes:
+    results = {"environment": environment(os.cpu_count()), "examples": n, "records": []}
+    results["backend"] = jax.default_backend()
+    for T, F, H, B in shapes:
         trainers = {
-            "fit": lambda e, s=(T, F, H, n): run_fit(*s, e),
-            "fit_block1": lambda e, s=(T, F, H, n): run_fit(*s, e, block=1),
-            "fit_sharded": lambda e, s=(T, F, H, n): run_fit(*s, e, shard=True),
+            "fit": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B),
+            "fit_block1": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, block=1),
+            "fit_sharded": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, shard=True),
         }
         if "bare" in args.impls:
-            trainers["bare"] = bare_loop(T, F, H, n)
+            trainers["bare"] = bare_loop(T, F, H, n, B)
         for name, threads in (("torch", os.cpu_count()), ("torch_1thread", 1)):
             if name in args.impls:
-                trainers[name] = torch_loop(T, F, H, n, threads)
+                trainers[name] = torch_loop(T, F, H, n, threads, B)
         trainers = {k: v for k, v in trainers.items() if k in args.impls}
         for name in ("fit", "fit_block1", "fit_sharded"):
             if name in trainers:
@@ -201,10 +213,14 @@ def measure(shapes, args) -> dict:
         times = {k: [] for k in trainers}
         for _ in range(args.repeats):
             for name, train in trainers.items():
-                times[name].append(per_update(train, n))
+                times[name].append(per_update(train, n, B))
         for name, ts in times.items():
-            results["records"].append({"T": T, "F": F, "H": H, "impl": name, "per_update_s": ts})
-        print(f"T {T} F {F} H {H}: " + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items()))
+            results["records"].append({"T": T, "F": F, "H": H, "B": B, "impl": name, "per_update_s": ts})
+        print(
+            f"T {T} F {F} H {H} B {B}: "
+            + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items())
+        )
+        save(results)
     return results
 
 
@@ -212,15 +228,15 @@ def table(results: dict) -> str:
     """Markdown: median ms per update and the ratios of fit to the bare loop and to PyTorch."""
     recs = results["records"]
     impls = list(dict.fromkeys(r["impl"] for r in recs))
-    shapes = list(dict.fromkeys((r["T"], r["F"], r["H"]) for r in recs))
-    med = {(r["T"], r["F"], r["H"], r["impl"]): statistics.median(r["per_update_s"]) for r in recs}
+    shapes = list(dict.fromkeys((r["T"], r["F"], r["H"], r.get("B", BATCH)) for r in recs))
+    med = {(r["T"], r["F"], r["H"], r.get("B", BATCH), r["impl"]): statistics.median(r["per_update_s"]) for r in recs}
     pairs = (("fit", "bare"), ("fit", "torch"), ("fit", "torch_1thread"), ("fit_sharded", "torch"), ("bare", "torch"))
     ratios = [(a, b) for a, b in pairs if a in impls and b in impls]
-    head = ["T, F, H"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
+    head = ["T, F, H, batch"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
     lines = [
-        "# fit throughput: time per update, LSTM many-to-one, Adam, MSE, batch 32\n",
+        f"# fit throughput on {results.get('backend', 'cpu')}: time per update, LSTM many-to-one, Adam, MSE\n",
         f"Environment: {json.dumps(results['environment'])}\n",
-        f"Per update = (4 epochs - 1 epoch) / (3 x {results['examples'] // results['batch']} updates); "
+        f"Per update = (4 epochs - 1 epoch) / (3 x {results['examples']} examples / batch updates); "
         "median of the interleaved rounds.\n",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),

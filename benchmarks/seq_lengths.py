@@ -6,10 +6,16 @@
     python -m benchmarks.seq_lengths --preset small      # B 32, F 8, H 32 and 64, T 20 and 50
     python -m benchmarks.seq_lengths --memory --memory-lengths 1024 4096 16384  # memory vs T
     python -m benchmarks.seq_lengths --lengths 16 64 --cells lstm --out /tmp/bench
+    python -m benchmarks.seq_lengths --preset gpu --devices gpu  # the GPU's grid (benchmarks.gpu runs it)
 
 For every JAX backend present (CPU always, GPU when visible) and every cell (rnn, lstm,
 gru): the forward pass and forward+backward (BPTT: gradient of the summed outputs with
-respect to the parameters), float32, at each T. Peers in the same run: PyTorch
+respect to the parameters), float32, at each T. ``jaxrnn`` is the layer as users get it
+(on a GPU the LSTM takes cuDNN, ``jaxrnn.layers.cudnn``); ``jaxrnn_scan`` the same layer
+with ``Engine(cudnn=False)`` (LSTM on a GPU only: elsewhere it is ``jaxrnn``). Matmul
+precision (``--precision``): "default" lets both frameworks use TF32 on a GPU that has it
+(JAX's default; PyTorch's ``allow_tf32`` flags set on), "highest" neither; recorded with
+the results. Peers in the same run: PyTorch
 nn.RNN/LSTM/GRU (cuDNN on GPU), Flax linen nn.RNN with SimpleCell / OptimizedLSTMCell /
 GRUCell, an Equinox cell in a plain lax.scan (vmapped over the batch), and on GPU
 jax.experimental.rnn's cuDNN LSTM. A peer that is not installed is reported as missing.
@@ -46,6 +52,17 @@ PRESETS = {
     "deepbench": dict(shapes=[(512, 64, 25), (1024, 64, 25), (256, 32, 150)], cells=["lstm"]),
     # where most training happens (and benchmarks/fit_throughput's shapes): (H, B, T), input 8
     "small": dict(shapes=[(32, 32, 20), (32, 32, 50), (64, 32, 20), (64, 32, 50)], input=8, cells=["lstm", "gru"]),
+    # the GPU issue's grid, most valuable first (a run cut short keeps what it measured):
+    # T 1024 at (B, F, H) in {32, 256} x {(128, 256), (1024, 1024)} for every cell, then T
+    # 16..16384 at B 32, H 256 and at B 256, H 1024
+    "gpu": dict(
+        runs=[
+            (c, B, 1024, F, H) for c in ("lstm", "gru", "rnn") for F, H in ((128, 256), (1024, 1024)) for B in (32, 256)
+        ]
+        + [(c, 32, T, 128, 256) for c in ("lstm", "gru", "rnn") for T in (16, 64, 256, 4096, 16384)]
+        + [(c, 256, T, 1024, 1024) for c in ("lstm", "gru", "rnn") for T in (16, 256, 4096, 16384)],
+        cells=["lstm", "gru", "rnn"],
+    ),
 }
 CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
 
@@ -77,10 +94,17 @@ def _jax_pair(forward, params, x, device):
     return result
 
 
-def impl_jaxrnn(cell, B, T, F, H, device, remat=False):
-    layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), remat=remat)
+def impl_jaxrnn(cell, B, T, F, H, device, remat=False, engine=None):
+    engine = engine or jaxrnn.layers.Engine()
+    layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), remat=remat, engine=engine)
     x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
     return _jax_pair(lambda m, x: m(x)[0], layer, x, device)
+
+
+def impl_jaxrnn_scan(cell, B, T, F, H, device):
+    if device.platform != "gpu" or cell != "lstm":
+        return "jaxrnn_scan: the same as jaxrnn but for the LSTM on a GPU"
+    return impl_jaxrnn(cell, B, T, F, H, device, engine=jaxrnn.layers.Engine(cudnn=False))
 
 
 def impl_equinox(cell, B, T, F, H, device):
@@ -168,7 +192,14 @@ def impl_torch(cell, B, T, F, H, device):
     return {"fwd": (None, fwd, None), "fwdbwd": (None, fwdbwd, None)}
 
 
-IMPLS = {"jaxrnn": impl_jaxrnn, "torch": impl_torch, "flax": impl_flax, "equinox": impl_equinox, "cudnn": impl_cudnn}
+IMPLS = {
+    "jaxrnn": impl_jaxrnn,
+    "jaxrnn_scan": impl_jaxrnn_scan,
+    "torch": impl_torch,
+    "flax": impl_flax,
+    "equinox": impl_equinox,
+    "cudnn": impl_cudnn,
+}
 
 
 def memory_bytes(compiled) -> int | None:
@@ -239,6 +270,14 @@ def write_markdown(path: str, module: str, argv, header: str, text: str) -> None
         )
 
 
+def runs_of(args) -> list[tuple[str, int, int, int, int]]:
+    """(cell, B, T, F, H) for every run, in the order measured."""
+    runs = PRESETS[args.preset].get("runs")
+    if runs is not None:
+        return [r for r in runs if r[0] in args.cells]
+    return [(cell, *shape) for cell in args.cells for shape in shapes_of(args)]
+
+
 def shapes_of(args) -> list[tuple[int, int, int, int]]:
     """(B, T, F, H) for every run."""
     if args.preset == "deepbench":
@@ -248,69 +287,89 @@ def shapes_of(args) -> list[tuple[int, int, int, int]]:
     return [(args.batch, T, args.input, args.hidden) for T in args.lengths]
 
 
-def run(args) -> dict:
-    """Measure everything; returns the JSON-able results."""
+def set_precision(precision: str) -> dict:
+    """Matmul precision of both frameworks ("default": TF32 allowed on a GPU, "highest":
+    not); returns what was set, for the record."""
+    jax.config.update("jax_default_matmul_precision", None if precision == "default" else "highest")
+    record = {"jax_default_matmul_precision": jax.config.jax_default_matmul_precision}
+    try:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "default"
+        record["torch_allow_tf32"] = precision == "default"
+    except ImportError:
+        pass
+    return record
+
+
+def run(args, save=None) -> dict:
+    """Measure everything; returns the JSON-able results (and passes them, as they grow, to
+    ``save`` after every run)."""
     try:
         import torch
 
         torch.set_num_threads(args.threads)
     except ImportError:
         pass
+    precision = set_precision(args.precision)
     devices = [jax.devices("cpu")[0]] + [d for d in jax.devices() if d.platform == "gpu"][:1]
+    devices = [d for d in devices if d.platform in args.devices]
     records, missing = [], {}
+    results = {"environment": environment(args.threads), "precision": precision, "records": records}
+    results.update(memory=[], missing=missing)
     for device in devices:
-        for cell in args.cells:
-            for B, T, F, H in shapes_of(args):
-                built = {}
-                for name in args.impls:
-                    pair = IMPLS[name](cell, B, T, F, H, device)
-                    if isinstance(pair, str):
-                        missing[f"{name}/{cell}/{device.platform}"] = pair
-                    else:
-                        built[name] = pair
-                if "jaxrnn" in built and args.memory:
-                    built["remat"] = {"fwdbwd": impl_jaxrnn(cell, B, T, F, H, device, remat=True)["fwdbwd"]}
-                # Interleaved: every round times each implementation once, so a drift of the
-                # machine during the run moves all of them alike and cancels in the ratios.
-                times = {(name, mode): [] for name, pair in built.items() for mode in pair}
-                for _ in range(args.repeats):
-                    for name, mode in times:
-                        times[name, mode] += timed(built[name][mode][1], 1)
-                for (name, mode), ts in times.items():
-                    if name == "remat":
-                        continue
-                    compile_s, _, compiled = built[name][mode]
-                    rec = {
-                        "impl": name,
-                        "device": device.platform,
-                        "cell": cell,
-                        "mode": mode,
-                        "B": B,
-                        "T": T,
-                        "F": F,
-                        "H": H,
-                        "median_s": statistics.median(ts),
-                        "times_s": ts,
-                        "compile_s": compile_s,
-                    }
-                    if name == "jaxrnn" and mode == "fwdbwd":
-                        rec["memory_bytes"] = memory_bytes(compiled)
-                        if args.memory:
-                            remat_compile_s, _, remat_compiled = built["remat"]["fwdbwd"]
-                            rec["memory_bytes_remat"] = memory_bytes(remat_compiled)
-                            rec["median_s_remat"] = statistics.median(times["remat", "fwdbwd"])
-                            rec["compile_s_remat"] = remat_compile_s
-                    records.append(rec)
-                    print(
-                        f"{device.platform} {cell:4s} T={T:6d} {name:8s} {mode:6s} "
-                        f"{1e3 * rec['median_s']:9.2f} ms" + (f"  (compile {compile_s:.2f} s)" if compile_s else ""),
-                        flush=True,
-                    )
-                del built
-    memory = []
+        for cell, B, T, F, H in runs_of(args):
+            built = {}
+            for name in args.impls:
+                pair = IMPLS[name](cell, B, T, F, H, device)
+                if isinstance(pair, str):
+                    missing[f"{name}/{cell}/{device.platform}"] = pair
+                else:
+                    built[name] = pair
+            if "jaxrnn" in built and args.memory:
+                built["remat"] = {"fwdbwd": impl_jaxrnn(cell, B, T, F, H, device, remat=True)["fwdbwd"]}
+            # Interleaved: every round times each implementation once, so a drift of the
+            # machine during the run moves all of them alike and cancels in the ratios.
+            times = {(name, mode): [] for name, pair in built.items() for mode in pair}
+            for _ in range(args.repeats):
+                for name, mode in times:
+                    times[name, mode] += timed(built[name][mode][1], 1)
+            for (name, mode), ts in times.items():
+                if name == "remat":
+                    continue
+                compile_s, _, compiled = built[name][mode]
+                rec = {
+                    "impl": name,
+                    "device": device.platform,
+                    "cell": cell,
+                    "mode": mode,
+                    "B": B,
+                    "T": T,
+                    "F": F,
+                    "H": H,
+                    "median_s": statistics.median(ts),
+                    "times_s": ts,
+                    "compile_s": compile_s,
+                }
+                if name == "jaxrnn" and mode == "fwdbwd":
+                    rec["memory_bytes"] = memory_bytes(compiled)
+                    if args.memory:
+                        remat_compile_s, _, remat_compiled = built["remat"]["fwdbwd"]
+                        rec["memory_bytes_remat"] = memory_bytes(remat_compiled)
+                        rec["median_s_remat"] = statistics.median(times["remat", "fwdbwd"])
+                        rec["compile_s_remat"] = remat_compile_s
+                records.append(rec)
+                print(
+                    f"{device.platform} {cell:4s} T={T:6d} {name:8s} {mode:6s} "
+                    f"{1e3 * rec['median_s']:9.2f} ms" + (f"  (compile {compile_s:.2f} s)" if compile_s else ""),
+                    flush=True,
+                )
+            del built
+            if save:
+                save(results)
     for device in devices:
-        memory += memory_vs_T(args.cells, args.batch, args.input, args.hidden, args.memory_lengths, device)
-    return {"environment": environment(args.threads), "records": records, "memory": memory, "missing": missing}
+        results["memory"] += memory_vs_T(args.cells, args.batch, args.input, args.hidden, args.memory_lengths, device)
+    return results
 
 
 def table(results: dict) -> str:
@@ -410,6 +469,8 @@ def main(argv=None) -> None:
     p.add_argument("--impls", nargs="+", choices=list(IMPLS), default=list(IMPLS))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--devices", nargs="+", choices=["cpu", "gpu"], default=["cpu", "gpu"], help="JAX platforms timed")
+    p.add_argument("--precision", choices=["default", "highest"], default="default", help="float32 matmul precision")
     p.add_argument("--memory", action="store_true", help="also measure jaxrnn with remat")
     p.add_argument("--memory-lengths", type=int, nargs="*", default=[], help="T for memory alone (not timed)")
     p.add_argument("--out", default="benchmarks/results/seq_lengths")
@@ -419,18 +480,21 @@ def main(argv=None) -> None:
         if getattr(args, field) is None:
             setattr(args, field, preset.get(field))
     os.makedirs(args.out, exist_ok=True)
-    results = run(args)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    text = table(results)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(
-            f"Command: `python -m benchmarks.seq_lengths {' '.join(sys.argv[1:])}`\n\n"
-            f"Environment: {json.dumps(results['environment'])}\n{text}\n"
-        )
-    print(text)
+    command = f"python -m benchmarks.seq_lengths {' '.join(sys.argv[1:] if argv is None else argv)}"
+    results = run(args, save=lambda results: write(results, args.out, command))
+    print(write(results, args.out, command))
     for path in plot(results, args.out):
         print("wrote", path)
+
+
+def write(results: dict, folder: str, command: str) -> str:
+    """results.json and results.md into ``folder``; returns the table."""
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    text = table(results)
+    with open(os.path.join(folder, "results.md"), "w") as f:
+        f.write(f"Command: `{command}`\n\nEnvironment: {json.dumps(results['environment'])}\n{text}\n")
+    return text
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ import os
 import pathlib
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import jax
 
-from benchmarks import lstm_profile, parallel_in_time, parallel_iterations, scan_variants, seq_lengths
+from benchmarks import gpu, lstm_profile, parallel_in_time, parallel_iterations, scan_variants, seq_lengths
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -104,7 +105,9 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
     impls = {"fit", "fit_block1", "fit_sharded", "bare", "torch", "torch_1thread"}
     assert {r["impl"] for r in results["records"]} == impls
     assert results["environment"]["jax"] and len(results["environment"]["devices"]) == 2
-    row = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4 |"))
+    row = next(
+        line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4, 32 |")
+    )
     assert len(row.strip("| ").split(" | ")) == 1 + 6 + 5  # shape, six times, five ratios
     one = subprocess.run(cmd[:-1] + [str(tmp_path / "one")], capture_output=True, text=True, cwd=ROOT)
     assert one.returncode == 2 and "--impls fit_sharded needs several devices, found 1" in one.stderr
@@ -132,3 +135,43 @@ def test_parallel_iterations_tiny_writes_its_table(tmp_path):
     data = json.loads((tmp_path / "iterations.json").read_text())["rows"][0]
     assert data["lyapunov"] < 0 and 1 <= data["counts"]["quasi"]["16"] <= 16
     assert not jax.config.jax_enable_x64  # its float64 ends with the run: it once leaked into later tests
+
+
+def test_the_gpu_command_runs_every_stage_tiny_on_the_cpu(tmp_path):
+    """``python -m benchmarks.gpu --tiny``: every stage in its own process, at most 8 flat
+    files, each stage's status and results, the summary with the goals' lines."""
+    cmd = [sys.executable, "-m", "benchmarks.gpu", "--tiny", "--out", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) <= 8 and all(p.is_file() for p in tmp_path.iterdir()), files
+    for stage in gpu.FULL:
+        record = json.loads((tmp_path / f"{stage}.json").read_text())
+        assert record["status"] == "ok", (stage, record["log_tail"])
+        assert record["results"], stage
+    tests = json.loads((tmp_path / "tests.json").read_text())["results"]
+    assert tests["counts"]["tests"] == 2 and not tests["failed"]
+    assert len(list(ET.parse(tmp_path / "tests.xml").getroot().iter("testcase"))) == 2
+    parallel = json.loads((tmp_path / "parallel.json").read_text())["results"]
+    assert parallel["backend"] == "cpu" and parallel["iteration_cost"]["quasi"][0][:2] == [2, 1]
+    assert (tmp_path / "seq_lengths.png").stat().st_size > 0
+    text = (tmp_path / "summary.md").read_text()
+    assert "## Goals" in text and "LSTM <= 1.1x" in text and "## fit" in text
+
+
+def test_the_gpu_goals_read_the_measurements():
+    def rec(impl, cell, B, H, seconds):
+        return {"impl": impl, "device": "gpu", "cell": cell, "mode": "fwdbwd", "B": B, "H": H, "T": 1024,
+                "median_s": seconds}  # fmt: skip
+
+    shapes = [(B, H) for H in (256, 1024) for B in (32, 256)]
+    records = [rec("torch", c, B, H, 1.0) for c in ("lstm", "gru") for B, H in shapes]
+    records += [rec("jaxrnn", "lstm", B, H, 1.05) for B, H in shapes]
+    records += [rec("jaxrnn", "gru", B, H, 2.5 if B == 256 else 1.5) for B, H in shapes]
+    row = {"cell": "gru", "H": 8, "B": 1, "T": 100_000, "seconds": {"sequential": 1.0, "deer": 0.2, "quasi": 0.05}}
+    row["info"] = {"auto": {"chose": "quasi"}}
+    lines = gpu.goals({"seq_lengths": {"results": {"records": records}}, "parallel": {"results": {"rows": [row]}}})
+    assert lines[0].startswith("- LSTM <= 1.1x") and "(met)" in lines[0] and "B 256 H 1024: 1.05" in lines[0]
+    assert "(not met)" in lines[1] and "B 256 H 256: 2.50" in lines[1]
+    assert "(not measured)" in lines[2]
+    assert "(met)" in lines[3] and "20.0x (quasi), auto chose quasi" in lines[3]

@@ -9,6 +9,8 @@ in for cuDNN. On a GPU (``python -m benchmarks.gpu`` runs this file there): the 
 default engine compiles to cuDNN's kernels and matches the scan.
 """
 
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -145,12 +147,48 @@ def test_the_engine_takes_cudnn_only_where_it_computes_the_scan():
     assert not any(refused.values()), refused
 
 
+def test_the_gpu_branch_is_wired_in_and_a_cpu_compiles_the_scan(monkeypatch):
+    """With cuDNN's RNN made traceable here (its workspace query answered, a CUDA backend
+    pretended), the LSTM layer's and the bidirectional pair's gradients trace to cuDNN's
+    forward and backward primitives behind a platform switch, and compiled for the CPU
+    they run the scan: bit for bit what ``Engine(cudnn=False)`` gives."""
+    from jax._src.lib import gpu_rnn
+
+    monkeypatch.setattr(gpu_rnn, "compute_rnn_workspace_reserve_space_sizes", lambda *a: (0, 64), raising=False)
+    monkeypatch.setattr(cudnn, "available", lambda: True)
+    (cell,) = random_lstm(key(10))
+    xs, _, _ = inputs(key(11))
+    lengths = jnp.array(LENGTHS["ragged"])
+
+    def layer_loss(cell, xs, engine):
+        return jnp.sum(jaxrnn.Recurrent(cell, reverse=True, engine=engine)(xs, lengths=lengths)[0] ** 2)
+
+    def pair_loss(cell, xs, engine):
+        pair = jaxrnn.Bidirectional(
+            jaxrnn.Recurrent(cell, engine=engine), jaxrnn.Recurrent(cell, reverse=True, engine=engine)
+        )
+        return jnp.sum(pair(xs, lengths=lengths)[0] ** 2)
+
+    for loss_fn in (layer_loss, pair_loss):
+        grad = jax.grad(loss_fn)
+        text = str(jax.make_jaxpr(grad, static_argnums=2)(cell, xs, Engine()))
+        assert "platform_index" in text and "rnn_fwd" in text and "rnn_bwd" in text, loss_fn.__name__
+        assert "rnn_fwd" not in str(jax.make_jaxpr(grad, static_argnums=2)(cell, xs, Engine(cudnn=False)))
+        got, want = (jax.jit(grad, static_argnums=2)(cell, xs, e) for e in (Engine(), Engine(cudnn=False)))
+        jax.tree.map(np.testing.assert_array_equal, got, want)
+
+
 def test_without_a_gpu_the_lstm_layer_compiles_to_the_scan():
     if cudnn.available():
         pytest.skip("this process has a CUDA backend: test_on_the_gpu_* cover it")
     layer = jaxrnn.Recurrent(jaxrnn.LSTMCell(IN, H, key=key(0)))
     text = jax.jit(lambda m, x: m(x)[0]).lower(layer, jnp.zeros((B, T, IN))).as_text()
     assert "rnn" not in text.lower().replace("jaxrnn", "")
+
+
+def cudnn_calls(hlo: str) -> list[str]:
+    """The forward cuDNN RNN calls in a compiled program's text (targets cudnn_rnn*, not *_bwd*)."""
+    return re.findall(r'custom_call_target="cudnn_rnn(?!_bwd)', hlo)
 
 
 gpu = pytest.mark.skipif(not cudnn.available(), reason="needs a CUDA GPU: run by python -m benchmarks.gpu")
@@ -172,6 +210,29 @@ def test_on_the_gpu_the_lstm_layer_runs_cudnn_and_matches_the_scan(reverse, leng
         return f
 
     hlo = jax.jit(jax.grad(run(Engine()))).lower(cell, xs, s0).compile().as_text()
-    assert "cudnn" in hlo.lower(), "the layer did not take cuDNN's RNN on the GPU"
+    assert len(cudnn_calls(hlo)) == 1 and "cudnn_rnn_bwd" in hlo, "the layer did not take cuDNN's RNN on the GPU"
     with jax.default_matmul_precision("highest"):
         assert_same_value_and_grad(run(Engine()), run(Engine(cudnn=False)), cell, xs, s0)
+
+
+@gpu
+@pytest.mark.parametrize("lengths", LENGTHS)
+def test_on_the_gpu_a_bidirectional_lstm_is_one_cudnn_call_and_matches_the_scan(lengths):
+    fwd, bwd = random_lstm(key(8), 2)
+    xs, s0, w_y = inputs(key(9))
+    lengths = None if LENGTHS[lengths] is None else jnp.array(LENGTHS[lengths])
+
+    def run(engine):
+        def f(fwd, bwd, xs):
+            pair = jaxrnn.Bidirectional(
+                jaxrnn.Recurrent(fwd, engine=engine), jaxrnn.Recurrent(bwd, reverse=True, engine=engine)
+            )
+            ys, s = pair(xs, lengths=lengths)
+            return loss(w_y, ys, s)
+
+        return f
+
+    hlo = jax.jit(run(Engine())).lower(fwd, bwd, xs).compile().as_text()
+    assert len(cudnn_calls(hlo)) == 1, "not one cuDNN call for the pair"
+    with jax.default_matmul_precision("highest"):
+        assert_same_value_and_grad(run(Engine()), run(Engine(cudnn=False)), fwd, bwd, xs)

@@ -18,7 +18,9 @@ extrapolates past T_p by the law: for a predictable cell the count grows like lo
 the rate between the probe's two longest lengths; for any other in proportion to T.
 """
 
+import json
 from collections.abc import Sequence
+from importlib import resources
 from typing import NamedTuple
 
 import jax
@@ -34,43 +36,20 @@ from jaxrnn.spectra import lyapunov_spectrum, step_jacobians
 
 CAUSAL_METHODS = ("deer", "quasi")
 
-# (n, B) -> one iteration's time / one sequential pass, the minimum over T = 1e3-1e6 in
-# `python -m benchmarks.parallel_in_time --cells gru --hidden 1 4 16 64 256 --batch 1 16
-# 256 --lengths 1000 10000 100000 1000000 --methods deer quasi auto --repeats 3
-# --work-limit 4e6 --dense-limit 5e7 --out benchmarks/results/parallel_in_time_cpu_map.md`
-CPU_COSTS = {
-    "deer": {
-        (1, 1): 0.49,
-        (1, 16): 0.63,
-        (1, 256): 1.35,
-        (4, 1): 0.91,
-        (4, 16): 7.87,
-        (4, 256): 13.85,
-        (16, 1): 1.05,
-        (16, 16): 5.5,
-        (64, 1): 6.96,
-    },
-    "quasi": {
-        (1, 1): 0.55,
-        (1, 16): 0.58,
-        (1, 256): 1.39,
-        (4, 1): 0.17,
-        (4, 16): 1.01,
-        (4, 256): 3.8,
-        (16, 1): 0.23,
-        (16, 16): 1.46,
-        (64, 1): 0.27,
-        (64, 16): 2.26,
-        (256, 1): 0.12,
-    },
-}
+
+def _measured_costs() -> dict[str, dict[str, dict[tuple[int, int], float]]]:
+    """``iteration_cost.json`` beside this file: {backend: {method: [[n, B, cost], ...]}}."""
+    table = json.loads(resources.files("jaxrnn.parallel").joinpath("iteration_cost.json").read_text())
+    return {b: {m: {(n, B): c for n, B, c in rows} for m, rows in ms.items()} for b, ms in table.items()}
+
 
 # One Newton iteration's time over one sequential pass, per backend, method and
-# (state size n, batch B): the smallest ratio over T (the most favourable to parallel)
-# measured in benchmarks/results/parallel_in_time_cpu_map.md (GRU, float32). A query
+# (state size n, batch B): the smallest ratio over T (the most favourable to parallel),
+# written by `python -m benchmarks.parallel_in_time ... --costs jaxrnn/parallel/iteration_cost.json`
+# (the CPU's from benchmarks/results/parallel_in_time_cpu_map.md, GRU, float32). A query
 # takes the nearest measured (n, B) in log scale; a backend or method not listed has no
 # measured costs.
-ITERATION_COST: dict[str, dict[str, dict[tuple[int, int], float]]] = {"cpu": CPU_COSTS}
+ITERATION_COST = _measured_costs()
 MARGIN = 1.1  # parallel must be predicted this much faster than sequential to be chosen
 
 
