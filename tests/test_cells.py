@@ -194,3 +194,39 @@ def test_irnn():
     np.testing.assert_array_equal(cell.W_hh, np.eye(5))
     h = jnp.arange(5.0)
     np.testing.assert_allclose(cell.step(h, jnp.zeros(5)), h)  # identity memory with zero input
+
+
+CELL_CLASSES = [jaxrnn.SimpleRNNCell, jaxrnn.LSTMCell, jaxrnn.GRUCell, jaxrnn.ResetBeforeGRUCell]
+
+
+def test_abstract_cells_hold_no_field_and_concrete_cells_declare_all_of_theirs():
+    """Equinox's abstract/final form: fields and ``__init__`` in the final class only."""
+    import dataclasses
+
+    from jaxrnn.cells import FusedCell, SummedCell
+
+    for abstract in (jaxrnn.Cell, FusedCell, SummedCell):
+        assert dataclasses.fields(abstract) == (), abstract
+    shared = {"W_xh", "W_hh", "b_xh", "b_hh", "ln_x", "ln_h", "input_size", "hidden_size"}
+    for cls in CELL_CLASSES:
+        assert shared <= set(cls.__annotations__) and "__init__" in cls.__dict__, cls
+
+
+@pytest.mark.parametrize("cls", CELL_CLASSES)
+def test_a_cell_names_a_state_of_the_wrong_shape_or_dtype(cls):
+    cell = cls(IN, H, key=key())
+    good = cell.init_state((2,))
+    x = jnp.ones((2, IN))
+    assert jax.tree.map(jnp.shape, cell(good, x)) == jax.tree.map(jnp.shape, good)
+    wrong_size = jax.tree.map(lambda a: jnp.zeros((2, H + 1)), good)
+    with pytest.raises(ValueError, match=r"state must have \(shape, dtype\) .*\(2, 4\).* got .*\(2, 5\)"):
+        cell(wrong_size, x)
+    with pytest.raises(ValueError, match="state must have"):
+        cell(jax.tree.map(lambda a: a.astype(jnp.float16), good), x)
+    with pytest.raises(ValueError, match="state must have"):
+        cell(cell.init_state((3,)), x)  # a batch of 3 states for 2 inputs
+
+
+def test_an_unknown_cell_option_is_named():
+    with pytest.raises(TypeError, match=r"unknown cell option\(s\) \['layernorm'\]; a cell takes .*'layer_norm'"):
+        jaxrnn.GRUCell(IN, H, key=key(), layernorm=True)

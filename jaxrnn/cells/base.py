@@ -18,14 +18,14 @@ and keeping them apart everywhere makes the PyTorch round trip exact.
 
 import abc
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, NamedTuple, TypedDict, Unpack
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from jaxrnn._checks import check_size, prng_key, resolve_named
+from jaxrnn._checks import check_size, check_state, prng_key, resolve_named
 from jaxrnn.cells.init import Initializer, gate_blocks, glorot_uniform, orthogonal
 
 State = PyTree[Float[Array, "*batch H"]]
@@ -46,14 +46,25 @@ def gate_norm(a: Float[Array, "*b G"], gain: Float[Array, " G"], n_gates: int) -
     return normed.reshape(a.shape) * gain
 
 
-class Cell(eqx.Module):
-    """Base of the recurrent cells: parameters, the input term, the recurrent term.
+class CellOptions(TypedDict, total=False):
+    """The construction options every cell takes (keyword arguments of its ``__init__``).
 
-    A subclass defines its step (through one of the two subclasses below, or ``step``
-    itself when neither fits), ``init_state`` and ``output``. States carry any leading
-    batch shape: ``h`` is (..., H). Layers unroll ``step``; which fast path they may
-    take follows from the class a cell derives from (``FusedCell``, ``SummedCell``).
+    Args:
+        layer_norm: layer-normalise the input and recurrent terms of every gate
+            (Ba et al. 2016); default False.
+        W_xh_init: initialiser of ``W_xh``, default Glorot uniform (``jaxrnn.init``).
+        W_hh_init: initialiser of each (H, H) gate block of ``W_hh``, default orthogonal.
+        dtype: of every parameter, default float32.
     """
+
+    layer_norm: bool
+    W_xh_init: Initializer | None
+    W_hh_init: Initializer | None
+    dtype: jnp.dtype
+
+
+class GateParameters(NamedTuple):
+    """The parameters and sizes every cell has, in the order of its fields."""
 
     W_xh: Float[Array, "G in"]
     W_hh: Float[Array, "G H"]
@@ -61,32 +72,56 @@ class Cell(eqx.Module):
     b_hh: Float[Array, " G"]
     ln_x: Float[Array, " G"] | None
     ln_h: Float[Array, " G"] | None
-    input_size: int = eqx.field(static=True)
-    hidden_size: int = eqx.field(static=True)
+    input_size: int
+    hidden_size: int
+
+
+def gate_parameters(
+    n_gates: int, input_size: int, hidden_size: int, key: PRNGKeyArray, **options: Unpack[CellOptions]
+) -> GateParameters:
+    """Freshly initialised parameters of a cell of ``n_gates`` gate blocks (``CellOptions``)."""
+    unknown = sorted(set(options) - set(CellOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"unknown cell option(s) {unknown}; a cell takes {sorted(CellOptions.__annotations__)}")
+    input_size, hidden_size = check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size")
+    layer_norm, dtype = options.get("layer_norm", False), options.get("dtype", jnp.float32)
+    G, H = n_gates, hidden_size
+    k_x, k_h = jax.random.split(prng_key(key))
+    return GateParameters(
+        W_xh=gate_blocks(options.get("W_xh_init") or glorot_uniform(), k_x, G, H, input_size, dtype),
+        W_hh=gate_blocks(options.get("W_hh_init") or orthogonal(), k_h, G, H, H, dtype),
+        b_xh=jnp.zeros(G * H, dtype),
+        b_hh=jnp.zeros(G * H, dtype),
+        ln_x=jnp.ones(G * H, dtype) if layer_norm else None,
+        ln_h=jnp.ones(G * H, dtype) if layer_norm else None,
+        input_size=input_size,
+        hidden_size=hidden_size,
+    )
+
+
+class Cell(eqx.Module):
+    """Abstract base of the recurrent cells: the input term, the recurrent term, one step.
+
+    It holds no field: every concrete cell declares all of its fields (``W_xh``
+    (G*H, in), ``W_hh`` (G*H, H), ``b_xh``, ``b_hh`` (G*H,), the layer-norm gains
+    ``ln_x``, ``ln_h`` or None, ``input_size``, ``hidden_size``) and its ``__init__`` in
+    one final class. A subclass defines its step (through one of the two abstract
+    subclasses below, or ``step`` itself when neither fits), ``init_state`` and
+    ``output``. States carry any leading batch shape: ``h`` is (..., H). Which fast path
+    a layer may take follows from the abstract class a cell derives from (``FusedCell``,
+    ``SummedCell``).
+    """
+
+    W_xh: eqx.AbstractVar[Float[Array, "G in"]]
+    W_hh: eqx.AbstractVar[Float[Array, "G H"]]
+    b_xh: eqx.AbstractVar[Float[Array, " G"]]
+    b_hh: eqx.AbstractVar[Float[Array, " G"]]
+    ln_x: eqx.AbstractVar[Float[Array, " G"] | None]
+    ln_h: eqx.AbstractVar[Float[Array, " G"] | None]
+    input_size: eqx.AbstractVar[int]
+    hidden_size: eqx.AbstractVar[int]
 
     n_gates: ClassVar[int]
-
-    def _init_weights(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        key: PRNGKeyArray,
-        layer_norm: bool,
-        W_xh_init: Initializer | None,
-        W_hh_init: Initializer | None,
-        dtype,
-    ) -> None:
-        input_size, hidden_size = check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size")
-        G, H = self.n_gates, hidden_size
-        k_x, k_h = jax.random.split(prng_key(key))
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.W_xh = gate_blocks(W_xh_init or glorot_uniform(), k_x, G, H, input_size, dtype)
-        self.W_hh = gate_blocks(W_hh_init or orthogonal(), k_h, G, H, H, dtype)
-        self.b_xh = jnp.zeros(G * H, dtype)
-        self.b_hh = jnp.zeros(G * H, dtype)
-        self.ln_x = jnp.ones(G * H, dtype) if layer_norm else None
-        self.ln_h = jnp.ones(G * H, dtype) if layer_norm else None
 
     @property
     def layer_norm(self) -> bool:
@@ -120,8 +155,19 @@ class Cell(eqx.Module):
         """The hidden vector ``h`` that the cell emits from ``state``."""
 
     def __call__(self, state: State, x: Float[Array, "*b in"]) -> State:
-        """The seeds' step equation on a raw input: ``step(state, project(x))``."""
-        return self.step(state, self.project(x))
+        """The notes' step equation on a raw input: ``step(state, project(x))``.
+
+        Args:
+            state: the state before the step, leading shape that of ``x`` but its last axis.
+            x: the input, (..., input_size).
+
+        Returns:
+            The state after the step. A ``state`` of another shape or dtype than
+            ``init_state(x.shape[:-1])`` is a ValueError naming both.
+        """
+        xw = self.project(x)
+        check_state(state, self.init_state(jnp.shape(x)[:-1]))
+        return self.step(state, xw)
 
 
 class FusedCell(Cell):

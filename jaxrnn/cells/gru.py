@@ -19,39 +19,21 @@ z' = 1 - z. Since σ(-a) = 1 - σ(a), its weights are ours with the z rows and z
 negated; ``jaxrnn.from_torch`` / ``to_torch`` do that exactly.
 """
 
+from typing import Unpack
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn.cells.base import Cell, FusedCell, gate_norm
-from jaxrnn.cells.init import Initializer
+from jaxrnn.cells.base import Cell, CellOptions, FusedCell, gate_norm, gate_parameters
 
 
-class _GRUParameters(Cell):
-    """The parameters both GRU forms share (gate blocks r, z, n) and their state."""
+class _AbstractGRU(Cell):
+    """What both GRU forms share, fields and ``__init__`` aside: three gate blocks (r, z,
+    n), the state ``h`` and its output."""
 
     n_gates = 3
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        key: PRNGKeyArray,
-        layer_norm: bool = False,
-        W_xh_init: Initializer | None = None,
-        W_hh_init: Initializer | None = None,
-        dtype=jnp.float32,
-    ):
-        self._init_weights(
-            input_size,
-            hidden_size,
-            key=key,
-            layer_norm=layer_norm,
-            W_xh_init=W_xh_init,
-            W_hh_init=W_hh_init,
-            dtype=dtype,
-        )
 
     def init_state(self, batch_shape: tuple[int, ...] = ()) -> Float[Array, "*b H"]:
         """Zeros of shape (*batch_shape, H)."""
@@ -62,12 +44,31 @@ class _GRUParameters(Cell):
         return h
 
 
-class GRUCell(_GRUParameters, FusedCell):
+class GRUCell(_AbstractGRU, FusedCell):
     """GRU cell with the reset gate after the matmul (PyTorch's form); state ``h`` (..., H).
 
+    Args:
+        input_size: features of ``x_t``.
+        hidden_size: H.
+        key: PRNG key of the initial weights.
+        **options: ``CellOptions`` (``layer_norm``, ``W_xh_init``, ``W_hh_init``, ``dtype``).
+
     Defaults: W_xh Glorot uniform, each gate block of W_hh orthogonal, biases zero.
-    The seed's reset-before form is ``ResetBeforeGRUCell``.
+    The notes' reset-before form is ``ResetBeforeGRUCell``.
     """
+
+    W_xh: Float[Array, "3H in"]
+    W_hh: Float[Array, "3H H"]
+    b_xh: Float[Array, " 3H"]
+    b_hh: Float[Array, " 3H"]
+    ln_x: Float[Array, " 3H"] | None
+    ln_h: Float[Array, " 3H"] | None
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+
+    def __init__(self, input_size: int, hidden_size: int, *, key: PRNGKeyArray, **options: Unpack[CellOptions]):
+        params = gate_parameters(self.n_gates, input_size, hidden_size, key, **options)
+        self.W_xh, self.W_hh, self.b_xh, self.b_hh, self.ln_x, self.ln_h, self.input_size, self.hidden_size = params
 
     def gates(
         self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"], hw: Float[Array, "*b 3H"]
@@ -80,11 +81,26 @@ class GRUCell(_GRUParameters, FusedCell):
         return (1 - z) * h + z * n
 
 
-class ResetBeforeGRUCell(_GRUParameters):
-    """GRU cell of seed 003, the reset gate applied to ``h`` before ``W_hn``; state ``h`` (..., H).
+class ResetBeforeGRUCell(_AbstractGRU):
+    """GRU cell of the notes (003), the reset gate applied to ``h`` before ``W_hn``; state
+    ``h`` (..., H).
 
-    Same parameters and defaults as ``GRUCell``; two dependent recurrent matmuls a step.
+    Same arguments, parameters and defaults as ``GRUCell``; two dependent recurrent
+    matmuls a step.
     """
+
+    W_xh: Float[Array, "3H in"]
+    W_hh: Float[Array, "3H H"]
+    b_xh: Float[Array, " 3H"]
+    b_hh: Float[Array, " 3H"]
+    ln_x: Float[Array, " 3H"] | None
+    ln_h: Float[Array, " 3H"] | None
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+
+    def __init__(self, input_size: int, hidden_size: int, *, key: PRNGKeyArray, **options: Unpack[CellOptions]):
+        params = gate_parameters(self.n_gates, input_size, hidden_size, key, **options)
+        self.W_xh, self.W_hh, self.b_xh, self.b_hh, self.ln_x, self.ln_h, self.input_size, self.hidden_size = params
 
     def step(self, h: Float[Array, "*b H"], xw: Float[Array, "*b 3H"]) -> Float[Array, "*b H"]:
         """One step from ``xw = project(x_t)``; returns ``h_t``."""

@@ -9,12 +9,14 @@ The seed's ``C~_t`` is ``g``. With ``layer_norm=True`` the input and recurrent t
 (Ba et al. 2016): ``h_t = o * tanh(LN(c_t))``.
 """
 
+from typing import Unpack
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn.cells.base import SummedCell, gate_norm
-from jaxrnn.cells.init import Initializer
+from jaxrnn.cells.base import CellOptions, SummedCell, gate_norm, gate_parameters
 
 LSTMState = tuple[Float[Array, "*b H"], Float[Array, "*b H"]]
 
@@ -22,13 +24,28 @@ LSTMState = tuple[Float[Array, "*b H"], Float[Array, "*b H"]]
 class LSTMCell(SummedCell):
     """LSTM cell; state ``(h, c)``, each (..., H).
 
+    Args:
+        input_size: features of ``x_t``.
+        hidden_size: H.
+        key: PRNG key of the initial weights.
+        forget_bias: the forget gate's ``b_xh`` block, default 1.0 (Jozefowicz et al.
+            2015; Keras's ``unit_forget_bias``).
+        **options: ``CellOptions`` (``layer_norm``, ``W_xh_init``, ``W_hh_init``, ``dtype``).
+
     Defaults: W_xh Glorot uniform, each gate block of W_hh orthogonal, biases zero except
-    the forget gate's ``b_xh`` block, set to ``forget_bias`` = 1.0 (Jozefowicz et al. 2015;
-    Keras's ``unit_forget_bias``).
+    the forget gate's ``b_xh`` block.
     """
 
+    W_xh: Float[Array, "4H in"]
+    W_hh: Float[Array, "4H H"]
+    b_xh: Float[Array, " 4H"]
+    b_hh: Float[Array, " 4H"]
+    ln_x: Float[Array, " 4H"] | None
+    ln_h: Float[Array, " 4H"] | None
     ln_c: Float[Array, " H"] | None
     ln_c_shift: Float[Array, " H"] | None
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
     n_gates = 4
 
     def __init__(
@@ -38,24 +55,14 @@ class LSTMCell(SummedCell):
         *,
         key: PRNGKeyArray,
         forget_bias: float = 1.0,
-        layer_norm: bool = False,
-        W_xh_init: Initializer | None = None,
-        W_hh_init: Initializer | None = None,
-        dtype=jnp.float32,
+        **options: Unpack[CellOptions],
     ):
-        self._init_weights(
-            input_size,
-            hidden_size,
-            key=key,
-            layer_norm=layer_norm,
-            W_xh_init=W_xh_init,
-            W_hh_init=W_hh_init,
-            dtype=dtype,
-        )
-        H = hidden_size
+        params = gate_parameters(self.n_gates, input_size, hidden_size, key, **options)
+        self.W_xh, self.W_hh, self.b_xh, self.b_hh, self.ln_x, self.ln_h, self.input_size, self.hidden_size = params
+        H, dtype = hidden_size, self.W_hh.dtype
         self.b_xh = self.b_xh.at[H : 2 * H].set(forget_bias)
-        self.ln_c = jnp.ones(H, dtype) if layer_norm else None
-        self.ln_c_shift = jnp.zeros(H, dtype) if layer_norm else None
+        self.ln_c = jnp.ones(H, dtype) if self.ln_x is not None else None
+        self.ln_c_shift = jnp.zeros(H, dtype) if self.ln_x is not None else None
 
     def activate(self, state: LSTMState, a: Float[Array, "*b 4H"]) -> LSTMState:
         """The LSTM's gate maths from the pre-activations ``a`` of i, f, g, o; returns ``(h_t, c_t)``."""

@@ -1,24 +1,38 @@
 """The simple (Elman) RNN of seeds 000-003: h_t = f(W_xh x_t + W_hh h_{t-1} + b_h)."""
 
 from collections.abc import Callable
+from typing import Unpack
 
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn.cells.base import SummedCell, resolve_activation
-from jaxrnn.cells.init import Initializer
+from jaxrnn.cells.base import CellOptions, SummedCell, gate_parameters, resolve_activation
 
 
 class SimpleRNNCell(SummedCell):
     """Elman cell ``h_t = f(W_xh x_t + b_xh + W_hh h_{t-1} + b_hh)``; state ``h`` (..., H).
 
-    ``activation``: 'tanh' (default), 'relu', 'sigmoid' or any elementwise callable.
+    Args:
+        input_size: features of ``x_t``.
+        hidden_size: H.
+        key: PRNG key of the initial weights.
+        activation: 'tanh' (default), 'relu', 'sigmoid' or any elementwise callable.
+        **options: ``CellOptions`` (``layer_norm``, ``W_xh_init``, ``W_hh_init``, ``dtype``).
+
     Defaults: W_xh Glorot uniform, W_hh orthogonal, biases zero. For the IRNN of
     Le et al. (2015) pass ``activation='relu', W_hh_init=jaxrnn.init.identity()``.
-    ``layer_norm=True`` normalises the two pre-activation terms (not in the seeds).
+    ``layer_norm=True`` normalises the two pre-activation terms (not in the notes).
     """
 
+    W_xh: Float[Array, "H in"]
+    W_hh: Float[Array, "H H"]
+    b_xh: Float[Array, " H"]
+    b_hh: Float[Array, " H"]
+    ln_x: Float[Array, " H"] | None
+    ln_h: Float[Array, " H"] | None
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
     n_gates = 1
 
@@ -29,21 +43,11 @@ class SimpleRNNCell(SummedCell):
         *,
         key: PRNGKeyArray,
         activation: str | Callable[[Array], Array] = "tanh",
-        layer_norm: bool = False,
-        W_xh_init: Initializer | None = None,
-        W_hh_init: Initializer | None = None,
-        dtype=jnp.float32,
+        **options: Unpack[CellOptions],
     ):
         self.activation = resolve_activation(activation)
-        self._init_weights(
-            input_size,
-            hidden_size,
-            key=key,
-            layer_norm=layer_norm,
-            W_xh_init=W_xh_init,
-            W_hh_init=W_hh_init,
-            dtype=dtype,
-        )
+        params = gate_parameters(self.n_gates, input_size, hidden_size, key, **options)
+        self.W_xh, self.W_hh, self.b_xh, self.b_hh, self.ln_x, self.ln_h, self.input_size, self.hidden_size = params
 
     def activate(self, h: Float[Array, "*b H"], a: Float[Array, "*b H"]) -> Float[Array, "*b H"]:
         """``h_t = f(a)``, ``a = W_xh x_t + b_xh + W_hh h_{t-1} + b_hh``."""
