@@ -48,8 +48,8 @@ def main() -> None:
             batch_size=32,
             optimizer=opt,
             validation=task.validation,
-            max_nonfinite=args.steps,
-            progress=False,
+            callbacks=[jaxrnn.callbacks.StopOnNonFinite(args.steps)],
+            verbose=False,
         )
         runs[name] = {
             "loss": h.loss,

@@ -74,7 +74,7 @@ def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False):
         optimizer=optax.adam(1e-3),
         epochs=epochs,
         batch_size=batch,
-        progress=False,
+        verbose=False,
         steps_per_execution=block,
         shard=shard,
     )

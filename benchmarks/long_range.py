@@ -38,7 +38,7 @@ def main() -> None:
     )
     config.validate()
     report.check_writable(args.out)
-    results = run_study(config, progress=False)
+    results = run_study(config)
     print(f"{report.caption(results)}:\n\n{report.table(results)}")
     for path in report.write_report(results, args.out):
         print("wrote", path)

@@ -51,7 +51,7 @@ def trained_cell(name: str, T: int) -> tuple[jaxrnn.cells.Cell, jax.Array]:
     k_task, k_model, k_init, k_fit = jax.random.split(jax.random.PRNGKey(config.seed), 4)
     task = study.make_task(config, config.lengths[-1], k_task)
     model = study.initial_model(config, task, name, k_model, k_init)
-    model, _ = study.train_model(config, task, model, k_fit, progress=False)
+    model, _ = study.train_model(config, task, model, k_fit, verbose=False)
     to64 = lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a  # noqa: E731
     xs = tasks.adding(T, 1, key=jax.random.PRNGKey(5), n_validation=0).train.inputs
     return jax.tree.map(to64, model.rnn.layers[0].cell), xs.astype(jnp.float64)

@@ -4,7 +4,7 @@ Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``j
 through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
-from jaxrnn import parallel, spectra, tasks
+from jaxrnn import callbacks, parallel, spectra, tasks
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, chrono_init, init
 from jaxrnn.data import Data, streams
 from jaxrnn.interop import from_torch, to_torch
@@ -32,6 +32,7 @@ __all__ = [
     "ResetBeforeGRUCell",
     "SimpleRNNCell",
     "Stacked",
+    "callbacks",
     "chrono_init",
     "default_optimizer",
     "evaluate",

@@ -161,7 +161,7 @@ def cmd_study(args) -> int:
         f"hidden {config.hidden}, {config.epochs} epochs of {config.examples} sequences, "
         f"{config.seeds} seed{'s' if config.seeds > 1 else ''} from --seed {config.seed}, {config.init} init"
     )
-    results = run_study(config, progress=False if args.quiet else None)
+    results = run_study(config, verbose=not args.quiet and sys.stderr.isatty())
     print(f"\n{report.caption(results)}:\n")
     print(report.table(results))
     for path in report.write_report(results, args.report, force=args.force):
@@ -174,6 +174,7 @@ def cmd_train(args) -> int:
     import jax
 
     from jaxrnn import tasks
+    from jaxrnn.callbacks import ModelCheckpoint
     from jaxrnn.train import default_optimizer, fit
 
     cell = _cell(args.cell)
@@ -207,11 +208,8 @@ def cmd_train(args) -> int:
         tbptt=tbptt,
         validation=task.validation,
         optimizer=default_optimizer(args.lr),
-        checkpoint=args.checkpoint,
-        checkpoint_info=info,
-        resume=args.resume,
-        checkpoint_every=200,
-        progress=False if args.quiet else None,
+        callbacks=[ModelCheckpoint(args.checkpoint, every=200, info=info, resume=args.resume)],
+        verbose=not args.quiet and sys.stderr.isatty(),  # the epochs are printed below
     )
     for i, e in enumerate(history.epochs, 1):
         print(f"epoch {i}: " + ", ".join(f"{k} {v:.4f}" for k, v in e.items()))

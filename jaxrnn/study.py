@@ -132,10 +132,11 @@ def seed_key(config: StudyConfig, index: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(config.seed), index)
 
 
-def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> dict:
+def run_study(config: StudyConfig, verbose: bool = False, log=print) -> dict:
     """Train every cell at every length for every seed; returns a JSON-able dict of all the
     numbers: ``runs["<cell>@<length>"]`` holds the mean and spread over seeds and, under
-    ``"seeds"``, every seed's own run."""
+    ``"seeds"``, every seed's own run. ``verbose``: fit's progress display for every run;
+    ``log`` gets a line per run."""
     config.validate()
     results = {"config": dataclasses.asdict(config), "runs": {}}
     for length in config.lengths:
@@ -145,7 +146,7 @@ def run_study(config: StudyConfig, progress: bool | None = None, log=print) -> d
             task = make_task(config, length, jax.random.fold_in(key, length))
             for name in config.cells:
                 run = train_one(
-                    config, task, name, cell_key(key, name), progress, spectrum=length == max(config.lengths)
+                    config, task, name, cell_key(key, name), verbose, spectrum=length == max(config.lengths)
                 )
                 run["seed_index"] = index
                 per_cell[name].append(run)
@@ -170,7 +171,7 @@ def initial_model(config: StudyConfig, task: tasks.Task, name: str, k_model: jax
     return model
 
 
-def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, progress: bool | None):
+def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, verbose: bool):
     """``fit`` with the study's settings; returns ``(trained model, history)``."""
     return fit(
         model,
@@ -181,12 +182,12 @@ def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, pr
         batch_size=config.batch_size,
         validation=task.validation,
         optimizer=default_optimizer(config.learning_rate),
-        progress=progress,
+        verbose=verbose,
     )
 
 
 def train_one(
-    config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, progress: bool | None, spectrum: bool = True
+    config: StudyConfig, task: tasks.Task, name: str, key: jax.Array, verbose: bool, spectrum: bool = True
 ) -> dict:
     """One run: build cell ``name`` for ``task``, measure, train with ``fit``, measure again
     (with ``spectrum``, the trained step Jacobians' spectra too: the study takes them at its
@@ -195,7 +196,7 @@ def train_one(
     model = initial_model(config, task, name, k_model, k_init)
     grad_init = gradient_vs_lag(model, task)
     started = time.perf_counter()
-    model, history = train_model(config, task, model, k_fit, progress)
+    model, history = train_model(config, task, model, k_fit, verbose)
     seconds = time.perf_counter() - started
     grad_trained = gradient_vs_lag(model, task)
     final = history.epochs[-1] if history.epochs else {}

@@ -12,6 +12,16 @@ import pytest
 from conftest import key
 
 import jaxrnn
+from jaxrnn.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    EpochPrinter,
+    LambdaCallback,
+    MaxSteps,
+    ModelCheckpoint,
+    ProgressBar,
+    StopOnNonFinite,
+)
 
 F, H = 3, 8
 
@@ -38,7 +48,7 @@ def test_fit_lowers_loss_many_to_one():
         epochs=15,
         batch_size=32,
         validation=(x[:32], y[:32]),
-        progress=False,
+        verbose=False,
     )
     assert hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
     assert hist.epochs[-1]["val_accuracy"] > 0.85
@@ -56,7 +66,7 @@ def test_fit_lowers_loss_many_to_many_with_lengths():
         epochs=20,
         batch_size=16,
         optimizer=optax.adam(1e-2),
-        progress=False,
+        verbose=False,
     )
     assert hist.epochs[-1]["loss"] < 0.2 * hist.epochs[0]["loss"]
     assert all(math.isnan(lr) for lr in hist.learning_rate)  # plain adam exposes no learning rate
@@ -77,7 +87,7 @@ def test_fit_lowers_loss_encoder_decoder():
         epochs=25,
         batch_size=32,
         optimizer=optax.adam(1e-2),
-        progress=False,
+        verbose=False,
     )
     assert hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
     assert hist.epochs[-1]["accuracy"] > hist.epochs[0]["accuracy"] + 0.2
@@ -153,7 +163,7 @@ def test_tbptt_k1_k2_equals_hand_written_truncated_sums(k1, k2):
             batch_size=4,
             shuffle=False,
             optimizer=optax.sgd(lr),
-            progress=False,
+            verbose=False,
         )
         assert hist.steps == -(-12 // k1)
         expected = numpy_tbptt(params_of(model), np.asarray(x), np.asarray(y), k1, k2, lr)
@@ -174,7 +184,7 @@ def test_tbptt_with_k_equal_T_is_full_bptt():
                 epochs=3,
                 batch_size=4,
                 optimizer=optax.sgd(0.1),
-                progress=False,
+                verbose=False,
             )[0]
             for k in (None, 10)
         ]
@@ -205,7 +215,7 @@ def test_clipping_caps_the_norm_and_leaves_small_gradients(ratio):
         grads = eqx.filter(jax.grad(lambda m: jnp.mean((m(x) - y) ** 2))(model), eqx.is_array)
         norm = float(optax.tree.norm(grads))
         opt = optax.chain(optax.clip_by_global_norm(ratio * norm), optax.sgd(1.0))
-        trained, hist = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, optimizer=opt, progress=False)
+        trained, hist = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, optimizer=opt, verbose=False)
         assert hist.grad_norm[0] == pytest.approx(norm, rel=1e-9)  # recorded before clipping
         step = jax.tree.map(lambda a, b: a - b, eqx.filter(model, eqx.is_array), eqx.filter(trained, eqx.is_array))
         np.testing.assert_allclose(float(optax.tree.norm(step)), min(ratio, 1.0) * norm, rtol=1e-9)
@@ -231,7 +241,7 @@ def train(tmp_path, **kw):
         validation=(x[:5], y[:5]),
         optimizer=opt,
         steps_per_execution=4,
-        progress=False,
+        verbose=False,
     )
     return jaxrnn.fit(model, (x, y), **{**args, **kw})
 
@@ -242,9 +252,9 @@ def test_resume_is_bit_for_bit(tmp_path, stop_at, every):
     validation, a schedule: the resumed run is the uninterrupted one, bit for bit."""
     path = str(tmp_path / "run.ckpt")
     full, hist_full = train(tmp_path)
-    part, hist_part = train(tmp_path, checkpoint=path, checkpoint_every=every, max_steps=stop_at)
+    part, hist_part = train(tmp_path, callbacks=[ModelCheckpoint(path, every=every), MaxSteps(stop_at)])
     assert hist_part.steps == stop_at and hist_part.stop_reason == "max_steps"
-    resumed, hist = train(tmp_path, checkpoint=path, checkpoint_every=every, resume=True)
+    resumed, hist = train(tmp_path, callbacks=[ModelCheckpoint(path, every=every, resume=True)])
     assert hist.steps == hist_full.steps == 18
     jax.tree.map(np.testing.assert_array_equal, eqx.filter(full, eqx.is_array), eqx.filter(resumed, eqx.is_array))
     np.testing.assert_array_equal(hist.loss, hist_full.loss)
@@ -254,7 +264,7 @@ def test_resume_is_bit_for_bit(tmp_path, stop_at, every):
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = str(tmp_path / "run.ckpt")
-    train(tmp_path, checkpoint=path, epochs=1)
+    train(tmp_path, callbacks=[ModelCheckpoint(path)], epochs=1)
     before = open(path, "rb").read()
 
     def broken_savez(*args, **kwargs):
@@ -262,16 +272,16 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.warns(RuntimeWarning, match="could not be written .disk full.; fit still returns the trained model"):
-        model, hist = train(tmp_path, checkpoint=path, resume=True, epochs=2)
+        model, hist = train(tmp_path, callbacks=[ModelCheckpoint(path, resume=True)], epochs=2)
     assert hist.steps == 2 * 2 * 3 and len(hist.epochs) == 2  # the second epoch ran and its model came back
     assert open(path, "rb").read() == before
     assert os.listdir(tmp_path) == ["run.ckpt"]  # no temporary file left behind
 
 
 def test_same_key_same_run(tmp_path):
-    _, ha = train(tmp_path, epochs=1, max_steps=6)
-    _, hb = train(tmp_path, epochs=1, max_steps=6)
-    _, hc = train(tmp_path, epochs=1, max_steps=6, key=key(12))
+    _, ha = train(tmp_path, epochs=1, callbacks=[MaxSteps(6)])
+    _, hb = train(tmp_path, epochs=1, callbacks=[MaxSteps(6)])
+    _, hc = train(tmp_path, epochs=1, callbacks=[MaxSteps(6)], key=key(12))
     assert ha.loss == hb.loss and ha.loss != hc.loss
 
 
@@ -281,7 +291,7 @@ def test_same_key_same_run(tmp_path):
 def test_nan_batch_is_skipped_and_model_stays_finite():
     x, y = running_sum_data(n=32)
     x = x.at[5, 3, 0].set(jnp.nan)  # one poisoned example: its batch's update is skipped
-    model, hist = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, shuffle=False, progress=False)
+    model, hist = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, shuffle=False, verbose=False)
     assert hist.finite == [False, True, True, True] * 2 and hist.skipped == 2  # example 5 is in batch 0
     assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)))
     assert hist.stopped is None
@@ -292,7 +302,9 @@ def test_too_many_non_finite_updates_stop_with_a_message():
     x = x.at[:, 0, 0].set(jnp.inf)
     start = many_to_many()
     with pytest.warns(RuntimeWarning, match="stopped at step 3: 3 updates had a non-finite"):
-        model, hist = jaxrnn.fit(start, (x, y), key=key(), epochs=5, batch_size=8, max_nonfinite=2, progress=False)
+        model, hist = jaxrnn.fit(
+            start, (x, y), key=key(), epochs=5, batch_size=8, callbacks=[StopOnNonFinite(2)], verbose=False
+        )
     assert hist.steps == 3
     jax.tree.map(np.testing.assert_array_equal, eqx.filter(model, eqx.is_array), eqx.filter(start, eqx.is_array))
 
@@ -310,10 +322,9 @@ def test_early_stopping_and_callbacks():
         epochs=50,
         batch_size=16,
         validation=(x, y + 5.0),
-        early_stopping=2,
         optimizer=optax.adam(3e-2),
-        progress=False,
-        callbacks=[lambda step, metrics, m: seen.append((step, metrics["val_loss"]))],
+        verbose=False,
+        callbacks=[EarlyStopping(2), LambdaCallback(lambda step, metrics, m: seen.append((step, metrics["val_loss"])))],
     )
     assert "early stopping" in hist.stopped and len(hist.epochs) < 50
     assert [s for s, _ in seen] == [2 * (i + 1) for i in range(len(hist.epochs))]
@@ -323,8 +334,8 @@ def test_early_stopping_and_callbacks():
         key=key(),
         epochs=5,
         batch_size=16,
-        progress=False,
-        callbacks=[lambda step, metrics, m: step >= 4],
+        verbose=False,
+        callbacks=[LambdaCallback(lambda step, metrics, m: step >= 4)],
     )
     assert len(hist2.epochs) == 2 and "callback" in hist2.stopped
 
@@ -347,44 +358,118 @@ def test_early_stopping_and_callbacks():
 def test_bad_arguments(kwargs, error, match):
     x, y = running_sum_data(n=16)
     with pytest.raises(error, match=match):
-        jaxrnn.fit(many_to_many(), (x, y), key=key(), progress=False, **{"batch_size": 8, **kwargs})
+        jaxrnn.fit(many_to_many(), (x, y), key=key(), verbose=False, **{"batch_size": 8, **kwargs})
 
 
 def test_bad_data_and_checkpoints(tmp_path):
     x, y = running_sum_data(n=16)
     with pytest.raises(ValueError, match="same number of examples, got 16 inputs and 15 targets"):
-        jaxrnn.fit(many_to_many(), (x, y[:15]), key=key(), progress=False)
+        jaxrnn.fit(many_to_many(), (x, y[:15]), key=key(), verbose=False)
     not_ckpt = tmp_path / "notes.txt"
     not_ckpt.write_text("my precious notes")
     with pytest.raises(ValueError, match="not a jaxrnn checkpoint"):
-        jaxrnn.fit(
-            many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=str(not_ckpt), resume=True, progress=False
-        )
+        ModelCheckpoint(str(not_ckpt), resume=True)
     assert not_ckpt.read_text() == "my precious notes"
     good = str(tmp_path / "good.ckpt")
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=good, progress=False)
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, callbacks=[ModelCheckpoint(good)], verbose=False)
     with pytest.raises(ValueError, match="exists: pass resume=True"):
-        jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=good, progress=False)
+        ModelCheckpoint(good)
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(open(good, "rb").read()[:200])
     with pytest.raises(ValueError, match="corrupt"):
-        jaxrnn.fit(
-            many_to_many(), (x, y), key=key(), batch_size=8, checkpoint=str(corrupt), resume=True, progress=False
-        )
+        ModelCheckpoint(str(corrupt), resume=True)
     with pytest.raises(ValueError, match="another model"):
         jaxrnn.fit(
-            many_to_many(jaxrnn.LSTMCell), (x, y), key=key(), batch_size=8, checkpoint=good, resume=True, progress=False
+            many_to_many(jaxrnn.LSTMCell),
+            (x, y),
+            key=key(),
+            batch_size=8,
+            callbacks=[ModelCheckpoint(good, resume=True)],
+            verbose=False,
         )
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key()), jaxrnn.Head(H, 1, key=key()))
     with pytest.raises(ValueError, match="tbptt needs a ManyToMany"):
-        jaxrnn.fit(model, (x, y[:, -1]), key=key(), batch_size=8, tbptt=4, progress=False)
+        jaxrnn.fit(model, (x, y[:, -1]), key=key(), batch_size=8, tbptt=4, verbose=False)
 
 
 def test_progress_bar_shows_epoch_loss_norm_and_throughput(capsys):
     x, y = running_sum_data(n=16)
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, progress=True)
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, callbacks=[ProgressBar()])
     err = capsys.readouterr().err
     assert "4/4" in err and "epoch=2" in err and "loss=" in err and "gnorm=" in err and "seq_s=" in err
+    assert "compiling" in err  # said while the first block compiles
+    assert "val_loss" not in err  # no validation: nothing shown for it, no nan
+
+
+def test_without_a_terminal_fit_prints_a_line_per_epoch_and_no_bar(capsys):
+    """stderr is not a terminal under pytest (as in ``python train.py 2>&1 | tee log``):
+    the default display is one plain line per epoch, no carriage returns."""
+    x, y = running_sum_data(n=16)
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, validation=(x, y))
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert "\r" not in err and len(lines) == 3, err
+    assert "the first block compiles" in lines[0]
+    assert lines[1].startswith("epoch 1/2: loss ") and "val_loss" in lines[1] and lines[2].startswith("epoch 2/2")
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=1, batch_size=8, verbose=False)
+    assert capsys.readouterr().err == ""
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=1, batch_size=8, callbacks=[EpochPrinter()], verbose=False)
+    assert "epoch 1/1" in capsys.readouterr().err  # a display given is kept whatever verbose says
+
+
+def test_callbacks_are_objects_and_each_is_checked_when_made(tmp_path):
+    x, y = running_sum_data(n=16)
+    with pytest.raises(TypeError, match=r"callbacks must be jaxrnn.callbacks objects .* LambdaCallback\(f\)"):
+        jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, callbacks=[lambda *a: None])
+    with pytest.raises(ValueError, match="EarlyStopping patience must be an int >= 1"):
+        EarlyStopping(0)
+    with pytest.raises(ValueError, match="ModelCheckpoint every must be an int >= 1 or None"):
+        ModelCheckpoint(str(tmp_path / "c"), every=0)
+    with pytest.raises(ValueError, match="MaxSteps limit must be an int >= 0"):
+        MaxSteps(-1)
+    with pytest.raises(ValueError, match="StopOnNonFinite limit must be an int >= 0"):
+        StopOnNonFinite(-1)
+    with pytest.raises(ValueError, match="CSVLogger path '/nonexistent/folder/log.csv': its folder does not exist"):
+        CSVLogger("/nonexistent/folder/log.csv")
+    with pytest.raises(TypeError, match="on_epoch_end must be a function"):
+        LambdaCallback(3)
+    with pytest.raises(ValueError, match="callbacks hold 2 StopOnNonFinite"):
+        jaxrnn.fit(many_to_many(), (x, y), key=key(), callbacks=[StopOnNonFinite(), StopOnNonFinite(3)])
+
+
+def test_a_callback_of_ones_own_sees_every_block_and_epoch_and_can_stop():
+    class Recorder(jaxrnn.callbacks.Callback):
+        def __init__(self):
+            self.events = []
+
+        def boundary(self, step):
+            return 3 if step < 3 else None  # a block must end after update 3
+
+        def on_train_begin(self, run):
+            self.events.append(("begin", run.step, run.total_steps))
+
+        def on_block_end(self, run, seconds):
+            self.events.append(("block", run.step))
+
+        def on_epoch_end(self, run, metrics, seconds):
+            self.events.append(("epoch", run.step, round(metrics["loss"], 6) == round(metrics["loss"], 6)))
+            if run.epoch == 1:
+                return jaxrnn.callbacks.Stop("mine", "enough")
+            return None
+
+        def on_train_end(self, run, stop):
+            self.events.append(("end", stop.kind))
+
+    x, y = running_sum_data(n=32)
+    rec = Recorder()
+    _, hist = jaxrnn.fit(
+        many_to_many(), (x, y), key=key(), epochs=5, batch_size=8, steps_per_execution=4, callbacks=[rec], verbose=False
+    )
+    assert rec.events == [
+        ("begin", 0, 20), ("block", 3), ("block", 4), ("epoch", 4, True),
+        ("block", 8), ("epoch", 8, True), ("end", "mine"),
+    ]  # fmt: skip
+    assert hist.stop_reason == "mine" and hist.steps == 8
 
 
 def test_fit_remat_option_sets_every_layer_and_gives_the_same_run():
@@ -393,8 +478,8 @@ def test_fit_remat_option_sets_every_layer_and_gives_the_same_run():
         jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=key(1), num_layers=2), jaxrnn.Head(H, 1, key=key(2))
     )
     assert all(layer.remat for layer in jaxrnn.layers.with_remat(model).rnn.layers)
-    a, ha = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, progress=False)
-    b, hb = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, remat=True, progress=False)
+    a, ha = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, verbose=False)
+    b, hb = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, remat=True, verbose=False)
     assert all(layer.remat for layer in b.rnn.layers)
     np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-5)
     for u, v in zip(jax.tree.leaves(eqx.filter(a, eqx.is_array)), jax.tree.leaves(eqx.filter(b, eqx.is_array))):
@@ -418,7 +503,7 @@ def test_cpu_options_shorten_the_loops_and_change_no_bit(monkeypatch):
     def run():
         model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=key(4)), jaxrnn.Head(H, 1, key=key(5)))
         xs, ys = running_sum_data(n=48)
-        model, hist = jaxrnn.fit(model, (xs, ys[:, -1]), key=key(6), epochs=2, batch_size=16, progress=False)
+        model, hist = jaxrnn.fit(model, (xs, ys[:, -1]), key=key(6), epochs=2, batch_size=16, verbose=False)
         return model, hist
 
     with_options, h1 = run()

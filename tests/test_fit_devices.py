@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     def run(shard, tbptt):
         model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 16, key=key), jaxrnn.Head(16, 1, key=key))
         return jaxrnn.fit(model, (x, y, lengths), key=key, epochs=2, batch_size=10, tbptt=tbptt,
-                          validation=(x[:13], y[:13], lengths[:13]), shard=shard, progress=False)
+                          validation=(x[:13], y[:13], lengths[:13]), shard=shard, verbose=False)
 
     for tbptt in (None, (3, 5)):
         one, h1 = run(False, tbptt)

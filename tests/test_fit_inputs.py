@@ -15,6 +15,7 @@ import pytest
 from conftest import key
 
 import jaxrnn
+from jaxrnn.callbacks import EarlyStopping, ModelCheckpoint, StopOnNonFinite
 from jaxrnn.train import step as train_step
 
 F, H, T = 3, 8, 6
@@ -60,15 +61,11 @@ def no_update(monkeypatch):
         (dict(optimizer=optax.sgd(float("inf"))), ValueError, "learning rate .* is NaN or infinite"),
         (dict(key=None), TypeError, r"key must be a PRNG key .* got None"),
         (dict(key=0), TypeError, "key must be a PRNG key"),
-        (dict(checkpoint_every=-1), ValueError, r"checkpoint_every must be an int >= 1 or None, got -1"),
-        (dict(checkpoint_every=0), ValueError, r"checkpoint_every must be an int >= 1 or None, got 0"),
-        (dict(early_stopping=0), ValueError, r"early_stopping must be an int >= 1 or None, got 0"),
         (dict(epochs=True), ValueError, r"epochs must be an int >= 0, got True"),
-        (dict(max_steps=-2), ValueError, r"max_steps must be an int >= 0 or None"),
         (dict(steps_per_execution=0), ValueError, r"steps_per_execution must be an int >= 1"),
         (dict(metrics=["f1"]), ValueError, r"metrics must be names from .*unknown \['f1'\]"),
         (dict(loss="mse", metrics=["perplexity"]), ValueError, r"need loss='cross_entropy'"),
-        (dict(log="/nonexistent/folder/log.csv"), ValueError, r"log '/nonexistent/folder/log.csv': its folder"),
+        (dict(callbacks=[print]), TypeError, r"callbacks must be jaxrnn.callbacks objects"),
     ],
 )
 def test_bad_arguments_name_themselves_before_any_update(no_update, kwargs, error, match):
@@ -122,7 +119,7 @@ def test_unwritable_checkpoint_folder_is_found_before_any_update(no_update, tmp_
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     x, y, lengths = data()
     with pytest.raises(OSError, match="cannot write in its folder .Permission denied"):
-        jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, checkpoint=str(tmp_path / "c"))
+        ModelCheckpoint(str(tmp_path / "c"))
 
 
 # ---- inputs that work as a user would expect ------------------------------------------------------------
@@ -151,7 +148,13 @@ def test_every_update_skipped_ends_with_a_warning_not_a_crash():
     start = tagger()
     with pytest.warns(RuntimeWarning, match="stopped at step 3: 3 updates had a non-finite"):
         model, hist = jaxrnn.fit(
-            start, (x * jnp.nan, y), key=key(), loss="cross_entropy", batch_size=8, epochs=3, max_nonfinite=2
+            start,
+            (x * jnp.nan, y),
+            key=key(),
+            loss="cross_entropy",
+            batch_size=8,
+            epochs=3,
+            callbacks=[StopOnNonFinite(2)],
         )
     assert hist.steps == 3 and not any(hist.finite) and hist.stop_reason == "non_finite"
     assert np.isnan(hist.epochs[0]["loss"])  # the first epoch ran, with no finite update to average
@@ -165,7 +168,14 @@ def test_a_learning_rate_that_turns_nan_never_reaches_the_parameters():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         model, hist = jaxrnn.fit(
-            tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=4, epochs=3, optimizer=opt, max_nonfinite=5
+            tagger(),
+            (x, y),
+            key=key(),
+            loss="cross_entropy",
+            batch_size=4,
+            epochs=3,
+            optimizer=opt,
+            callbacks=[StopOnNonFinite(5)],
         )
     assert hist.finite == [True] * 3 + [False] * 6 and hist.stop_reason == "non_finite"
     assert all(np.isfinite(np.asarray(p)).all() for p in params(model))
@@ -181,7 +191,7 @@ def test_dropout_between_layers_with_validation_and_early_stopping():
         batch_size=8,
         epochs=3,
         validation=(x, y, lengths),
-        early_stopping=5,
+        callbacks=[EarlyStopping(5)],
     )
     assert len(hist.epochs) == 3 and all(np.isfinite(e["val_loss"]) for e in hist.epochs)
     want = jaxrnn.evaluate(model, (x, y, lengths), loss="cross_entropy")["loss"]
@@ -195,5 +205,5 @@ def test_temp_files_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
     other = tmp_path / ".other.ckpt.tmp-keep"
     other.write_bytes(b"another run's")
     x, y, lengths = data()
-    jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, checkpoint=str(path))
+    jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, callbacks=[ModelCheckpoint(str(path))])
     assert sorted(os.listdir(tmp_path)) == [".other.ckpt.tmp-keep", "run.ckpt"]

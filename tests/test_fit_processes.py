@@ -36,9 +36,9 @@ SCRIPT = textwrap.dedent(
     args = dict(key=key, epochs=3, batch_size=10, tbptt=(3, 5), validation=val, steps_per_execution=4)
     ckpt = f"{out}/run.ckpt"
     if mode == "part":
-        args.update(checkpoint=ckpt, checkpoint_every=5, max_steps=7)
+        args.update(callbacks=[jaxrnn.callbacks.ModelCheckpoint(ckpt, every=5), jaxrnn.callbacks.MaxSteps(7)])
     elif mode == "resume":
-        args.update(checkpoint=ckpt, checkpoint_every=5, resume=True)
+        args.update(callbacks=[jaxrnn.callbacks.ModelCheckpoint(ckpt, every=5, resume=True)])
     trained, history = jaxrnn.fit(model, data, **args)
     assert jax.device_count() == nproc
     if pid == 0:

@@ -120,7 +120,7 @@ def test_fit_lowers_the_loss_on_every_task(name):
         epochs=epochs,
         validation=t.validation,
         optimizer=optax.adam(1e-2),
-        progress=False,
+        verbose=False,
         **{"batch_size": 32, **kwargs},
     )
     # the first recorded loss is the untrained model's (taken before the first update)
@@ -131,7 +131,7 @@ def test_next_word_learns_the_seed_predictions_and_text_sampling():
     t = tasks.next_word()
     model = tasks.build_model(t, jaxrnn.LSTMCell, 32, key=key(1))
     model, _ = jaxrnn.fit(
-        model, t.train, key=key(), loss=t.loss, epochs=150, batch_size=2, optimizer=optax.adam(3e-2), progress=False
+        model, t.train, key=key(), loss=t.loss, epochs=150, batch_size=2, optimizer=optax.adam(3e-2), verbose=False
     )
     vocab = t.info["vocab"]
     logits = model(t.train.inputs, lengths=t.train.lengths)

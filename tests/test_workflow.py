@@ -13,6 +13,7 @@ import pytest
 from conftest import key
 
 import jaxrnn
+from jaxrnn.callbacks import CSVLogger, MaxSteps, ModelCheckpoint, ProgressBar
 
 F, H = 3, 8
 
@@ -204,7 +205,9 @@ def test_load_of_save_is_the_model_leaf_for_leaf_without_a_template(tmp_path, mo
 def test_load_of_a_fit_checkpoint_gives_its_model(tmp_path):
     x, y, lengths = classifier_data(n=16)
     path = str(tmp_path / "run.ckpt")
-    trained, _ = jaxrnn.fit(tagger(), (x, y, lengths), key=key(), loss="cross_entropy", batch_size=8, checkpoint=path)
+    trained, _ = jaxrnn.fit(
+        tagger(), (x, y, lengths), key=key(), loss="cross_entropy", batch_size=8, callbacks=[ModelCheckpoint(path)]
+    )
     loaded = jaxrnn.load(path)
     assert jax.tree.structure(loaded) == jax.tree.structure(trained)
     jax.tree.map(np.testing.assert_array_equal, trained, loaded)
@@ -227,9 +230,12 @@ def test_save_refuses_what_it_cannot_describe_and_load_what_it_cannot_read(tmp_p
 def test_csv_log_holds_one_row_per_epoch_also_after_a_resume(tmp_path):
     x, y, lengths = classifier_data(n=16)
     log, path = str(tmp_path / "log.csv"), str(tmp_path / "run.ckpt")
-    args = dict(key=key(), loss="cross_entropy", batch_size=8, validation=(x[:4], y[:4], lengths[:4]), log=log)
-    jaxrnn.fit(tagger(), (x, y, lengths), epochs=3, checkpoint=path, max_steps=3, checkpoint_every=1, **args)
-    _, hist = jaxrnn.fit(tagger(), (x, y, lengths), epochs=3, checkpoint=path, resume=True, **args)
+    args = dict(key=key(), loss="cross_entropy", batch_size=8, validation=(x[:4], y[:4], lengths[:4]))
+    part = [ModelCheckpoint(path, every=1), MaxSteps(3), CSVLogger(log)]
+    jaxrnn.fit(tagger(), (x, y, lengths), epochs=3, callbacks=part, **args)
+    _, hist = jaxrnn.fit(
+        tagger(), (x, y, lengths), epochs=3, callbacks=[ModelCheckpoint(path, resume=True), CSVLogger(log)], **args
+    )
     with open(log) as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
@@ -250,7 +256,7 @@ def test_progress_shows_averages_sequences_validation_and_a_line_per_epoch(capsy
         epochs=2,
         tbptt=2,
         validation=(x[:4], y[:4], lengths[:4]),
-        progress=True,
+        callbacks=[ProgressBar()],
     )
     err = capsys.readouterr().err
     assert "loss=" in err and "gnorm=" in err and "seq_s=" in err and "val_loss=" in err

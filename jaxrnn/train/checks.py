@@ -64,10 +64,12 @@ def checkpoint_path(path: str | None, resume: bool) -> dict | None:
     return meta
 
 
-def log_path(path: str | None) -> None:
-    """The CSV log's folder must exist."""
-    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise ValueError(f"log {path!r}: its folder does not exist")
+def log_path(path: str) -> None:
+    """The CSV log's path: a path whose folder exists."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"CSVLogger path must be a path, got {type(path).__name__}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(f"CSVLogger path {path!r}: its folder does not exist")
 
 
 def targets(data: Data, name: str, objective: Objective, logits: jax.ShapeDtypeStruct) -> None:

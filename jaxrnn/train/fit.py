@@ -1,10 +1,10 @@
-"""``jaxrnn.fit``: the composition of a batch source, the block of pure updates, and hooks."""
+"""``jaxrnn.fit``: the composition of a batch source, the block of pure updates, and callbacks."""
 
 import contextlib
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -15,9 +15,8 @@ from jaxtyping import PRNGKeyArray
 from jaxrnn._checks import prng_key
 from jaxrnn.data import as_data, batch_indices
 from jaxrnn.layers import with_remat
-from jaxrnn.train import checkpoint as ckpt
+from jaxrnn.train import callbacks as cb
 from jaxrnn.train import checks
-from jaxrnn.train import hooks as hk
 from jaxrnn.train import tbptt as tb
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
@@ -29,7 +28,6 @@ from jaxrnn.train.sources import Sequences, Windows
 from jaxrnn.train.state import TrainState
 from jaxrnn.train.step import Block, make_update
 
-Callback = Callable[[int, dict, eqx.Module], bool | None]
 BLOCK = 32
 """Default updates per device call: the host's ~1 ms per call is then a few percent of
 even the smallest models' updates (benchmarks/results/fit_throughput/results.md)."""
@@ -57,18 +55,10 @@ def fit(
     validation=None,
     tbptt: int | tuple[int, int] | None = None,
     metrics: Sequence[str] | None = None,
-    early_stopping: int | None = None,
-    callbacks: Sequence[Callback] = (),
-    checkpoint: str | None = None,
-    checkpoint_every: int | None = None,
-    checkpoint_info: dict | None = None,
-    resume: bool = False,
-    max_steps: int | None = None,
-    max_nonfinite: int = 10,
+    callbacks: Sequence[cb.Callback] = (),
+    verbose: bool = True,
     forward: Forward | None = None,
     remat: bool | None = None,
-    progress: bool | None = None,
-    log: str | None = None,
     steps_per_execution: int | None = None,
     shard: bool = True,
 ) -> tuple[eqx.Module, History]:
@@ -92,19 +82,18 @@ def fit(
     - **tbptt**: ``k`` or ``(k1, k2)`` for models that carry state (``ManyToMany``):
       one update per window, the state carried across windows (``jaxrnn.train.tbptt``).
     - **validation** data (same form): ``val_loss`` and ``val_<metric>`` each epoch.
-      ``early_stopping=p`` stops after p epochs without a lower ``val_loss`` (else
-      training loss) and returns the best model.
-    - **callbacks** ``f(step, epoch_metrics, model)`` after each epoch; True stops.
-    - **checkpoint** path: saved atomically every ``checkpoint_every`` updates and at the
-      end, with the architecture (``jaxrnn.load`` reads its model); ``resume=True``
-      continues from it bit for bit on CPU. ``checkpoint_info`` (JSON) is stored with it.
-      ``max_steps`` stops after that many updates in total.
+    - **callbacks**: objects of ``jaxrnn.callbacks`` (or one's own ``Callback``) in one
+      list: ``EarlyStopping(patience)``, ``ModelCheckpoint(path, every=, resume=)``
+      (saved atomically, ``jaxrnn.load`` reads its model, resumed bit for bit on CPU),
+      ``CSVLogger(path)``, ``MaxSteps(n)``, ``StopOnNonFinite(limit)``,
+      ``LambdaCallback(f)``, ``ProgressBar()``, ``EpochPrinter()``.
     - **Non-finite** loss, gradient or update: the update is not applied
-      (``history.finite``); after ``max_nonfinite`` of them training stops with a warning.
+      (``history.finite``); after 10 of them (``StopOnNonFinite``) training stops with a
+      warning.
     - **steps_per_execution**: updates per device call (default 32, fewer for short
-      epochs); metrics are read, hooks run and the progress bar moves once per call.
-    - **progress**: a tqdm bar and a line per epoch (default: when stderr is a terminal);
-      **log**: a CSV file with one row per epoch.
+      epochs); metrics are read, callbacks run and the progress bar moves once per call.
+    - **verbose**: show progress: a tqdm bar when stderr is a terminal, one line per epoch
+      otherwise (unless ``callbacks`` holds a ``ProgressBar`` or ``EpochPrinter``).
     - **Devices**: with several devices (and ``shard=True``) each batch is split across
       them; the result equals one device's up to float rounding.
     - **remat**: True/False sets remat on every recurrent layer (chunked checkpointing, about
@@ -118,13 +107,8 @@ def fit(
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
     ks = tb.parse(tbptt)
     checks.count(epochs, "epochs", 0)
-    checks.count(early_stopping, "early_stopping", 1, allow_none=True)
-    checks.count(checkpoint_every, "checkpoint_every", 1, allow_none=True)
-    checks.count(max_steps, "max_steps", 0, allow_none=True)
-    checks.count(max_nonfinite, "max_nonfinite", 0)
     checks.count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
-    if not all(callable(c) for c in callbacks):
-        raise TypeError(f"callbacks must be functions f(step, epoch_metrics, model), got {list(callbacks)!r}")
+    callbacks = _callbacks(callbacks, verbose)
     run_forward = training_forward(model, forward)
     if ks is not None:
         if forward is not None or not isinstance(model, Stateful):
@@ -138,9 +122,6 @@ def fit(
     if remat is not None:
         model = with_remat(model, remat)
     checks.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
-    resumed = checks.checkpoint_path(checkpoint, resume)
-    checks.log_path(log)
-    architecture = _architecture(model) if checkpoint is not None else None
 
     # ---- the pieces ----------------------------------------------------------------------------
     devices = Placement(jax.device_count() if shard else 1)
@@ -156,10 +137,11 @@ def fit(
     _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows)
     lengths = devices.global_lengths(data, _steps(data))
     most = -(-n_examples // batch_size) * (source.geometry.count if ks is not None else 1)
+    guard = next(c for c in callbacks if isinstance(c, cb.StopOnNonFinite))
     block = Block(
         make_update(source.loss, optimizer),
         steps_per_execution or min(BLOCK, most),
-        max_nonfinite,
+        guard.limit,
         devices.replicate,
         devices.state,
         devices.host,
@@ -167,37 +149,24 @@ def fit(
     evaluator = None
     if val is not None:
         evaluator = Evaluator(run_forward, objective, rows, devices.constrain, devices.state, devices.host)
-    hooks = _hooks(max_steps, max_nonfinite, early_stopping, callbacks, progress, log, devices.writer)
-    if checkpoint is not None:
-        info = checkpoint_info or {}
-        hooks.append(hk.Checkpointer(checkpoint, checkpoint_every, info, architecture, devices.host, devices.writer))
-
-    state = TrainState.create(model, optimizer, source.init_carry(model), key)
-    run = hk.Run(state, History(), epochs, hooks)
-    if resumed is not None:
-        arrays, meta = ckpt.load(checkpoint, ckpt.arrays_of(state))
-        run.state = eqx.combine(arrays, state)
-        run.history = History.from_dict(meta["history"])
-        run.restore(meta["position"])
-        for h in hooks:
-            h.load_state_dict(meta["hooks"].get(type(h).__name__, {}))
+    state = devices.state(TrainState.create(model, optimizer, source.init_carry(model), key))
+    run = cb.Run(state, History(), epochs, callbacks, devices)
+    run.total_steps = min([epochs * most, *(c.limit for c in callbacks if isinstance(c, cb.MaxSteps))])
+    for c in sorted(callbacks, key=lambda c: not isinstance(c, cb.ModelCheckpoint)):  # a resume first
+        c.on_train_begin(run)
     shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
-    run.state = devices.state(run.state)
-    run.total_steps = epochs * most if max_steps is None else min(epochs * most, max_steps)
 
     # ---- the loop ------------------------------------------------------------------------------
-    for h in hooks:
-        h.start(run)
     stop = None
     while run.epoch < epochs and stop is None:
         plan = source.plan(batch_indices(n_examples, batch_size, shuffle_key, run.epoch), lengths)
         run.epoch_updates, epoch_started = len(plan), time.perf_counter()
         while run.update < len(plan) and stop is None:
-            bounds = [run.update + b - run.step for h in hooks if (b := h.boundary(run.step))]
+            bounds = [run.update + b - run.step for c in callbacks if (b := c.boundary(run.step))]
             u, end, started = run.update, min([len(plan), run.update + block.size, *bounds]), time.perf_counter()
             run.state, out = block(run.state, device_data, plan.idx[u:end], plan.window[u:end])
             _record(run, out, plan.real[u : u + len(out.loss)])
-            stop = _first(stop, [h.after_block(run, time.perf_counter() - started) for h in hooks])
+            stop = _first(stop, [c.on_block_end(run, time.perf_counter() - started) for c in callbacks])
         if run.update >= len(plan):
             metrics = finish(run.epoch_sums, objective.metrics)
             if evaluator is not None:
@@ -206,24 +175,24 @@ def fit(
             run.history.epochs.append(metrics)
             run.history.epoch_seconds.append(seconds)
             run.history.epoch_steps.append(run.step)
-            stop = _first(stop, [h.after_epoch(run, metrics, seconds) for h in hooks])
+            stop = _first(stop, [c.on_epoch_end(run, metrics, seconds) for c in callbacks])
             run.epoch, run.update, run.epoch_sums = run.epoch + 1, 0, {}
     if stop is not None:
         run.history.stopped, run.history.stop_reason = stop.message, stop.kind
         if stop.kind == "non_finite":
             warnings.warn(stop.message, RuntimeWarning, stacklevel=2)
-    for h in hooks:
-        h.finish(run, stop)
+    for c in callbacks:
+        c.on_train_end(run, stop)
     return devices.local(run.model), run.history
 
 
 def _first(stop, candidates):
-    """The stop already set, else the first hook's that says stop (every hook still runs)."""
+    """The stop already set, else the first callback's that says stop (every callback still runs)."""
     found = [c for c in candidates if c is not None]
     return stop if stop is not None else (found[0] if found else None)
 
 
-def _record(run: hk.Run, out, real: np.ndarray) -> None:
+def _record(run: cb.Run, out, real: np.ndarray) -> None:
     """Add a block's per-update numbers to the history, the epoch sums and the position."""
     n = len(out.loss)
     run.history.record(out.loss, out.grad_norm, out.learning_rate, out.finite)
@@ -270,40 +239,33 @@ def _first_batch(data, idx):
     return take(data.inputs), take(data.targets), take(data.lengths)
 
 
-def _architecture(model) -> dict | None:
-    """The model's architecture for the checkpoint (None for models ``jaxrnn.load`` cannot describe)."""
-    from jaxrnn.io import architecture
-
-    try:
-        return architecture(model)
-    except TypeError:
-        return None
-
-
-def _hooks(max_steps, max_nonfinite, early_stopping, callbacks, progress, log, writer: bool) -> list[hk.Hook]:
-    """The hooks the arguments ask for, in the order they act; only process 0 shows and logs."""
-    hooks: list[hk.Hook] = [hk.NonFiniteLimit(max_nonfinite)]
-    if max_steps is not None:
-        hooks.append(hk.MaxSteps(max_steps))
-    if early_stopping is not None:
-        hooks.append(hk.EarlyStopping(early_stopping))
-    if callbacks:
-        hooks.append(hk.Callbacks(callbacks))
-    bar = _progress(progress) if writer else None
-    if bar is not None:
-        hooks.append(bar)
-    if log is not None and writer:
-        hooks.append(hk.CSVLog(log))
-    return hooks
+def _callbacks(callbacks: Sequence[cb.Callback], verbose: bool) -> list[cb.Callback]:
+    """The user's callbacks, with the non-finite guard (``StopOnNonFinite(10)``) unless one
+    is given, and with ``verbose`` a display (a bar on a terminal, lines otherwise) unless one
+    is given."""
+    callbacks = list(callbacks)
+    wrong = [c for c in callbacks if not isinstance(c, cb.Callback)]
+    if wrong:
+        raise TypeError(
+            "callbacks must be jaxrnn.callbacks objects (EarlyStopping(5), ModelCheckpoint(path), ...; "
+            f"a function f(step, metrics, model) goes in LambdaCallback(f)), got {wrong!r}"
+        )
+    guards = [c for c in callbacks if isinstance(c, cb.StopOnNonFinite)]
+    if len(guards) > 1:
+        raise ValueError(f"callbacks hold {len(guards)} StopOnNonFinite; give one")
+    if not guards:
+        callbacks.insert(0, cb.StopOnNonFinite())
+    shown = any(isinstance(c, cb.ProgressBar | cb.EpochPrinter) for c in callbacks)
+    if verbose and not shown:
+        callbacks.append(_display())
+    return callbacks
 
 
-def _progress(progress: bool | None) -> hk.Progress | None:
-    if progress is False or (progress is None and not sys.stderr.isatty()):
-        return None
-    try:
-        return hk.Progress()
-    except ImportError:
-        if progress:
-            raise ImportError("progress=True needs tqdm: pip install 'jaxrnn[progress]'") from None
-        warnings.warn("no progress bar: pip install 'jaxrnn[progress]' for one", stacklevel=3)
-        return None
+def _display() -> cb.Callback:
+    """A bar when stderr is a terminal and tqdm is installed, else one line per epoch."""
+    if sys.stderr.isatty():
+        try:
+            return cb.ProgressBar()
+        except ImportError:
+            warnings.warn("no progress bar: pip install 'jaxrnn[progress]' for one", stacklevel=4)
+    return cb.EpochPrinter()

@@ -1,0 +1,373 @@
+"""Callbacks: the objects ``fit`` composes around its block loop, each acting at block or epoch ends.
+
+Pass them in one list, ``fit(..., callbacks=[EarlyStopping(5), ModelCheckpoint("run.ckpt",
+every=200, resume=True), CSVLogger("run.csv")])``. Every feature that is not the update
+itself is one of them: stopping (``EarlyStopping``, ``MaxSteps``, ``StopOnNonFinite``),
+saving and resuming (``ModelCheckpoint``), showing and logging (``ProgressBar``,
+``EpochPrinter``, ``CSVLogger``), and the user's own (a subclass of ``Callback``, or a
+function in ``LambdaCallback``). ``fit`` adds ``StopOnNonFinite(10)`` unless one is given,
+and with ``verbose=True`` a ``ProgressBar`` (stderr a terminal) or an ``EpochPrinter``
+(otherwise) unless a display callback is given.
+
+A callback may ask for a block boundary at a given update (``boundary``), look at the run
+(``Run``) after every block and every epoch, and return a ``Stop`` to end training.
+Callbacks whose state must survive a resume say so with ``state_dict`` /
+``load_state_dict`` (JSON). Only process 0 shows, logs and writes (``run.writer``).
+"""
+
+import csv
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import equinox as eqx
+
+from jaxrnn.train import checkpoint as ckpt
+from jaxrnn.train import checks
+from jaxrnn.train.history import History
+from jaxrnn.train.state import TrainState
+
+
+class Stop(NamedTuple):
+    """Why training ended early: ``kind`` ('max_steps', 'non_finite', 'early_stopping',
+    'callback', or a user callback's own) and a sentence naming the step or epoch."""
+
+    kind: str
+    message: str
+
+
+class Run:
+    """What callbacks see: the state, the history, and where the loop stands.
+
+    ``epoch`` is the epoch being run (0-based), ``update`` the next update within it,
+    ``epoch_updates`` how many it has; ``step`` the number of updates run in total and
+    ``total_steps`` the planned total. ``block_updates`` and ``block_sequences``: the
+    updates of the last block and the real sequences they started. ``callbacks``: all of
+    the run's; ``host(tree)`` brings arrays to this host (a collective: every process
+    calls it), ``place(tree)`` puts the training state where fit keeps it, ``writer``:
+    this process shows, logs and writes.
+    """
+
+    def __init__(self, state: TrainState, history: History, epochs: int, callbacks: Sequence["Callback"], placement):
+        self.state, self.history, self.epochs, self.callbacks = state, history, epochs, callbacks
+        self.host, self.place, self.writer = placement.host, placement.state, placement.writer
+        self.epoch, self.update, self.epoch_updates, self.step, self.total_steps = 0, 0, 0, 0, 0
+        self.block_updates, self.block_sequences = 0, 0
+        self.epoch_sums: dict[str, tuple[float, float]] = {}
+
+    @property
+    def model(self) -> eqx.Module:
+        """The model as it stands."""
+        return self.state.model
+
+    def position(self) -> dict:
+        """JSON record of where the loop stands (what a checkpoint stores)."""
+        return {"epoch": self.epoch, "update": self.update, "step": self.step, "epoch_sums": self.epoch_sums}
+
+    def restore(self, position: dict) -> None:
+        """Inverse of ``position``."""
+        self.epoch, self.update, self.step = position["epoch"], position["update"], position["step"]
+        self.epoch_sums = {k: tuple(v) for k, v in position["epoch_sums"].items()}
+
+
+class Callback:
+    """Base of the callbacks: every method is optional; subclass it for one's own.
+
+    ``fit`` runs blocks of updates per device call (``steps_per_execution``), so the finest
+    grain a callback sees is a block; ``boundary`` asks for a block to end at a given
+    update. Return a ``Stop`` from ``on_block_end`` or ``on_epoch_end`` to end training
+    (every callback still runs that time).
+    """
+
+    def boundary(self, step: int) -> int | None:
+        """The next update count (> step) at which this callback needs a block to end, if any."""
+        return None
+
+    def on_train_begin(self, run: Run) -> None:
+        """Before the first block (after a resume, at the resumed position)."""
+
+    def on_block_end(self, run: Run, seconds: float) -> Stop | None:
+        """After each block; ``seconds`` is its wall time."""
+        return None
+
+    def on_epoch_end(self, run: Run, metrics: dict[str, float], seconds: float) -> Stop | None:
+        """After each epoch with its metrics (validation included)."""
+        return None
+
+    def on_train_end(self, run: Run, stop: Stop | None) -> None:
+        """Once, at the end."""
+
+    def state_dict(self) -> dict:
+        """JSON-able state to checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` gave."""
+
+
+class MaxSteps(Callback):
+    """Stop after ``limit`` updates in total (``limit`` >= 0)."""
+
+    def __init__(self, limit: int):
+        checks.count(limit, "MaxSteps limit", 0)
+        self.limit = limit
+
+    def boundary(self, step):
+        return self.limit if step < self.limit else None
+
+    def on_block_end(self, run, seconds):
+        if run.step >= self.limit:
+            return Stop("max_steps", f"stopped at step {run.step}: max_steps reached")
+        return None
+
+
+class StopOnNonFinite(Callback):
+    """Stop once more than ``limit`` updates were skipped as non-finite (the block itself
+    runs no update past that one); the model is then the last finite one, and fit warns.
+
+    Whatever the limit, a non-finite update never reaches the parameters. ``fit`` adds
+    ``StopOnNonFinite(10)`` unless the callbacks hold one.
+    """
+
+    def __init__(self, limit: int = 10):
+        checks.count(limit, "StopOnNonFinite limit", 0)
+        self.limit = limit
+
+    def on_block_end(self, run, seconds):
+        if run.history.skipped > self.limit:
+            return Stop(
+                "non_finite",
+                f"stopped at step {run.step}: {run.history.skipped} updates had a non-finite loss, "
+                f"gradient or update (StopOnNonFinite({self.limit})); the model is the last finite one",
+            )
+        return None
+
+
+class EarlyStopping(Callback):
+    """Stop after ``patience`` epochs (>= 1) without a lower monitored loss (``val_loss``,
+    else the training ``loss``); the run's model becomes the best one seen."""
+
+    def __init__(self, patience: int):
+        checks.count(patience, "EarlyStopping patience", 1)
+        self.patience, self.best, self.since_best, self.best_model = patience, math.inf, 0, None
+
+    def on_epoch_end(self, run, metrics, seconds):
+        monitored = metrics.get("val_loss", metrics["loss"])
+        if monitored < self.best:
+            self.best, self.since_best, self.best_model = monitored, 0, run.model
+        else:
+            self.since_best += 1
+        if self.since_best >= self.patience:
+            if self.best_model is not None:
+                run.state = eqx.tree_at(lambda s: s.model, run.state, self.best_model)
+            return Stop(
+                "early_stopping",
+                f"early stopping after epoch {run.epoch + 1}: no improvement in {self.patience} epochs",
+            )
+        return None
+
+    def state_dict(self):
+        return {"best": self.best, "since_best": self.since_best}
+
+    def load_state_dict(self, state):
+        self.best, self.since_best = state["best"], state["since_best"]
+
+
+class LambdaCallback(Callback):
+    """A function ``on_epoch_end(step, epoch_metrics, model)`` after each epoch; a true
+    result stops training (Keras's ``LambdaCallback``, with our arguments)."""
+
+    def __init__(self, on_epoch_end: Callable[[int, dict, eqx.Module], bool | None]):
+        if not callable(on_epoch_end):
+            raise TypeError(f"on_epoch_end must be a function f(step, epoch_metrics, model), got {on_epoch_end!r}")
+        self.function = on_epoch_end
+
+    def on_epoch_end(self, run, metrics, seconds):
+        if self.function(run.step, metrics, run.model):
+            return Stop("callback", f"stopped by a callback after epoch {run.epoch + 1}")
+        return None
+
+
+class ModelCheckpoint(Callback):
+    """Save the whole run (model, optimizer state, key, position, history, the callbacks'
+    states and the model's architecture) to ``path`` every ``every`` updates and at the
+    end, atomically (``jaxrnn.train.checkpoint``); ``jaxrnn.load(path)`` reads its model.
+
+    With ``resume=True`` and a checkpoint at ``path``, training continues from it bit for
+    bit on the CPU, as if never interrupted (the data, model and fit arguments must be
+    the same). Without it an existing file is an error (nothing is overwritten by
+    accident). ``info`` (JSON) is stored with it. A failed final save warns and leaves the
+    trained model to the caller. The path is checked here, before any work.
+    """
+
+    def __init__(self, path: str, *, every: int | None = None, info: dict | None = None, resume: bool = False):
+        checks.count(every, "ModelCheckpoint every", 1, allow_none=True)
+        self.resumable = checks.checkpoint_path(path, resume) is not None
+        self.path, self.every, self.info, self.architecture = path, every, info or {}, None
+
+    def boundary(self, step):
+        return (step // self.every + 1) * self.every if self.every else None
+
+    def on_train_begin(self, run):
+        """Describe the model for ``jaxrnn.load``; restore the run from the file when resuming.
+
+        ``fit`` calls this before the other callbacks' ``on_train_begin``.
+        """
+        from jaxrnn.io import architecture
+
+        try:
+            self.architecture = architecture(run.model)
+        except TypeError:  # a model jaxrnn.load cannot describe: saved without it
+            self.architecture = None
+        if not self.resumable:
+            return
+        arrays, meta = ckpt.load(self.path, ckpt.arrays_of(run.host(run.state)))
+        run.state = run.place(eqx.combine(arrays, run.state))
+        run.history = History.from_dict(meta["history"])
+        run.restore(meta["position"])
+        for c in run.callbacks:
+            c.load_state_dict(meta["hooks"].get(type(c).__name__, {}))
+
+    def save(self, run: Run) -> None:
+        """Write the checkpoint now."""
+        meta = {
+            "position": run.position(),
+            "history": run.history.to_dict(),
+            "hooks": {type(c).__name__: c.state_dict() for c in run.callbacks},
+            "info": self.info,
+            "architecture": self.architecture,
+        }
+        arrays = run.host(ckpt.arrays_of(run.state))
+        if run.writer:
+            ckpt.save(self.path, arrays, meta)
+
+    def on_block_end(self, run, seconds):
+        if self.every and run.step % self.every == 0:
+            self.save(run)
+        return None
+
+    def on_train_end(self, run, stop):
+        try:
+            self.save(run)
+        except OSError as e:
+            warnings.warn(
+                f"the final checkpoint {self.path!r} could not be written ({e}); fit still returns the trained model",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+
+def _line(epoch: int, epochs: int, metrics: dict[str, float], seconds: float) -> str:
+    shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    return f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s)"
+
+
+class ProgressBar(Callback):
+    """A tqdm bar (``tqdm.auto``: a widget in Jupyter) and one line per epoch, for a terminal.
+
+    The bar says "compiling" until the first block has run; then it shows the epoch, the
+    epoch's mean loss per update so far, the last block's mean gradient norm, real
+    sequences per second and, once measured, the last validation loss. Its rate and ETA
+    start after the first block, so they exclude compilation; they move once per block
+    (``steps_per_execution`` updates). Needs tqdm (``pip install 'jaxrnn[progress]'``).
+    """
+
+    def __init__(self):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            raise ImportError("ProgressBar needs tqdm: pip install 'jaxrnn[progress]'") from None
+        self.tqdm, self.bar, self.sequences, self.started, self.val_loss = tqdm, None, 0, None, None
+
+    def on_train_begin(self, run):
+        if run.writer:
+            self.bar = self.tqdm(
+                total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, smoothing=0, desc="compiling"
+            )
+
+    def on_block_end(self, run, seconds):
+        h, bar = run.history, self.bar
+        if bar is None:
+            return None
+        bar.total = run.total_steps
+        bar.update(run.step - bar.n)
+        if self.started is None:  # the first block compiled: count from here
+            self.started, bar.initial, bar.start_t = time.perf_counter(), bar.n, time.time()
+            bar.set_description_str("")
+        else:
+            self.sequences += run.block_sequences
+        elapsed = time.perf_counter() - self.started
+        total, count = run.epoch_sums.get("loss", (math.nan, 0.0))
+        norms = [g for g, f in zip(h.grad_norm[-run.block_updates :], h.finite[-run.block_updates :]) if f]
+        shown = {"epoch": run.epoch + 1}
+        if count:
+            shown["loss"] = f"{total / count:.4g}"
+        if norms:
+            shown["gnorm"] = f"{sum(norms) / len(norms):.3g}"
+        if elapsed > 0 and self.sequences:
+            shown["seq_s"] = f"{self.sequences / elapsed:.0f}"
+        if self.val_loss is not None:
+            shown["val_loss"] = f"{self.val_loss:.4g}"
+        bar.set_postfix(shown, refresh=True)
+        return None
+
+    def on_epoch_end(self, run, metrics, seconds):
+        self.val_loss = metrics.get("val_loss")
+        if self.bar is not None:
+            self.bar.write(_line(run.epoch + 1, run.epochs, metrics, seconds), file=sys.stderr)
+        return None
+
+    def on_train_end(self, run, stop):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EpochPrinter(Callback):
+    """One line per epoch on stderr (metrics and seconds), and a line before the first
+    block, which compiles: what ``fit`` shows when stderr is not a terminal (a log file,
+    ``| tee``), where a bar's carriage returns would be noise."""
+
+    def on_train_begin(self, run):
+        if run.writer:
+            print(
+                f"training: {run.total_steps} updates in {run.epochs} epochs from step {run.step}; "
+                "the first block compiles",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def on_epoch_end(self, run, metrics, seconds):
+        if run.writer:
+            print(_line(run.epoch + 1, run.epochs, metrics, seconds), file=sys.stderr, flush=True)
+        return None
+
+
+class CSVLogger(Callback):
+    """One row per epoch (epoch, step, seconds, metrics) in the CSV file ``path``, whose
+    folder must exist (checked here, before any work).
+
+    The file is rewritten from the history at each epoch, so after a resume it holds
+    exactly the epochs of the run, none twice. Written with the user's umask.
+    """
+
+    def __init__(self, path: str):
+        checks.log_path(path)
+        self.path = path
+
+    def on_epoch_end(self, run, metrics, seconds):
+        if not run.writer:
+            return None
+        h = run.history
+        names = list(dict.fromkeys(k for e in h.epochs for k in e))
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["epoch", "step", "seconds", *names])
+            for i, (e, step, s) in enumerate(zip(h.epochs, h.epoch_steps, h.epoch_seconds), 1):
+                writer.writerow([i, step, f"{s:.3f}", *(repr(e.get(n, math.nan)) for n in names)])
+        os.replace(tmp, self.path)
+        return None
