@@ -17,6 +17,10 @@ difference. Implementations:
 
 - ``fit``: ``jaxrnn.fit(model, (x, y), ...)`` with its default block of updates per call;
 - ``fit_block1``: the same with ``steps_per_execution=1`` (one device call per update);
+- ``fit_stream``: ``jaxrnn.fit(model, HostBatches(...))``: the same data kept on the host
+  as numpy, each epoch's batches drawn by a numpy permutation and streamed to the device
+  by fit's prefetching reader (its default block for streams): what streaming costs
+  against the on-device source;
 - ``fit_sharded`` (not by default; needs several devices): ``fit(..., shard=True)``, each
   batch split across the devices. On a CPU, run the benchmark with the host split into
   one device per core, ``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.fit_throughput
@@ -65,11 +69,25 @@ def make_model(F: int, H: int):
     return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=k1), jaxrnn.Head(H, 1, key=k2))
 
 
-def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False):
+def host_batches(x, y, batch: int) -> jaxrnn.HostBatches:
+    """The examples as host batches, a fresh numpy permutation every epoch."""
+    x, y = np.asarray(x), np.asarray(y)
+    epoch = iter(range(10**9))
+
+    def one_epoch():
+        order = np.random.default_rng(next(epoch)).permutation(len(x))
+        for i in range(0, len(x) - batch + 1, batch):
+            idx = order[i : i + batch]
+            yield x[idx], y[idx]
+
+    return jaxrnn.HostBatches(one_epoch)
+
+
+def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False, stream=False):
     x, y = make_data(T, F, n)
     model, _ = jaxrnn.fit(
         make_model(F, H),
-        (x, y),
+        host_batches(x, y, batch) if stream else (x, y),
         key=jax.random.PRNGKey(2),
         optimizer=optax.adam(1e-3),
         epochs=epochs,
@@ -158,7 +176,7 @@ def main(argv=None) -> dict:
     p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H[,batch]")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--examples", type=int, default=EXAMPLES, help="training examples (updates per epoch: this / 32)")
-    impls = ["fit", "fit_block1", "fit_sharded", "bare", "torch", "torch_1thread"]
+    impls = ["fit", "fit_block1", "fit_sharded", "fit_stream", "bare", "torch", "torch_1thread"]
     p.add_argument("--impls", nargs="+", default=[i for i in impls if i != "fit_sharded"], choices=impls)
     p.add_argument("--out", default="benchmarks/results/fit_throughput")
     args = p.parse_args(argv)
@@ -200,6 +218,7 @@ def measure(shapes, args, save) -> dict:
             "fit": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B),
             "fit_block1": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, block=1),
             "fit_sharded": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, shard=True),
+            "fit_stream": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, stream=True),
         }
         if "bare" in args.impls:
             trainers["bare"] = bare_loop(T, F, H, n, B)
@@ -207,7 +226,7 @@ def measure(shapes, args, save) -> dict:
             if name in args.impls:
                 trainers[name] = torch_loop(T, F, H, n, threads, B)
         trainers = {k: v for k, v in trainers.items() if k in args.impls}
-        for name in ("fit", "fit_block1", "fit_sharded"):
+        for name in ("fit", "fit_block1", "fit_sharded", "fit_stream"):
             if name in trainers:
                 trainers[name](1)  # warm-up: compiles into the cache
         times = {k: [] for k in trainers}
@@ -230,7 +249,14 @@ def table(results: dict) -> str:
     impls = list(dict.fromkeys(r["impl"] for r in recs))
     shapes = list(dict.fromkeys((r["T"], r["F"], r["H"], r.get("B", BATCH)) for r in recs))
     med = {(r["T"], r["F"], r["H"], r.get("B", BATCH), r["impl"]): statistics.median(r["per_update_s"]) for r in recs}
-    pairs = (("fit", "bare"), ("fit", "torch"), ("fit", "torch_1thread"), ("fit_sharded", "torch"), ("bare", "torch"))
+    pairs = (
+        ("fit", "bare"),
+        ("fit", "torch"),
+        ("fit", "torch_1thread"),
+        ("fit_sharded", "torch"),
+        ("fit_stream", "fit"),
+        ("bare", "torch"),
+    )
     ratios = [(a, b) for a, b in pairs if a in impls and b in impls]
     head = ["T, F, H, batch"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
     lines = [

@@ -11,7 +11,7 @@ from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.io import load, save
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
-from jaxrnn.train import History, default_optimizer, evaluate, fit, predict
+from jaxrnn.train import History, HostBatches, default_optimizer, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "EncoderDecoder",
     "GRUCell",
     "History",
+    "HostBatches",
     "Head",
     "LSTMCell",
     "ManyToMany",

@@ -16,6 +16,7 @@ from jaxrnn.train.callbacks import (
     Run,
     Stop,
     StopOnNonFinite,
+    WarnOnLossRise,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "Run",
     "Stop",
     "StopOnNonFinite",
+    "WarnOnLossRise",
 ]

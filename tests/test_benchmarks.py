@@ -92,6 +92,7 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
         "fit",
         "fit_block1",
         "fit_sharded",
+        "fit_stream",
         "bare",
         "torch",
         "torch_1thread",
@@ -102,13 +103,13 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    impls = {"fit", "fit_block1", "fit_sharded", "bare", "torch", "torch_1thread"}
+    impls = {"fit", "fit_block1", "fit_sharded", "fit_stream", "bare", "torch", "torch_1thread"}
     assert {r["impl"] for r in results["records"]} == impls
     assert results["environment"]["jax"] and len(results["environment"]["devices"]) == 2
     row = next(
         line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4, 32 |")
     )
-    assert len(row.strip("| ").split(" | ")) == 1 + 6 + 5  # shape, six times, five ratios
+    assert len(row.strip("| ").split(" | ")) == 1 + 7 + 6  # shape, seven times, six ratios
     one = subprocess.run(cmd[:-1] + [str(tmp_path / "one")], capture_output=True, text=True, cwd=ROOT)
     assert one.returncode == 2 and "--impls fit_sharded needs several devices, found 1" in one.stderr
 

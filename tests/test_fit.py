@@ -347,8 +347,7 @@ def test_early_stopping_and_callbacks():
     "kwargs,error,match",
     [
         (dict(loss="hinge"), ValueError, "loss must be one of"),
-        (dict(batch_size=0), ValueError, r"batch_size must be an int in \[1, 16\]"),
-        (dict(batch_size=17), ValueError, r"batch_size must be an int in \[1, 16\]"),
+        (dict(batch_size=0), ValueError, r"batch_size must be an int >= 1, got 0"),
         (dict(epochs=-1), ValueError, "epochs must be an int >= 0"),
         (dict(tbptt=0), ValueError, "tbptt must be a positive int"),
         (dict(tbptt=(4, 2)), ValueError, "k2 >= k1"),
@@ -359,6 +358,34 @@ def test_bad_arguments(kwargs, error, match):
     x, y = running_sum_data(n=16)
     with pytest.raises(error, match=match):
         jaxrnn.fit(many_to_many(), (x, y), key=key(), verbose=False, **{"batch_size": 8, **kwargs})
+
+
+def test_a_batch_size_above_the_data_size_is_one_batch_of_all_of_it():
+    """As in Keras and PyTorch: 16 examples at batch_size 100 train as batch_size 16."""
+    x, y = running_sum_data(n=16)
+    a, ha = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=100, verbose=False)
+    b, hb = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=16, verbose=False)
+    assert ha.steps == 2 and ha.loss == hb.loss
+
+
+def test_a_diverging_run_is_warned_of_once_and_a_healthy_one_not(recwarn):
+    x, y = running_sum_data(n=32)
+    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=3, batch_size=8, optimizer=optax.adam(1e-2), verbose=False)
+    assert not [w for w in recwarn if "rose" in str(w.message)]
+    with pytest.warns(RuntimeWarning, match=r"the training loss rose from .* \(first update\) to .* more than 10x"):
+        _, hist = jaxrnn.fit(
+            many_to_many(jaxrnn.SimpleRNNCell, out=1),
+            (x, 100 * y),
+            key=key(),
+            epochs=3,
+            batch_size=8,
+            optimizer=optax.sgd(1.0),
+            callbacks=[StopOnNonFinite(1000)],
+            verbose=False,
+        )
+    assert len([w for w in recwarn if "rose" in str(w.message)]) == 1
+    with pytest.raises(ValueError, match="WarnOnLossRise factor must be a number > 1"):
+        jaxrnn.callbacks.WarnOnLossRise(1)
 
 
 def test_bad_data_and_checkpoints(tmp_path):

@@ -3,6 +3,7 @@ each against an independent reference (numpy by hand, the jitted model batch by 
 
 import csv
 import math
+import os
 
 import equinox as eqx
 import jax
@@ -211,6 +212,41 @@ def test_load_of_a_fit_checkpoint_gives_its_model(tmp_path):
     loaded = jaxrnn.load(path)
     assert jax.tree.structure(loaded) == jax.tree.structure(trained)
     jax.tree.map(np.testing.assert_array_equal, trained, loaded)
+
+
+def test_predict_gives_logits_probabilities_or_classes():
+    x, y, lengths = classifier_data()
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(3)), jaxrnn.Head(H, 4, key=key(4)))
+    logits = np.asarray(jaxrnn.predict(model, x, lengths=lengths))
+    probs = np.asarray(jaxrnn.predict(model, x, lengths=lengths, output="probabilities"))
+    classes = np.asarray(jaxrnn.predict(model, x, lengths=lengths, output="classes"))
+    np.testing.assert_allclose(probs, np.exp(log_softmax(logits)), rtol=1e-5)
+    np.testing.assert_array_equal(classes, logits.argmax(-1))
+    binary = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(3)), jaxrnn.Head(H, 1, key=key(4)))
+    one = np.asarray(jaxrnn.predict(binary, x))
+    np.testing.assert_allclose(jaxrnn.predict(binary, x, output="probabilities"), 1 / (1 + np.exp(-one)), rtol=1e-5)
+    np.testing.assert_array_equal(jaxrnn.predict(binary, x, output="classes"), (one[:, 0] > 0).astype(int))
+    with pytest.raises(ValueError, match=r"output must be one of \('logits', 'probabilities', 'classes'\)"):
+        jaxrnn.predict(model, x, output="labels")
+
+
+def test_evaluate_names_its_default_loss_when_the_targets_are_class_ids():
+    x, y, lengths = classifier_data()
+    with pytest.raises(ValueError, match=r"evaluate's default loss is 'mse'; pass the loss the model was trained"):
+        jaxrnn.evaluate(tagger(), (x, y, lengths))
+    assert np.isfinite(jaxrnn.evaluate(tagger(), (x, y, lengths), loss="cross_entropy")["loss"])
+
+
+def test_a_missing_file_is_named_as_missing_and_files_get_the_users_umask(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint '.*nowhere.npz' does not exist"):
+        jaxrnn.load(str(tmp_path / "nowhere.npz"))
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "m.npz"
+        jaxrnn.save(str(path), tagger())
+        assert path.stat().st_mode & 0o777 == 0o644  # 0666 less the umask, as open() gives; not 0600
+    finally:
+        os.umask(old)
 
 
 def test_save_refuses_what_it_cannot_describe_and_load_what_it_cannot_read(tmp_path):

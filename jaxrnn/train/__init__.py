@@ -2,6 +2,7 @@
 
 from jaxrnn.data import Data, streams
 from jaxrnn.train.evaluate import evaluate, predict
+from jaxrnn.train.feeds import HostBatches
 from jaxrnn.train.fit import default_optimizer, fit
 from jaxrnn.train.history import History
 from jaxrnn.train.losses import binary_cross_entropy, cross_entropy, mse
@@ -10,6 +11,7 @@ from jaxrnn.train.metrics import accuracy
 __all__ = [
     "Data",
     "History",
+    "HostBatches",
     "accuracy",
     "binary_cross_entropy",
     "cross_entropy",

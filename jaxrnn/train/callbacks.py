@@ -147,6 +147,32 @@ class StopOnNonFinite(Callback):
         return None
 
 
+class WarnOnLossRise(Callback):
+    """Warn once when an epoch's mean training loss exceeds ``factor`` times the first
+    update's loss: a diverging run (a learning rate too high, say) that the non-finite
+    guard does not catch because its loss stays finite. Training goes on. ``fit`` adds
+    ``WarnOnLossRise(10)`` unless the callbacks hold one."""
+
+    def __init__(self, factor: float = 10.0):
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1:
+            raise ValueError(f"WarnOnLossRise factor must be a number > 1, got {factor!r}")
+        self.factor, self.warned = float(factor), False
+
+    def on_epoch_end(self, run, metrics, seconds):
+        h = run.history
+        first = next((loss for loss, ok in zip(h.loss, h.finite) if ok), None)
+        loss = metrics.get("loss", math.nan)
+        if not self.warned and first is not None and first > 0 and loss > self.factor * first:
+            self.warned = True
+            warnings.warn(
+                f"the training loss rose from {first:.4g} (first update) to {loss:.4g} (epoch {run.epoch + 1} mean), "
+                f"more than {self.factor:g}x: the run may be diverging (learning rate too high?)",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+        return None
+
+
 class EarlyStopping(Callback):
     """Stop after ``patience`` epochs (>= 1) without a lower monitored loss (``val_loss``,
     else the training ``loss``); the run's model becomes the best one seen."""
@@ -334,7 +360,8 @@ class EpochPrinter(Callback):
     def on_train_begin(self, run):
         if run.writer:
             print(
-                f"training: {run.total_steps} updates in {run.epochs} epochs from step {run.step}; "
+                f"training: {run.total_steps or 'unknown number of'} updates in {run.epochs} epochs "
+                f"from step {run.step}; "
                 "the first block compiles",
                 file=sys.stderr,
                 flush=True,

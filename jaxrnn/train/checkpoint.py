@@ -7,7 +7,8 @@ same structure (the model you pass to ``fit``); ``jaxrnn.load`` rebuilds the mod
 from the architecture alone. Writing is atomic: the file is written beside the target
 (``.<name>.tmp-*``), flushed to disk, then renamed over it, so a failed save never
 destroys the last good checkpoint; temporary files that a killed save left behind are
-removed by the next save to the same path.
+removed by the next save to the same path. The file gets the permissions any file the
+user creates gets (0666 less the umask), not ``mkstemp``'s private 0600.
 """
 
 import glob
@@ -58,6 +59,7 @@ def save(path: str, trees, meta: dict) -> None:
         os.remove(stale)  # left by a save that was killed
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
@@ -69,12 +71,22 @@ def save(path: str, trees, meta: dict) -> None:
         raise
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _is_key(a) -> bool:
     return hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jax.dtypes.prng_key)
 
 
 def read_meta(path: str) -> dict:
-    """The JSON header of a checkpoint; ValueError naming ``path`` if it is not one or is corrupt."""
+    """The JSON header of a checkpoint; FileNotFoundError naming a missing ``path``,
+    ValueError naming it if it is not a checkpoint or is corrupt."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"checkpoint {path!r} is not a jaxrnn checkpoint (not an .npz archive)")
     try:

@@ -17,6 +17,7 @@ from jaxtyping import Array
 from jaxrnn._checks import check_lengths
 from jaxrnn.data import Data, as_data, batch_indices
 from jaxrnn.train import cpu_options
+from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
 from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
 from jaxrnn.train.metrics import Metric, finish, resolve_metrics
 from jaxrnn.train.objective import Objective
@@ -47,14 +48,17 @@ class Evaluator:
         self.source = Sequences(rows, forward, objective, constrain)
         self.rows, self.metrics, self.put, self.host = rows, objective.metrics, put, host
 
-    def __call__(self, model, data: Data) -> dict[str, float]:
-        """``{'loss': ..., metric: ...}`` over every valid position of ``data`` (already on the device)."""
+    def sums(self, model, data: Data) -> dict[str, tuple[float, float]]:
+        """``{name: (total, count)}`` over every valid position of ``data`` (on the device)."""
         per_batch = self.host(_sums(self.source, model, data, self.put(batch_indices(data.size, self.rows, None, 0))))
-        sums = {
+        return {
             k: (float(np.sum(t, dtype=np.float64)), float(np.sum(c, dtype=np.float64)))
             for k, (t, c) in per_batch.items()
         }
-        return finish(sums, self.metrics)
+
+    def __call__(self, model, data: Data) -> dict[str, float]:
+        """``{'loss': ..., metric: ...}`` over every valid position of ``data`` (already on the device)."""
+        return finish(self.sums(model, data), self.metrics)
 
 
 def evaluate(
@@ -72,14 +76,36 @@ def evaluate(
 
     The same objective as ``fit`` (see there for ``loss``, ``loss_on``, ``reduction``,
     ``metrics``, ``forward``), averaged over every valid position of the whole data set,
-    in inference mode. Returns ``{'loss': ..., 'accuracy': ..., ...}`` (Python floats).
+    in inference mode. ``data`` may be ``HostBatches`` (batches from the host, one pass;
+    ``batch_size`` then is the batches' own). Pass the ``loss`` the model was trained with: the default is
+    "mse" (a model does not record its training loss), and targets that do not fit it
+    (class ids for a classifier) are an error that says so. Returns ``{'loss': ...,
+    'accuracy': ..., ...}`` (Python floats).
     """
-    data = as_data(data)
+    stream = data if isinstance(data, HostBatches) else None
+    data = as_data(data) if stream is None else stream.first()
     loss_fn = resolve_loss(loss)
     objective = make_objective(loss_fn, loss_on, reduction, metrics)
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    return Evaluator(training_forward(model, forward), objective, min(batch_size, data.size))(model, data)
+    evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size))
+    try:
+        if stream is None:
+            return evaluator(model, data)
+        totals: dict[str, tuple[float, float]] = {}
+        for i, batch in enumerate(stream.iterator()):
+            batch = check_like(as_data(host_arrays(batch), f"data: batch {i}"), data, i)
+            for k, (t, c) in evaluator.sums(model, batch).items():
+                t0, c0 = totals.get(k, (0.0, 0.0))
+                totals[k] = (t0 + t, c0 + c)
+        return finish(totals, objective.metrics)
+    except ValueError as e:
+        if loss == "mse" and str(e).startswith("mse: targets must have the logits' shape"):
+            raise ValueError(
+                f"{e} (evaluate's default loss is 'mse'; pass the loss the model was trained with, "
+                "e.g. loss='cross_entropy' for class ids)"
+            ) from None
+        raise
 
 
 def make_objective(loss_fn: LossFn, loss_on: str, reduction: str, metrics: Sequence[str] | None) -> Objective:
@@ -102,15 +128,38 @@ def _infer(model, inputs: Array, lengths: Array | None, options: dict):
     return jax.lax.map(one, (inputs, lengths))
 
 
-def predict(model, inputs, *, batch_size: int = 256, lengths=None, **options) -> Array:
+OUTPUTS = ("logits", "probabilities", "classes")
+
+
+def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str = "logits", **options) -> Array:
     """``model.infer`` on ``inputs`` (N, ...) batch by batch, in one compiled call; returns (N, ...).
 
-    For ManyToOne / ManyToMany models the logits (``model.head.activate`` turns them into
-    predictions); for OneToMany / EncoderDecoder the generated sequences (pass
+    For ManyToOne / ManyToMany models ``output`` says what comes back: "logits" (what the
+    losses take), "probabilities" (softmax over the last axis; the sigmoid for one
+    output) or "classes" (the argmax over the last axis; ``logit > 0`` for one output,
+    as ``accuracy`` counts). For OneToMany / EncoderDecoder the generated sequences (pass
     ``steps=`` and ``generate``'s options). ``lengths`` (N,) as in the models.
+    ``inputs`` may be ``HostBatches`` (one pass; each batch the inputs, or ``(inputs,
+    targets[, lengths])`` whose targets are ignored): the predictions of every batch, in order.
     """
     if not isinstance(model, Predictor):
         raise TypeError(f"model: a {type(model).__name__} has no infer method (jaxrnn's models have one)")
+    if isinstance(inputs, HostBatches):  # one pass; each batch inputs, or (inputs, targets[, lengths])
+        parts = []
+        for batch in inputs.iterator():
+            x, n = (
+                (batch[0], batch[2] if len(batch) == 3 else None) if isinstance(batch, tuple | list) else (batch, None)
+            )
+            parts.append(predict(model, np.asarray(x), batch_size=batch_size, lengths=n, output=output, **options))
+        if not parts:
+            raise ValueError("inputs: HostBatches holds no batch")
+        return jnp.concatenate(parts)
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    if output != "logits" and not hasattr(model, "head"):
+        raise ValueError(
+            f"output={output!r} needs a model with a head (ManyToOne, ManyToMany), got a {type(model).__name__}"
+        )
     inputs = jnp.asarray(inputs)
     if inputs.ndim < 2:
         raise ValueError(f"inputs must have a leading example axis, got shape {tuple(inputs.shape)}")
@@ -127,4 +176,10 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, **options) ->
     if lengths is not None:
         lengths = shape(jnp.concatenate([lengths, jnp.zeros(pad, lengths.dtype)]))
     out = _infer(model, padded, lengths, options)
-    return out.reshape(n_batches * rows, *out.shape[2:])[:n]
+    out = out.reshape(n_batches * rows, *out.shape[2:])[:n]
+    single = out.shape[-1] == 1
+    if output == "probabilities":
+        return jax.nn.sigmoid(out) if single else jax.nn.softmax(out, axis=-1)
+    if output == "classes":
+        return (out[..., 0] > 0).astype(jnp.int32) if single else jnp.argmax(out, axis=-1)
+    return out

@@ -20,6 +20,7 @@ from jaxrnn.train import checks
 from jaxrnn.train import tbptt as tb
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
+from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
 from jaxrnn.train.losses import LossFn, resolve_loss
 from jaxrnn.train.metrics import finish
@@ -62,10 +63,16 @@ def fit(
     steps_per_execution: int | None = None,
     shard: bool = True,
 ) -> tuple[eqx.Module, History]:
-    """Train ``model`` on ``data = (inputs, targets[, lengths])``; returns ``(model, history)``.
+    """Train ``model`` on ``data``; returns ``(model, history)``.
 
+    - **data**: ``(inputs, targets[, lengths])`` arrays, placed on the device whole; or
+      ``HostBatches(iterable)``, batches streamed from the host (a generator, a PyTorch
+      or Grain ``DataLoader``: data larger than device memory, or made on the fly),
+      prefetched to the device; see ``jaxrnn.train.feeds``.
     - **Batches**: shuffled every epoch from ``key``; the last partial batch is padded
-      with weight-0 examples (every example is used once per epoch, one compilation).
+      with weight-0 examples (every example is used once per epoch, one compilation). A
+      ``batch_size`` above the number of examples gives one batch of all of them.
+      (``HostBatches``: the iterable's batches, in its order.)
       The data live on the device; batches are gathered there.
     - **Loss** on logits: 'mse', 'cross_entropy' (targets are class ids),
       'binary_cross_entropy' (sigmoid heads) or a callable ``(logits, targets) ->
@@ -89,7 +96,8 @@ def fit(
       ``LambdaCallback(f)``, ``ProgressBar()``, ``EpochPrinter()``.
     - **Non-finite** loss, gradient or update: the update is not applied
       (``history.finite``); after 10 of them (``StopOnNonFinite``) training stops with a
-      warning.
+      warning. An epoch whose mean loss is 10x the first update's warns that the run may be
+      diverging (``WarnOnLossRise``).
     - **steps_per_execution**: updates per device call (default 32, fewer for short
       epochs); metrics are read, callbacks run and the progress bar moves once per call.
     - **verbose**: show progress: a tqdm bar when stderr is a terminal, one line per epoch
@@ -102,15 +110,23 @@ def fit(
     """
     # ---- every check before any work ---------------------------------------------------------
     key = prng_key(key)
-    data = as_data(data)
+    stream = data if isinstance(data, HostBatches) else None
+    data = as_data(data) if stream is None else stream.first()
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
     ks = tb.parse(tbptt)
     checks.count(epochs, "epochs", 0)
     checks.count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
+    if stream is not None and stream.one_shot and epochs > 1:
+        raise ValueError(
+            f"data: a one-shot iterator (a generator) can be read once, not for epochs={epochs}: pass HostBatches "
+            "a re-iterable (a list, a DataLoader) or a function that returns a new iterator"
+        )
     callbacks = _callbacks(callbacks, verbose)
     run_forward = training_forward(model, forward)
     if ks is not None:
+        if stream is not None:
+            raise ValueError("tbptt needs the data as arrays (N, T, F), not HostBatches")
         if forward is not None or not isinstance(model, Stateful):
             raise ValueError(
                 "tbptt needs a ManyToMany (a model that carries its state across windows, without forward=), "
@@ -125,8 +141,12 @@ def fit(
 
     # ---- the pieces ----------------------------------------------------------------------------
     devices = Placement(jax.device_count() if shard else 1)
-    n_examples = devices.global_size(data, "data")
-    checks.count(batch_size, "batch_size", 1, n_examples)
+    if stream is not None and devices.processes > 1:
+        raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
+    n_examples = data.size if stream is not None else devices.global_size(data, "data")
+    checks.count(batch_size, "batch_size", 1)
+    # a batch_size above the data is one smaller batch, as in Keras and PyTorch; a stream's batches are its own
+    batch_size = n_examples if stream is not None else min(batch_size, n_examples)
     rows = -(-batch_size // devices.n_dev) * devices.n_dev  # batch rows, padded to a multiple of the devices
     whole = Sequences(rows, run_forward, objective, devices.constrain)
     source = whole if ks is None else Windows(rows, data.inputs.shape[1], *ks, objective, devices.constrain)
@@ -136,11 +156,11 @@ def fit(
         devices.global_size(val, "validation")
     _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows)
     lengths = devices.global_lengths(data, _steps(data))
-    most = -(-n_examples // batch_size) * (source.geometry.count if ks is not None else 1)
+    most = stream.length if stream is not None else -(-n_examples // batch_size) * (source.geometry.count if ks else 1)
     guard = next(c for c in callbacks if isinstance(c, cb.StopOnNonFinite))
     block = Block(
         make_update(source.loss, optimizer),
-        steps_per_execution or min(BLOCK, most),
+        steps_per_execution or (min(BLOCK, most or BLOCK) if stream is None else stream_block(data)),
         guard.limit,
         devices.replicate,
         devices.state,
@@ -151,23 +171,34 @@ def fit(
         evaluator = Evaluator(run_forward, objective, rows, devices.constrain, devices.state, devices.host)
     state = devices.state(TrainState.create(model, optimizer, source.init_carry(model), key))
     run = cb.Run(state, History(), epochs, callbacks, devices)
-    run.total_steps = min([epochs * most, *(c.limit for c in callbacks if isinstance(c, cb.MaxSteps))])
+    limits = [epochs * most] if most is not None else []
+    limits += [c.limit for c in callbacks if isinstance(c, cb.MaxSteps)]
+    run.total_steps = min(limits) if limits else None  # None: a stream of unknown length
     for c in sorted(callbacks, key=lambda c: not isinstance(c, cb.ModelCheckpoint)):  # a resume first
         c.on_train_begin(run)
     shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
+    if stream is not None:
+        feed = Streamed(stream, rows, block.size, devices.data if devices.n_dev > 1 else jax.device_put)
+    else:
+        order = lambda epoch: batch_indices(n_examples, batch_size, shuffle_key, epoch)  # noqa: E731
+        feed = OnDevice(source, device_data, order, lengths)
 
     # ---- the loop ------------------------------------------------------------------------------
     stop = None
     while run.epoch < epochs and stop is None:
-        plan = source.plan(batch_indices(n_examples, batch_size, shuffle_key, run.epoch), lengths)
-        run.epoch_updates, epoch_started = len(plan), time.perf_counter()
-        while run.update < len(plan) and stop is None:
-            bounds = [run.update + b - run.step for c in callbacks if (b := c.boundary(run.step))]
-            u, end, started = run.update, min([len(plan), run.update + block.size, *bounds]), time.perf_counter()
-            run.state, out = block(run.state, device_data, plan.idx[u:end], plan.window[u:end])
-            _record(run, out, plan.real[u : u + len(out.loss)])
+        epoch, epoch_started = feed.epoch(run.epoch, run.update), time.perf_counter()
+        run.epoch_updates = epoch.length
+        while stop is None and not epoch.finished(run.update):
+            n = min([block.size, *(b - run.step for c in callbacks if (b := c.boundary(run.step)))])
+            started, taken = time.perf_counter(), epoch.take(run.update, n)
+            if taken is None:
+                break
+            block_data, idx, window, real = taken
+            run.state, out = block(run.state, block_data, idx, window)
+            _record(run, out, real[: len(out.loss)])
             stop = _first(stop, [c.on_block_end(run, time.perf_counter() - started) for c in callbacks])
-        if run.update >= len(plan):
+        epoch.close()
+        if epoch.finished(run.update):
             metrics = finish(run.epoch_sums, objective.metrics)
             if evaluator is not None:
                 metrics.update({f"val_{k}": v for k, v in evaluator(run.model, val_data).items()})
@@ -240,9 +271,9 @@ def _first_batch(data, idx):
 
 
 def _callbacks(callbacks: Sequence[cb.Callback], verbose: bool) -> list[cb.Callback]:
-    """The user's callbacks, with the non-finite guard (``StopOnNonFinite(10)``) unless one
-    is given, and with ``verbose`` a display (a bar on a terminal, lines otherwise) unless one
-    is given."""
+    """The user's callbacks, with the non-finite guard (``StopOnNonFinite(10)``) and the
+    divergence warning (``WarnOnLossRise(10)``) unless one is given, and with ``verbose`` a
+    display (a bar on a terminal, lines otherwise) unless one is given."""
     callbacks = list(callbacks)
     wrong = [c for c in callbacks if not isinstance(c, cb.Callback)]
     if wrong:
@@ -255,6 +286,8 @@ def _callbacks(callbacks: Sequence[cb.Callback], verbose: bool) -> list[cb.Callb
         raise ValueError(f"callbacks hold {len(guards)} StopOnNonFinite; give one")
     if not guards:
         callbacks.insert(0, cb.StopOnNonFinite())
+    if not any(isinstance(c, cb.WarnOnLossRise) for c in callbacks):
+        callbacks.append(cb.WarnOnLossRise())
     shown = any(isinstance(c, cb.ProgressBar | cb.EpochPrinter) for c in callbacks)
     if verbose and not shown:
         callbacks.append(_display())
