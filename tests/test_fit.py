@@ -2,6 +2,7 @@
 
 import math
 import os
+import warnings
 
 import equinox as eqx
 import jax
@@ -368,22 +369,25 @@ def test_a_batch_size_above_the_data_size_is_one_batch_of_all_of_it():
     assert ha.steps == 2 and ha.loss == hb.loss
 
 
-def test_a_diverging_run_is_warned_of_once_and_a_healthy_one_not(recwarn):
+def test_a_diverging_run_is_warned_of_once_and_a_healthy_one_not():
     x, y = running_sum_data(n=32)
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=3, batch_size=8, optimizer=optax.adam(1e-2), verbose=False)
-    assert not [w for w in recwarn if "rose" in str(w.message)]
-    with pytest.warns(RuntimeWarning, match=r"the training loss rose from .* \(first update\) to .* more than 10x"):
-        _, hist = jaxrnn.fit(
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a healthy run warns of nothing
+        jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=3, batch_size=8, optimizer=optax.adam(1e-2), verbose=False)
+    with pytest.warns(
+        RuntimeWarning, match=r"rose from .* \(first update\) to .* \(the first update of epoch 2\)"
+    ) as got:
+        jaxrnn.fit(
             many_to_many(jaxrnn.SimpleRNNCell, out=1),
             (x, 100 * y),
             key=key(),
-            epochs=3,
+            epochs=4,
             batch_size=8,
             optimizer=optax.sgd(1.0),
             callbacks=[StopOnNonFinite(1000)],
             verbose=False,
         )
-    assert len([w for w in recwarn if "rose" in str(w.message)]) == 1
+    assert len([w for w in got if "rose" in str(w.message)]) == 1  # once, not every epoch
     with pytest.raises(ValueError, match="WarnOnLossRise factor must be a number > 1"):
         jaxrnn.callbacks.WarnOnLossRise(1)
 

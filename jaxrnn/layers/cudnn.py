@@ -3,7 +3,7 @@
 Why: an XLA ``while`` loop launches the step's kernels (the recurrent GEMM, the gate
 maths) once per step, and on a GPU a step at B 32, H 256 is a few microseconds of work;
 cuDNN runs the whole sequence inside its own RNN kernels, and the backward pass too. Keras
-3 routes its JAX LSTM through the same call. Measured on a GPU: not yet (docs/gpu.md
+3 routes its JAX LSTM through the same call. Measured on a GPU: not yet (docs/guides/gpu.md
 says how to run ``python -m benchmarks.gpu``; the engine takes this path on a GPU from the
 first run, and ``Engine(cudnn=False)`` turns it off).
 

@@ -18,7 +18,7 @@ def stock_prices(n_days: int = 400, window: int = 5, *, key: PRNGKeyArray, noise
     std ``noise``. Inputs are *scaled*: (price - mean) / std of the series (``info`` keeps
     both, to undo it). With raw prices a tanh unit sees pre-activations of 50 and more
     (seed 002's W_x = 0.5 times 100): it saturates at 1, its derivative is 0 to float32
-    precision, and no gradient flows (see the worked example in the README).
+    precision, and no gradient flows (see docs/guides/notes-example.md).
     """
     if window < 1 or n_days <= window + 1:
         raise ValueError(f"need window >= 1 and n_days > window + 1, got n_days={n_days}, window={window}")

@@ -148,10 +148,15 @@ class StopOnNonFinite(Callback):
 
 
 class WarnOnLossRise(Callback):
-    """Warn once when an epoch's mean training loss exceeds ``factor`` times the first
-    update's loss: a diverging run (a learning rate too high, say) that the non-finite
-    guard does not catch because its loss stays finite. Training goes on. ``fit`` adds
-    ``WarnOnLossRise(10)`` unless the callbacks hold one."""
+    """Warn once when an epoch's first update has a loss more than ``factor`` times the
+    first epoch's first update: a diverging run (a learning rate too high, say) whose loss
+    stays finite, so that the non-finite guard does not catch it. Training goes on.
+
+    First updates are compared because they are alike from epoch to epoch (with truncated
+    BPTT the first window of a batch, whose loss is not that of later windows); the check
+    starts with the second epoch. ``fit`` adds ``WarnOnLossRise(10)`` unless the callbacks
+    hold one.
+    """
 
     def __init__(self, factor: float = 10.0):
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1:
@@ -160,13 +165,14 @@ class WarnOnLossRise(Callback):
 
     def on_epoch_end(self, run, metrics, seconds):
         h = run.history
-        first = next((loss for loss, ok in zip(h.loss, h.finite) if ok), None)
-        loss = metrics.get("loss", math.nan)
-        if not self.warned and first is not None and first > 0 and loss > self.factor * first:
+        if self.warned or len(h.epoch_steps) < 2 or h.epoch_steps[-2] >= len(h.loss):
+            return None
+        first, now = h.loss[0], h.loss[h.epoch_steps[-2]]
+        if math.isfinite(first) and first > 0 and math.isfinite(now) and now > self.factor * first:
             self.warned = True
             warnings.warn(
-                f"the training loss rose from {first:.4g} (first update) to {loss:.4g} (epoch {run.epoch + 1} mean), "
-                f"more than {self.factor:g}x: the run may be diverging (learning rate too high?)",
+                f"the training loss rose from {first:.4g} (first update) to {now:.4g} (the first update of epoch "
+                f"{run.epoch + 1}), more than {self.factor:g}x: the run may be diverging (learning rate too high?)",
                 RuntimeWarning,
                 stacklevel=5,
             )

@@ -96,7 +96,7 @@ def fit(
       ``LambdaCallback(f)``, ``ProgressBar()``, ``EpochPrinter()``.
     - **Non-finite** loss, gradient or update: the update is not applied
       (``history.finite``); after 10 of them (``StopOnNonFinite``) training stops with a
-      warning. An epoch whose mean loss is 10x the first update's warns that the run may be
+      warning. An epoch that starts at 10x the first epoch's loss warns that the run may be
       diverging (``WarnOnLossRise``).
     - **steps_per_execution**: updates per device call (default 32, fewer for short
       epochs); metrics are read, callbacks run and the progress bar moves once per call.
