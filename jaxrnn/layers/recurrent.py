@@ -21,17 +21,19 @@ from jaxrnn.layers.engine import Engine
 class Recurrent(eqx.Module):
     """One recurrent layer: a cell unrolled over time.
 
+    ``Recurrent(cell, reverse=False, unroll=1, remat=False, chunk=None, engine=Engine())``.
+
     Args:
         cell: the cell to unroll.
         reverse: run from the last valid step to the first (outputs stay aligned with the
-            inputs).
-        unroll: ``lax.scan``'s unroll.
-        remat: the lowest-memory mode for BPTT: chunks of ``chunk`` steps (default about
-            sqrt(T)) are checkpointed and recomputed, projection included, in the
-            backward pass (``jaxrnn.layers.chunks``).
-        chunk: steps per remat chunk.
-        engine: the fast paths the layer may take (``jaxrnn.layers.Engine``; every one
-            by default, ``Engine.plain()`` for the reference scan).
+            inputs). Default False.
+        unroll: ``lax.scan``'s unroll. Default 1.
+        remat: the lowest-memory mode for BPTT: chunks of ``chunk`` steps are checkpointed
+            and recomputed, projection included, in the backward pass
+            (``jaxrnn.layers.chunks``). Default False.
+        chunk: steps per remat chunk. Default None: about sqrt(T).
+        engine: the fast paths the layer may take (``jaxrnn.layers.Engine``). Default:
+            every one; ``Engine.plain()`` for the reference scan.
     """
 
     cell: Cell
