@@ -11,7 +11,7 @@ report there (results.json, table.md, figures). No timing is asserted.
 
 import argparse
 
-from jaxrnn import report
+from jaxrnn.study import report
 from jaxrnn.study import INITS, StudyConfig, run_study
 
 

@@ -1,8 +1,8 @@
-"""``python -m jaxrnn``: see ``jaxrnn.cli``."""
+"""``python -m jaxrnn``: see ``jaxrnn.study.cli``."""
 
 import sys
 
-from jaxrnn.cli import main
+from jaxrnn.study.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

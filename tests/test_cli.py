@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrnn.cli import main
+from jaxrnn.study.cli import main
 
 
 def run(*args, env=None):
@@ -157,7 +157,7 @@ def test_study_keys_are_the_same_in_every_process():
 
 def test_cli_task_names_are_the_python_names_with_short_aliases(capsys):
     import jaxrnn
-    from jaxrnn.cli import ALIASES, TASK_HELP, task_name
+    from jaxrnn.study.cli import ALIASES, TASK_HELP, task_name
 
     assert all(callable(getattr(jaxrnn.tasks, name)) for name in TASK_HELP)
     assert {task_name(a) for a in ALIASES} <= set(TASK_HELP) and task_name("chars") == "characters"
@@ -175,7 +175,7 @@ def test_help_shows_the_defaults(capsys):
 
 
 def test_study_writes_only_into_its_own_report_folder(tmp_path, capsys):
-    from jaxrnn import report
+    from jaxrnn.study import report
 
     folder = tmp_path / "mine"
     folder.mkdir()

@@ -4,7 +4,7 @@ For each sequence length, cell and seed: train on a long-range task with ``fit``
 measure the gradient that reaches back in time (||dL/ds_k|| against the lag, at
 initialisation and after training) and the spectra of the trained step Jacobians. Each
 (cell, length) is summarised over the seeds by the mean and the sample standard deviation.
-Returns plain numbers; ``jaxrnn.report`` writes them out.
+Returns plain numbers; ``jaxrnn.study.report`` writes them out.
 """
 
 import dataclasses
