@@ -11,8 +11,7 @@ report there (results.json, table.md, figures). No timing is asserted.
 
 import argparse
 
-from jaxrnn.study import report
-from jaxrnn.study import INITS, StudyConfig, run_study
+from jaxrnn.study import INITS, StudyConfig, report, run_study
 
 
 def main() -> None:

@@ -142,8 +142,7 @@ def _cell(name: str):
 
 def cmd_study(args) -> int:
     """Run the study, print the table, write the report."""
-    from jaxrnn.study import report
-    from jaxrnn.study import StudyConfig, run_study
+    from jaxrnn.study import StudyConfig, report, run_study
 
     config = StudyConfig.full() if args.full else StudyConfig()
     config.task = task_name(args.task)
