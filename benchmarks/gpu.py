@@ -81,7 +81,7 @@ TINY = {  # the same stages on the CPU, in seconds
                     + ["--impls", "jaxrnn", "jaxrnn_scan", "torch", "cudnn"]),
     "parallel": (120, ["--cells", "gru", "--hidden", "2", "--batch", "1", "--lengths", "30"]
                  + ["--methods", "quasi", "--repeats", "1"]),
-    "fit": (120, ["--shapes", "3,2,4", "--repeats", "1", "--examples", "64", "--impls", "fit", "torch"]),
+    "fit": (120, ["--shapes", "3,2,4", "--repeats", "1", "--examples", "32", "--impls", "fit", "bare"]),
 }  # fmt: skip
 
 

@@ -28,7 +28,6 @@ PATHS = {  # name: (how, reverse, lengths, remat chunk); the layer takes the fus
     "cpu_chunks_reverse_lengths": ("chunks", True, (5, 7, 1), None),  # chunks of 3 steps
     "remat": ("remat", False, None, None),  # chunks of 3: 7 steps padded to 9
     "remat_reverse_lengths": ("remat", True, (7, 3, 0), 2),
-    "plain_engine_reverse_lengths": ("plain_engine", True, (7, 3, 0), None),  # the layer, no fast path
 }
 ENGINES = {"plain_engine": Engine.plain(), "two_cotangents": Engine(shared_cotangent=False)}
 
@@ -122,6 +121,15 @@ def test_the_fused_backward_with_zero_output_or_state_cotangents(name, reads, mo
     """The fused scan's backward is told which cotangents are symbolic zeros (a many-to-one
     model never reads the outputs, a labeller never the final state)."""
     assert_path_matches_reference(name, "layer", READS[reads], monkeypatch)
+
+
+@pytest.mark.parametrize("name", ["lstm_ln", "gru_before"])
+def test_the_layer_with_no_fast_path(name, monkeypatch):
+    """``Engine.plain()``: the layer is plain_scan (whose every cell the plain path above
+    covers) without the bias column, chunks or fused backward; reverse and lengths."""
+    PATHS_PLAIN = ("plain_engine", True, (7, 3, 0), None)
+    monkeypatch.setitem(PATHS, "plain_engine_reverse_lengths", PATHS_PLAIN)
+    assert_path_matches_reference(name, "plain_engine_reverse_lengths", READS["outputs_and_state"], monkeypatch)
 
 
 @pytest.mark.parametrize("name", ["lstm", "rnn"])

@@ -5,6 +5,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -63,53 +64,71 @@ def fit(
     steps_per_execution: int | None = None,
     shard: bool = True,
 ) -> tuple[eqx.Module, History]:
-    """Train ``model`` on ``data``; returns ``(model, history)``.
+    """Train ``model`` on ``data`` with Optax; returns ``(trained model, history)``.
 
-    - **data**: ``(inputs, targets[, lengths])`` arrays, placed on the device whole; or
-      ``HostBatches(iterable)``, batches streamed from the host (a generator, a PyTorch
-      or Grain ``DataLoader``: data larger than device memory, or made on the fly),
-      prefetched to the device; see ``jaxrnn.train.feeds``.
-    - **Batches**: shuffled every epoch from ``key``; the last partial batch is padded
-      with weight-0 examples (every example is used once per epoch, one compilation). A
-      ``batch_size`` above the number of examples gives one batch of all of them.
-      (``HostBatches``: the iterable's batches, in its order.)
-      The data live on the device; batches are gathered there.
-    - **Loss** on logits: 'mse', 'cross_entropy' (targets are class ids),
-      'binary_cross_entropy' (sigmoid heads) or a callable ``(logits, targets) ->
-      per-position loss``. Per-step outputs are masked by ``lengths`` (targets past a
-      length are ignored, whatever they hold). ``loss_on='last'`` uses only each
-      sequence's last valid step. ``reduction='mean'`` averages over every valid
-      (sequence, step); ``'sum'`` sums over steps and averages over sequences.
-    - **metrics**: names from 'accuracy', 'perplexity', 'bits_per_char' (default:
-      accuracy for cross-entropy), reported per epoch for training and validation.
-    - **Optimizer**: any Optax transformation; default ``default_optimizer()``. History
-      records per update the loss, the global gradient norm before clipping and the
-      learning rate (where ``optax.inject_hyperparams`` put it, schedules included; NaN
-      otherwise).
-    - **tbptt**: ``k`` or ``(k1, k2)`` for models that carry state (``ManyToMany``):
-      one update per window, the state carried across windows (``jaxrnn.train.tbptt``).
-    - **validation** data (same form): ``val_loss`` and ``val_<metric>`` each epoch.
-    - **callbacks**: objects of ``jaxrnn.callbacks`` (or one's own ``Callback``) in one
-      list: ``EarlyStopping(patience)``, ``ModelCheckpoint(path, every=, resume=)``
-      (saved atomically, ``jaxrnn.load`` reads its model, resumed bit for bit on CPU),
-      ``CSVLogger(path)``, ``MaxSteps(n)``, ``StopOnNonFinite(limit)``,
-      ``LambdaCallback(f)``, ``ProgressBar()``, ``EpochPrinter()``.
-    - **Non-finite** loss, gradient or update: the update is not applied
-      (``history.finite``); after 10 of them (``StopOnNonFinite``) training stops with a
-      warning. An epoch that starts at 10x the first epoch's loss warns that the run may be
-      diverging (``WarnOnLossRise``).
-    - **steps_per_execution**: updates per device call (default 32, fewer for short
-      epochs); metrics are read, callbacks run and the progress bar moves once per call.
-    - **verbose**: show progress: a tqdm bar when stderr is a terminal, one line per epoch
-      otherwise (unless ``callbacks`` holds a ``ProgressBar`` or ``EpochPrinter``).
-    - **Devices**: with several devices (and ``shard=True``) each batch is split across
-      them; the result equals one device's up to float rounding.
-    - **remat**: True/False sets remat on every recurrent layer (chunked checkpointing, about
-      sqrt(T) steps a chunk: the lowest-memory mode, one more forward pass).
-    - **key** drives shuffling and dropout: the same key gives the same run.
+    Args:
+        model: a jaxrnn model (``ManyToOne``, ``ManyToMany``, ...) or one of your own
+            (``forward=``).
+        data: ``(inputs, targets[, lengths])`` arrays, placed on the device whole and
+            batched there, shuffled every epoch from ``key``; or ``HostBatches(loader)``,
+            batches streamed from the host in the loader's order (the data guide).
+        key: drives shuffling and dropout: the same key gives the same run.
+        loss: on logits: "mse", "cross_entropy" (class ids), "binary_cross_entropy" or
+            ``f(logits, targets) -> per-position loss``; steps past ``lengths`` are masked.
+        loss_on: "all" steps or each sequence's "last" valid step.
+        reduction: "mean" over every valid (sequence, step), or "sum" over steps.
+        optimizer: any Optax transformation; default ``default_optimizer()``.
+        epochs: passes over the data.
+        batch_size: examples per update (above the data size: one batch of all of it);
+            the last batch is padded with weight-0 examples.
+        shuffle: draw a new order every epoch.
+        validation: data of the same form: ``val_loss`` and ``val_<metric>`` each epoch.
+        tbptt: ``k`` or ``(k1, k2)``: truncated BPTT for models that carry state.
+        metrics: from "accuracy", "perplexity", "bits_per_char" (default: accuracy for
+            cross-entropy).
+        callbacks: ``jaxrnn.callbacks`` objects (``EarlyStopping``, ``ModelCheckpoint``,
+            ``CSVLogger``, ...; ``StopOnNonFinite(10)`` and ``WarnOnLossRise(10)`` are
+            added unless given).
+        verbose: a progress bar on a terminal, one line per epoch otherwise.
+        forward: ``forward(model, inputs, targets, lengths, key) -> logits`` for a model
+            outside the training protocol.
+        remat: set remat on every recurrent layer (None: as the layers say).
+        steps_per_execution: updates per device call (default up to 32); callbacks and
+            the bar act between calls.
+        shard: split each batch across the devices when there are several.
+
+    Returns:
+        The trained model and its ``History`` (per update: loss, gradient norm before
+        clipping, learning rate, applied or skipped as non-finite; per epoch: metrics,
+        seconds, steps; why training stopped early).
+
+    The training guide (docs/guides/training.md) says what each choice does and why.
     """
-    # ---- every check before any work ---------------------------------------------------------
-    key = prng_key(key)
+    setup = _setup(
+        model, data, key=key, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer,
+        epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation=validation, tbptt=tbptt,
+        metrics=metrics, callbacks=callbacks, verbose=verbose, forward=forward, remat=remat,
+        steps_per_execution=steps_per_execution, shard=shard,
+    )  # fmt: skip
+    return _loop(setup, epochs)
+
+
+class _Setup(NamedTuple):
+    """What the loop needs, built and checked by ``_setup``."""
+
+    run: cb.Run
+    feed: OnDevice | Streamed
+    block: Block
+    callbacks: list
+    objective: object
+    evaluator: Evaluator | None
+    val_data: object
+    devices: Placement
+
+
+def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, validation, tbptt, metrics, callbacks,
+             verbose, forward, remat, steps_per_execution):  # fmt: skip
+    """fit's arguments checked, each error naming its argument, before any work."""
     stream = data if isinstance(data, HostBatches) else None
     data = as_data(data) if stream is None else stream.first()
     val = None if validation is None else as_data(validation, "validation")
@@ -138,8 +157,19 @@ def fit(
     if remat is not None:
         model = with_remat(model, remat)
     checks.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
+    return model, stream, data, val, objective, ks, callbacks, run_forward, optimizer
 
-    # ---- the pieces ----------------------------------------------------------------------------
+
+def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, batch_size, shuffle, validation,
+           tbptt, metrics, callbacks, verbose, forward, remat, steps_per_execution, shard) -> _Setup:  # fmt: skip
+    """Every check before any work (``_checked``), then the pieces: placement, source,
+    feed, block, the run."""
+    model, stream, data, val, objective, ks, callbacks, run_forward, optimizer = _checked(
+        model, data, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer, epochs=epochs,
+        validation=validation, tbptt=tbptt, metrics=metrics, callbacks=callbacks, verbose=verbose,
+        forward=forward, remat=remat, steps_per_execution=steps_per_execution,
+    )  # fmt: skip
+    key = prng_key(key)
     devices = Placement(jax.device_count() if shard else 1)
     if stream is not None and devices.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
@@ -182,8 +212,13 @@ def fit(
     else:
         order = lambda epoch: batch_indices(n_examples, batch_size, shuffle_key, epoch)  # noqa: E731
         feed = OnDevice(source, device_data, order, lengths)
+    return _Setup(run, feed, block, callbacks, objective, evaluator, val_data, devices)
 
-    # ---- the loop ------------------------------------------------------------------------------
+
+def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
+    """The epochs: blocks of updates from the feed, callbacks between them, validation
+    and the epoch's metrics at each end."""
+    run, feed, block, callbacks = setup.run, setup.feed, setup.block, setup.callbacks
     stop = None
     while run.epoch < epochs and stop is None:
         epoch, epoch_started = feed.epoch(run.epoch, run.update), time.perf_counter()
@@ -199,9 +234,9 @@ def fit(
             stop = _first(stop, [c.on_block_end(run, time.perf_counter() - started) for c in callbacks])
         epoch.close()
         if epoch.finished(run.update):
-            metrics = finish(run.epoch_sums, objective.metrics)
-            if evaluator is not None:
-                metrics.update({f"val_{k}": v for k, v in evaluator(run.model, val_data).items()})
+            metrics = finish(run.epoch_sums, setup.objective.metrics)
+            if setup.evaluator is not None:
+                metrics.update({f"val_{k}": v for k, v in setup.evaluator(run.model, setup.val_data).items()})
             seconds = time.perf_counter() - epoch_started
             run.history.epochs.append(metrics)
             run.history.epoch_seconds.append(seconds)
@@ -211,10 +246,10 @@ def fit(
     if stop is not None:
         run.history.stopped, run.history.stop_reason = stop.message, stop.kind
         if stop.kind == "non_finite":
-            warnings.warn(stop.message, RuntimeWarning, stacklevel=2)
+            warnings.warn(stop.message, RuntimeWarning, stacklevel=3)
     for c in callbacks:
         c.on_train_end(run, stop)
-    return devices.local(run.model), run.history
+    return setup.devices.local(run.model), run.history
 
 
 def _first(stop, candidates):
