@@ -10,8 +10,8 @@ and the real sequences each update starts. Two feeds:
 - ``Streamed``: ``fit(model, HostBatches(loader))``: batches come from any iterable on
   the host (a generator, a PyTorch ``DataLoader``, a Grain loader), for data that does
   not fit in device memory or is made on the fly. A background thread reads the
-  iterable and puts each batch on the device ``prefetch`` batches ahead, so the device
-  does not wait for the host; a block's batches are joined on the device into one array
+  iterable ``prefetch`` batches ahead (the host's work overlaps training; the thread
+  calls no JAX), the training thread checks and places them; a block's batches are joined on the device into one array
   of ``steps_per_execution`` batches (zeros where the epoch ends early), so the block
   compiles once.
 """
@@ -51,7 +51,7 @@ class HostBatches:
             ``iter()`` is called once per epoch), a function returning a fresh iterator
             (called once per epoch), or a one-shot iterator such as a generator (then
             ``epochs`` must be 1).
-        prefetch: batches read and placed on the device ahead of the one training (>= 1).
+        prefetch: batches read ahead of the one training, by a background thread (>= 1).
 
     Every batch must have the first batch's shapes past the batch axis (one compiled
     update; pad sequences to a common T and pass lengths); the last batch may be smaller.
@@ -177,7 +177,7 @@ class Streamed:
 
 
 class StreamedEpoch:
-    """One pass over the host batches, read and placed on the device by a background thread."""
+    """One pass over the host batches, read ahead by a background thread."""
 
     def __init__(self, feed: Streamed, skip: int):
         self.feed, self.exhausted, self.length, self.taken = feed, False, feed.batches.length, skip
@@ -187,21 +187,28 @@ class StreamedEpoch:
         self.thread.start()
 
     def _read(self, skip: int) -> None:
-        first, rows = self.feed.batches.first(), self.feed.rows
+        """The reader thread: the iterable's batches as numpy arrays, ``prefetch`` ahead.
+
+        It touches no JAX: checking a batch and placing it on the device happen in the
+        training thread (``_place``), so JAX runs in one thread only."""
         try:
             for i, batch in enumerate(self.feed.batches.iterator()):
                 if self.stopped.is_set():
                     return
-                if i < skip:
-                    continue
-                data = check_like(as_data(host_arrays(batch), f"data: batch {i}"), first, i)
-                real = data.size
-                if real < rows:  # the last, smaller batch: padded rows have weight 0
-                    data = Data(*(None if a is None else _pad_rows(a, rows) for a in data))
-                self.queue.put((self.feed.put(data), real))
+                if i >= skip:
+                    self.queue.put((i, host_arrays(batch)))
             self.queue.put(_END)
         except BaseException as e:  # noqa: BLE001 - raised again in the training thread
             self.queue.put(e)
+
+    def _place(self, i: int, batch) -> tuple:
+        """Batch ``i`` checked against the first, padded to the block's rows, on the device."""
+        first, rows = self.feed.batches.first(), self.feed.rows
+        data = check_like(as_data(batch, f"data: batch {i}"), first, i)
+        real = data.size
+        if real < rows:  # the last, smaller batch: padded rows have weight 0
+            data = Data(*(None if a is None else _pad_rows(np.asarray(a), rows) for a in data))
+        return self.feed.put(data), real
 
     def finished(self, update: int) -> bool:
         """Whether the iterable has ended and every batch it gave has been trained on."""
@@ -218,7 +225,7 @@ class StreamedEpoch:
                 self.exhausted = True
                 raise item
             else:
-                got.append(item)
+                got.append(self._place(*item))
         self.taken += len(got)
         if not got:
             return None
