@@ -1,4 +1,4 @@
-"""Exploding gradients and clipping (seeds 002-003): a tanh RNN started with sigma_max(W_hh)
+"""Exploding gradients and clipping (notes 002-003): a tanh RNN started with sigma_max(W_hh)
 well above 1, trained by plain SGD on the adding problem, with and without
 ``optax.clip_by_global_norm``.
 

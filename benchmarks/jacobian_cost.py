@@ -16,6 +16,7 @@ import jax
 
 import jaxrnn
 from jaxrnn import spectra
+from jaxrnn.cells import CELLS
 
 
 def median_time(fn, repeats=5):
@@ -47,7 +48,7 @@ def main() -> None:
     forward = jax.jit(lambda c, x: jaxrnn.Recurrent(c)(x[None])[0])
     jac = jax.jit(spectra.step_jacobians)
     svals = jax.jit(spectra.log_singular_values_vs_lag)
-    for name, make in [("rnn", jaxrnn.SimpleRNNCell), ("lstm", jaxrnn.LSTMCell), ("gru", jaxrnn.GRUCell)]:
+    for name, make in CELLS.items():
         cell = make(args.input, args.hidden, key=key)
         t_fwd = median_time(lambda c=cell: forward(c, xs))
         t_jac = median_time(lambda c=cell: jac(c, xs))

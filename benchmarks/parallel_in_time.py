@@ -40,8 +40,8 @@ import jax
 import jaxrnn
 from benchmarks.seq_lengths import environment, write_markdown
 from jaxrnn import parallel
+from jaxrnn.cells import CELLS
 
-CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
 MIN_SAMPLE_S = 0.02  # seconds of sequential work per timed sample
 
 

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import jaxlib
 
 import jaxrnn
+from jaxrnn.cells import CELLS
 
 PRESETS = {
     "default": dict(batch=32, input=128, hidden=256, lengths=[16, 64, 256, 1024, 4096], cells=["rnn", "lstm", "gru"]),
@@ -64,7 +65,6 @@ PRESETS = {
         cells=["lstm", "gru", "rnn"],
     ),
 }
-CELLS = {"rnn": jaxrnn.SimpleRNNCell, "lstm": jaxrnn.LSTMCell, "gru": jaxrnn.GRUCell}
 
 
 def timed(fn, repeats: int) -> list[float]:

@@ -74,11 +74,19 @@ def prng_key(key, name: str = "key") -> jax.Array:
     raise TypeError(f"{name} must be a PRNG key such as jax.random.key(0) or jax.random.PRNGKey(0), got {got}")
 
 
-def check_size(value, name: str) -> int:
-    """A positive size: a Python or NumPy integer (not a bool) > 0, returned as an int."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+def check_count(value, name: str, low: int = 1, high: int | None = None, *, allow_none: bool = False, why: str = ""):
+    """A count: a Python or NumPy integer (not a bool) in [low, high], returned as an int;
+    None too when ``allow_none``. The error names ``name``, the bound and ``why`` (a reason
+    in words, shown in brackets)."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_) and value >= low
+    if ok and (high is None or value <= high):
+        return int(value)
+    bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+    extra = " or None" if allow_none else ""
+    reason = f" ({why})" if why else ""
+    raise ValueError(f"{name} must be an int {bound}{extra}{reason}, got {value!r}")
 
 
 def check_temperature(temperature) -> float:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from jaxrnn._checks import check_lengths, check_size
+from jaxrnn._checks import check_count, check_lengths
 
 
 class Data(NamedTuple):
@@ -79,7 +79,7 @@ def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple
     with ``batch_size=n_streams`` and ``tbptt=k``: the state is carried from chunk to
     chunk (stateful training, the character-level language-model setting).
     """
-    n_streams = check_size(n_streams, "n_streams")
+    n_streams = check_count(n_streams, "n_streams")
     sequence = jnp.asarray(sequence)
     L = (sequence.shape[0] - 1) // n_streams
     if window is not None:

@@ -1,6 +1,6 @@
-"""The seeds' equations written out by hand in numpy, in the seeds' own notation.
+"""The notes' equations written out by hand in numpy, in the notes' own notation.
 
-Gate weights act on the concatenation [h_{t-1}, x_t] as in seed 003
+Gate weights act on the concatenation [h_{t-1}, x_t] as in notes 003
 (f_t = σ(W_f [h_{t-1}, x_t] + b_f), ...). ``split`` maps such a matrix to jaxrnn's
 (W_hh block, W_xh block).
 """
@@ -19,12 +19,12 @@ def layer_norm(a, gain, shift=0.0, eps=1e-5):
 
 
 def rnn_step(h, x, W_xh, W_hh, b_h, f=np.tanh):
-    """Seeds 000-002: h_t = f(W_xh x_t + W_hh h_{t-1} + b_h)."""
+    """Notes 000-002: h_t = f(W_xh x_t + W_hh h_{t-1} + b_h)."""
     return f(W_xh @ x + W_hh @ h + b_h)
 
 
 def lstm_step(h, c, x, W, b):
-    """Seed 003, section 6. W[g] is (H, H + in) acting on [h, x]; gates 'f', 'i', 'C', 'o'."""
+    """Notes 003, section 6. W[g] is (H, H + in) acting on [h, x]; gates 'f', 'i', 'C', 'o'."""
     hx = np.concatenate([h, x])
     f = sigmoid(W["f"] @ hx + b["f"])
     i = sigmoid(W["i"] @ hx + b["i"])
@@ -35,7 +35,7 @@ def lstm_step(h, c, x, W, b):
 
 
 def gru_step_seed(h, x, W, b):
-    """Seed 003, section 7 (reset before the matmul): W[g] is (H, H + in) acting on [h, x]."""
+    """Notes 003, section 7 (reset before the matmul): W[g] is (H, H + in) acting on [h, x]."""
     hx = np.concatenate([h, x])
     z = sigmoid(W["z"] @ hx + b["z"])
     r = sigmoid(W["r"] @ hx + b["r"])
@@ -44,7 +44,7 @@ def gru_step_seed(h, x, W, b):
 
 
 def gru_step_reset_after(h, x, W, b, b_hn):
-    """Reset-after GRU (PyTorch/cuDNN form) with the seed's z: r multiplies W_hn h + b_hn."""
+    """Reset-after GRU (PyTorch/cuDNN form) with the notes' z: r multiplies W_hn h + b_hn."""
     H = len(h)
     hx = np.concatenate([h, x])
     z = sigmoid(W["z"] @ hx + b["z"])

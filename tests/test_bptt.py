@@ -1,4 +1,4 @@
-"""BPTT is jax.grad through the scan: parameter sharing (seed 000) and finite differences."""
+"""BPTT is jax.grad through the scan: parameter sharing (notes 000) and finite differences."""
 
 import equinox as eqx
 import jax
@@ -29,7 +29,7 @@ def per_step_losses(cell, xs, ys):
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 def test_grad_of_sum_is_sum_of_per_step_grads(name):
-    """dL/dW = sum_t dL_t/dW for the shared weights (seed 000, section 2)."""
+    """dL/dW = sum_t dL_t/dW for the shared weights (notes 000, section 2)."""
     cell = MAKERS[name](key(), jnp.float32)
     xs, ys = jax.random.normal(key(1), (B, T, IN)), jax.random.normal(key(2), (B, T, H))
     total = jax.grad(lambda c: per_step_losses(c, xs, ys).sum())(cell)

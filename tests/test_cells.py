@@ -34,7 +34,7 @@ def test_simple_rnn_matches_seed_equation(rng, activation, f):
     W_hh = rng.standard_normal((H, H)).astype(np.float32) * 0.5
     b_h = rng.standard_normal(H).astype(np.float32)
     cell = jaxrnn.SimpleRNNCell(IN, H, key=key(), activation=activation)
-    # the seeds' single b_h split as b_xh + b_hh
+    # the notes' single b_h split as b_xh + b_hh
     cell = set_weights(cell, W_xh=W_xh, W_hh=W_hh, b_xh=b_h - 0.25, b_hh=np.full(H, 0.25, np.float32))
     xs = rng.standard_normal((6, IN)).astype(np.float32)
     h_ref = np.zeros(H, np.float32)
@@ -151,7 +151,7 @@ def test_layer_norm_gru_normalises_each_gate(reset_after):
 
 
 def test_seed_002_stock_price_example():
-    """Seed 002: input 1, hidden 2, W_x = 0.5, W_h = 0.2, b = 0, h_0 = 0, prices 100..108.
+    """Notes 002: input 1, hidden 2, W_x = 0.5, W_h = 0.2, b = 0, h_0 = 0, prices 100..108.
 
     W_xh x is 50 or more, so tanh saturates: every hidden state is 1.0 in float32 and
     tanh'(z) = 1 - tanh(z)^2 is 0, so the gradient through the hidden state vanishes.

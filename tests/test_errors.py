@@ -90,13 +90,13 @@ def test_wrong_state_shape():
 
 
 def test_construction_errors():
-    with pytest.raises(ValueError, match="hidden_size must be a positive int"):
+    with pytest.raises(ValueError, match="hidden_size must be an int >= 1"):
         jaxrnn.LSTMCell(3, 0, key=key())
     with pytest.raises(ValueError, match="activation must be one of"):
         jaxrnn.SimpleRNNCell(3, 4, key=key(), activation="gelu_typo")
     with pytest.raises(ValueError, match="merge must be one of"):
         jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), bidirectional=True, merge="mean")
-    with pytest.raises(ValueError, match="num_layers must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="num_layers must be an int >= 1, got 0"):
         jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key(), num_layers=0)
     with pytest.raises(ValueError, match=r"layers\[1\] takes 3 features but layers\[0\] emits 4"):
         jaxrnn.Stacked([jaxrnn.Recurrent(jaxrnn.GRUCell(3, 4, key=key()))] * 2)
@@ -109,10 +109,10 @@ def test_construction_errors():
 @pytest.mark.parametrize(
     "build,match",
     [
-        (lambda: jaxrnn.Head(4, 0, key=key()), r"out_size must be a positive int, got 0"),
-        (lambda: jaxrnn.Head(4, -2, key=key()), r"out_size must be a positive int, got -2"),
-        (lambda: jaxrnn.SimpleRNNCell(3, True, key=key()), r"hidden_size must be a positive int, got True"),
-        (lambda: jaxrnn.GRUCell(2.5, 4, key=key()), r"input_size must be a positive int, got 2.5"),
+        (lambda: jaxrnn.Head(4, 0, key=key()), r"out_size must be an int >= 1, got 0"),
+        (lambda: jaxrnn.Head(4, -2, key=key()), r"out_size must be an int >= 1, got -2"),
+        (lambda: jaxrnn.SimpleRNNCell(3, True, key=key()), r"hidden_size must be an int >= 1, got True"),
+        (lambda: jaxrnn.GRUCell(2.5, 4, key=key()), r"input_size must be an int >= 1, got 2.5"),
         (
             lambda: jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 4, key=key()), jaxrnn.Head(6, 2, key=key())),
             r"head reads 6 features but rnn emits 4",
@@ -219,7 +219,7 @@ def test_spectra_take_a_cell_or_say_what_to_pass():
         (lambda: jaxrnn.LSTMCell(IN, H, key=None), TypeError, "key must be a PRNG key .* got None"),
         (lambda: jaxrnn.Head(H, 2, key=3), TypeError, "key must be a PRNG key"),
         (lambda: jaxrnn.make_rnn(int, IN, H, key=key()), TypeError, "cell_type must be a cell class"),
-        (lambda: jaxrnn.streams(jnp.arange(10), 0), ValueError, "n_streams must be a positive int, got 0"),
+        (lambda: jaxrnn.streams(jnp.arange(10), 0), ValueError, "n_streams must be an int >= 1, got 0"),
         (
             lambda: jaxrnn.LSTMCell(IN, H, key=key())(
                 jaxrnn.LSTMCell(IN, H, key=key()).init_state(), jnp.ones(IN, int)

@@ -1,4 +1,4 @@
-"""Heads and the architectures of seed 003, section 3."""
+"""Heads and the architectures of notes 003, section 3."""
 
 import jax
 import jax.numpy as jnp

@@ -52,10 +52,10 @@ def test_france_sentences():
     for w, c in zip(words, np.asarray(t.train.targets)):
         cue = 20 - 1 - 12
         assert w[cue - 4 : cue] == ["I", "grew", "up", "in"] and w[-3:] == ["I", "speak", "fluent"]
-        assert tasks.seeds.COUNTRIES[w[cue]] == t.info["languages"][c]
+        assert tasks.notes.COUNTRIES[w[cue]] == t.info["languages"][c]
     # distractors: other countries are mentioned after the cue, and the last one mentioned
     # says nothing of the answer (accuracy near chance, 1/8), so only memory of the cue helps
-    countries = list(tasks.seeds.COUNTRIES)
+    countries = list(tasks.notes.COUNTRIES)
     later = [[x for x in row[cue + 1 : -3] if x in countries] for row in words]
     assert np.mean([len(m) > 0 for m in later]) > 0.7
     last = [countries.index(m[-1]) for m in later if m]

@@ -1,4 +1,4 @@
-"""Cells: the seeds' step equations as pure functions of (state, input)."""
+"""Cells: the notes' step equations as pure functions of (state, input)."""
 
 from jaxrnn.cells import init
 from jaxrnn.cells.base import Cell, FusedCell, SummedCell, gate_norm
@@ -7,7 +7,11 @@ from jaxrnn.cells.gru import GRUCell, ResetBeforeGRUCell
 from jaxrnn.cells.lstm import LSTMCell
 from jaxrnn.cells.simple import SimpleRNNCell
 
+CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
+"""The three cells by short name: the one list the study, the command line and the benchmarks read."""
+
 __all__ = [
+    "CELLS",
     "Cell",
     "FusedCell",
     "GRUCell",

@@ -1,17 +1,17 @@
 """What every cell shares: its parameters, the input and recurrent terms, gate norms.
 
 A cell computes ``s_t = step(s_{t-1}, project(x_t))``: ``project`` is the input term of
-every gate, ``step`` the rest of the seeds' equation. ``cell(s, x)`` is that single step.
+every gate, ``step`` the rest of the notes' equation. ``cell(s, x)`` is that single step.
 Cells are their equations and nothing else: how a layer computes them fast (the input
 projection of all T steps in one matmul, the recurrent matmul, the backward pass) is the
 layers' business (``jaxrnn.layers``). Most cells read ``h_{t-1}`` through one matmul for
 all gates (``FusedCell``); the simple RNN and the LSTM further read only the sum of the
 two terms (``SummedCell``); the reset-before GRU is neither and defines ``step``.
 
-Weights are stored the way the seeds write them (``W_xh x_t``, column vectors), which is
+Weights are stored the way the notes write them (``W_xh x_t``, column vectors), which is
 also PyTorch's layout: ``W_xh`` is (G*H, input_size), ``W_hh`` is (G*H, H), with the G
 gate blocks stacked along the rows. There are two bias vectors, ``b_xh`` (added in the
-projection) and ``b_hh`` (added in the step), as in PyTorch; the seeds' ``b_h`` is their
+projection) and ``b_hh`` (added in the step), as in PyTorch; the notes' ``b_h`` is their
 sum. The GRU needs them apart (its candidate's ``b_hh`` block sits inside ``r * (...)``)
 and keeping them apart everywhere makes the PyTorch round trip exact.
 """
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from jaxrnn._checks import check_size, check_state, prng_key, resolve_named
+from jaxrnn._checks import check_count, check_state, prng_key, resolve_named
 from jaxrnn.cells.init import Initializer, gate_blocks, glorot_uniform, orthogonal
 
 State = PyTree[Float[Array, "*batch H"]]
@@ -83,7 +83,7 @@ def gate_parameters(
     unknown = sorted(set(options) - set(CellOptions.__annotations__))
     if unknown:
         raise TypeError(f"unknown cell option(s) {unknown}; a cell takes {sorted(CellOptions.__annotations__)}")
-    input_size, hidden_size = check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size")
+    input_size, hidden_size = check_count(input_size, "input_size"), check_count(hidden_size, "hidden_size")
     layer_norm, dtype = options.get("layer_norm", False), options.get("dtype", jnp.float32)
     G, H = n_gates, hidden_size
     k_x, k_h = jax.random.split(prng_key(key))

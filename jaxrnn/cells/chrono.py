@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
+from jaxrnn._checks import check_count
 from jaxrnn.cells.gru import GRUCell, ResetBeforeGRUCell
 from jaxrnn.cells.lstm import LSTMCell
 
@@ -30,8 +31,7 @@ def chrono_init(cell: GatedCell, t_max: int, *, key: PRNGKeyArray) -> GatedCell:
     """``cell`` with chrono-initialised gate biases for dependencies up to ``t_max`` steps."""
     if not isinstance(cell, (LSTMCell, GRUCell, ResetBeforeGRUCell)):
         raise TypeError(f"chrono_init takes an LSTMCell, GRUCell or ResetBeforeGRUCell, got {type(cell).__name__}")
-    if isinstance(t_max, bool) or not isinstance(t_max, int) or t_max < 3:
-        raise ValueError(f"t_max must be an int >= 3 (time scales are drawn from U(1, t_max - 1)), got {t_max!r}")
+    check_count(t_max, "t_max", 3, why="time scales are drawn from U(1, t_max - 1)")
     H = cell.hidden_size
     dtype = cell.b_xh.dtype
     log_u = jnp.log(jax.random.uniform(key, (H,), jnp.float32, 1.0, t_max - 1.0)).astype(dtype)

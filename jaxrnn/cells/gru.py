@@ -1,13 +1,13 @@
 """The GRU (Cho et al. 2014) in its two published forms; gate blocks in the order r, z, n.
 
-Both forms use the seed's meaning of the update gate: ``z`` weighs the *candidate*,
+Both forms use the notes' meaning of the update gate: ``z`` weighs the *candidate*,
 
     r = σ(a_r),  z = σ(a_z),  h_t = (1 - z) * h_{t-1} + z * n
 
 so z -> 1 takes the new candidate and z -> 0 keeps the old state. They differ in where
 the reset gate acts on the candidate:
 
-- ``ResetBeforeGRUCell``, exactly seed 003:
+- ``ResetBeforeGRUCell``, exactly notes 003:
   ``n = tanh(W_xn x_t + b_xn + W_hn (r * h_{t-1}) + b_hn)``. Two dependent matmuls per
   step: [W_hr; W_hz] h first, then W_hn (r * h).
 - ``GRUCell``, reset after the matmul (the form of PyTorch, cuDNN and Keras):

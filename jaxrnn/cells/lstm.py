@@ -1,10 +1,10 @@
-"""The LSTM of seed 003 (Hochreiter & Schmidhuber 1997), gates in PyTorch's order i, f, g, o.
+"""The LSTM of notes 003 (Hochreiter & Schmidhuber 1997), gates in PyTorch's order i, f, g, o.
 
     i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o),  a = W_xh x_t + b_xh + W_hh h_{t-1} + b_hh
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
 
-The seed's ``C~_t`` is ``g``. With ``layer_norm=True`` the input and recurrent terms of
+The notes' ``C~_t`` is ``g``. With ``layer_norm=True`` the input and recurrent terms of
 ``a`` are each layer-normalised per gate, and ``c_t`` is normalised before the tanh
 (Ba et al. 2016): ``h_t = o * tanh(LN(c_t))``.
 """

@@ -1,4 +1,4 @@
-"""The simple (Elman) RNN of seeds 000-003: h_t = f(W_xh x_t + W_hh h_{t-1} + b_h)."""
+"""The simple (Elman) RNN of notes 000-003: h_t = f(W_xh x_t + W_hh h_{t-1} + b_h)."""
 
 from collections.abc import Callable
 from typing import Unpack

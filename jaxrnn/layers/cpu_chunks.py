@@ -4,7 +4,7 @@ Why: XLA:CPU allocates an executable's temporaries on every call, and glibc's ma
 serves a request of 32 MiB or more with a fresh ``mmap`` whose pages fault in one by one:
 the projected inputs of an LSTM at B 32, H 256, T 256 (32 MiB) took 46 ms to project
 against 17 ms at T 255, with 14,948 page faults a call (docs/performance.md). Projecting
-and scanning a chunk of steps at a time (``jaxrnn.layers.chunks``) keeps every forward
+and scanning a chunk of steps at a time (``jaxrnn.layers.chunked_scan``) keeps every forward
 temporary small. Measured, LSTM B 32, F 128, H 256, forward, whole T vs chunks of 32 / 64
 / 128 steps: T 256 106.8 vs 80.3 / 82.9 / 75.7 ms, T 1024 438 vs 367 / 350 / 369 ms; the
 forward+backward was unchanged within noise (254 vs 256 / 247 / 286 ms, 1143 vs 1018 /
@@ -16,14 +16,14 @@ import jax
 from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import State
-from jaxrnn.layers import chunks
+from jaxrnn.layers import chunked_scan
 
 CHUNK_BYTES = 8 * 2**20  # projected inputs per chunk
 MIN_STEPS = 16  # steps per chunk at least, however wide the rows
 
 
 def platform_run(
-    run: chunks.Run,
+    run: chunked_scan.ProjectAndScan,
     state: State,
     xs: Float[Array, "T B F"],
     mask: Bool[Array, "T B 1"] | None,
@@ -39,6 +39,6 @@ def platform_run(
         return run(state, xs, mask)
 
     def on_cpu(state, xs, mask):
-        return chunks.chunked(run, state, xs, mask, chunk=chunk, reverse=reverse)
+        return chunked_scan.chunked(run, state, xs, mask, chunk=chunk, reverse=reverse)
 
     return jax.lax.platform_dependent(state, xs, mask, cpu=on_cpu, default=run)

@@ -38,7 +38,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxrnn._checks import check_sequence, check_state
 from jaxrnn.cells.base import Cell, FusedCell, State
-from jaxrnn.layers import bias_column, chunks, cpu_chunks, cudnn, read_ahead
+from jaxrnn.layers import bias_column, chunked_scan, cpu_chunks, cudnn, read_ahead
 from jaxrnn.layers.fused_scan import fused_scan
 from jaxrnn.layers.mask import step_mask
 from jaxrnn.layers.plain_scan import plain_scan
@@ -137,7 +137,7 @@ def run(
         return plain_scan(cell, xw, state, valid, reverse=reverse, unroll=unroll, scan=scan)
 
     if remat:
-        return chunks.chunked(project_and_scan, state, xs, valid, chunk=chunk, reverse=reverse, checkpoint=True)
+        return chunked_scan.chunked(project_and_scan, state, xs, valid, chunk=chunk, reverse=reverse, checkpoint=True)
 
     def scan_paths(state, xs, valid):
         if not engine.cpu_chunks:

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxrnn._checks import check_size
+from jaxrnn._checks import check_count
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers import engine as engines
 from jaxrnn.layers.engine import Engine
@@ -30,7 +30,7 @@ class Recurrent(eqx.Module):
         unroll: ``lax.scan``'s unroll. Default 1.
         remat: the lowest-memory mode for BPTT: chunks of ``chunk`` steps are checkpointed
             and recomputed, projection included, in the backward pass
-            (``jaxrnn.layers.chunks``). Default False.
+            (``jaxrnn.layers.chunked_scan``). Default False.
         chunk: steps per remat chunk. Default None: about sqrt(T).
         engine: the fast paths the layer may take (``jaxrnn.layers.Engine``). Default:
             every one; ``Engine.plain()`` for the reference scan.
@@ -44,9 +44,9 @@ class Recurrent(eqx.Module):
     engine: Engine = eqx.field(static=True, default=Engine())
 
     def __check_init__(self):
-        check_size(self.unroll, "unroll")
+        check_count(self.unroll, "unroll")
         if self.chunk is not None:
-            check_size(self.chunk, "chunk")
+            check_count(self.chunk, "chunk")
         if not isinstance(self.engine, Engine):
             raise TypeError(f"engine must be a jaxrnn.layers.Engine, got {type(self.engine).__name__}")
 

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from jaxrnn._checks import check_size
+from jaxrnn._checks import check_count
 from jaxrnn.cells.base import Cell
 from jaxrnn.layers.bidirectional import Bidirectional
 from jaxrnn.layers.engine import Engine
@@ -105,7 +105,7 @@ def make_rnn(
     ``unroll``, ``remat`` and ``engine`` to every layer (``Recurrent``; ``engine`` None:
     every fast path allowed).
     """
-    num_layers = check_size(num_layers, "num_layers")
+    num_layers = check_count(num_layers, "num_layers")
     if not (isinstance(cell_type, type) and issubclass(cell_type, Cell)):
         raise TypeError(f"cell_type must be a cell class such as jaxrnn.LSTMCell, got {cell_type!r}")
     keys = iter(jax.random.split(key, 2 * num_layers))

@@ -1,4 +1,4 @@
-"""Models: heads and the architectures of seed 003, section 3."""
+"""Models: heads and the architectures of notes 003, section 3."""
 
 from jaxrnn.models.decoder import Decoder
 from jaxrnn.models.generative import EncoderDecoder, OneToMany, state_with_h

@@ -16,10 +16,9 @@ An optional context vector (B, C) is concatenated to the input at every step.
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from jaxrnn._checks import check_temperature
+from jaxrnn._checks import check_count, check_temperature
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.recurrent import Recurrent
 from jaxrnn.models.head import Head
@@ -132,8 +131,7 @@ class Decoder(eqx.Module):
         ``end_token``, its later predictions are ``end_token``. Values: predictions
         are ``head.activate(logits)``.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        check_count(steps, "steps", 0)
         temperature = check_temperature(temperature)
         if end_token is not None and self.vocab_size is not None and not 0 <= end_token < self.vocab_size:
             raise ValueError(f"end_token must lie in [0, {self.vocab_size}) (the vocabulary), got {end_token}")

@@ -1,4 +1,4 @@
-"""One-to-many and encoder-decoder models (seed 003, section 3 b and e)."""
+"""One-to-many and encoder-decoder models (notes 003, section 3 b and e)."""
 
 import equinox as eqx
 import jax.numpy as jnp

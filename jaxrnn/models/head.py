@@ -1,11 +1,11 @@
-"""Output head ``y_t = g(W_hy h_t + b_y)`` of the seeds."""
+"""Output head ``y_t = g(W_hy h_t + b_y)`` of the notes."""
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrnn._checks import check_size, prng_key
+from jaxrnn._checks import check_count, prng_key
 
 _ACTIVATIONS = {
     "linear": lambda a: a,
@@ -29,7 +29,7 @@ class Head(eqx.Module):
     def __init__(
         self, hidden_size: int, out_size: int, *, key: PRNGKeyArray, activation: str = "linear", dtype=jnp.float32
     ):
-        hidden_size, out_size = check_size(hidden_size, "hidden_size"), check_size(out_size, "out_size")
+        hidden_size, out_size = check_count(hidden_size, "hidden_size"), check_count(out_size, "out_size")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         self.W_hy = jax.nn.initializers.glorot_uniform()(prng_key(key), (out_size, hidden_size), dtype)

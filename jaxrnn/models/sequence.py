@@ -1,4 +1,4 @@
-"""Many-to-one and synchronised many-to-many models (seed 003, section 3 c and d)."""
+"""Many-to-one and synchronised many-to-many models (notes 003, section 3 c and d)."""
 
 import equinox as eqx
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxrnn._checks import check_sequence, check_state
+from jaxrnn._checks import check_count, check_sequence, check_state
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.mask import step_mask
 from jaxrnn.layers.recurrent import Recurrent
@@ -80,8 +80,7 @@ def unroll(
     """
     if method not in (*METHODS, "sequential", "auto"):
         raise ValueError(f"method must be one of {', '.join(METHODS)}, sequential or auto, got {method!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    check_count(max_iter, "max_iter")
     check_sequence(xs, cell.input_size)
     B, T, _ = xs.shape
     if method == "auto":

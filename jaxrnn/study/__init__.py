@@ -8,9 +8,8 @@ its table, JSON and figures; ``cli``: the command line (the study, ``train``,
 """
 
 from jaxrnn.study.experiment import (
-    CELLS,
     INITS,
-    TASKS,
+    STUDY_TASKS,
     StudyConfig,
     cell_key,
     initial_model,
@@ -23,9 +22,8 @@ from jaxrnn.study.experiment import (
 )
 
 __all__ = [
-    "CELLS",
     "INITS",
-    "TASKS",
+    "STUDY_TASKS",
     "StudyConfig",
     "cell_key",
     "initial_model",

@@ -9,7 +9,7 @@ import math
 import os
 import sys
 
-TASK_HELP = {  # the names of jaxrnn.tasks
+TASK_HELP = {  # what the command line says of each of jaxrnn.tasks.TASKS
     "adding": "adding problem (Hochreiter & Schmidhuber 1997), --length T",
     "copy_memory": "copy memory task (Arjovsky et al. 2016), --length T",
     "france": "'I grew up in France ... I speak fluent ___', --distance, --length",
@@ -133,7 +133,7 @@ def _make_task(name: str, length: int | None, key, distance: int | None = None):
 
 
 def _cell(name: str):
-    from jaxrnn.study import CELLS
+    from jaxrnn.cells import CELLS
 
     if name not in CELLS:
         raise ValueError(f"unknown cell {name!r}; choose from {', '.join(CELLS)}")

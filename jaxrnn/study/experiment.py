@@ -1,4 +1,4 @@
-"""The long-term-dependency study of the seeds: simple RNN vs LSTM vs GRU as the distance grows.
+"""The long-term-dependency study of the notes: simple RNN vs LSTM vs GRU as the distance grows.
 
 For each sequence length, cell and seed: train on a long-range task with ``fit``, and
 measure the gradient that reaches back in time (||dL/ds_k|| against the lag, at
@@ -17,14 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn import spectra, tasks
-from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
+from jaxrnn.cells import CELLS, SimpleRNNCell
 from jaxrnn.cells.chrono import chrono_init
 from jaxrnn.train import default_optimizer, fit
 from jaxrnn.train.losses import resolve_loss
 
-CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
 INITS = ("chrono", "default")
-TASKS = {"adding": tasks.adding, "copy_memory": tasks.copy_memory, "france": tasks.france}
+STUDY_TASKS = ("adding", "copy_memory", "france")
+"""The tasks of ``jaxrnn.tasks.TASKS`` the study runs: each takes a length (a distance for france)."""
 
 
 @dataclasses.dataclass
@@ -57,8 +57,8 @@ class StudyConfig:
 
     def validate(self) -> None:
         """ValueError naming the bad field."""
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; the study runs {', '.join(TASKS)}")
+        if self.task not in STUDY_TASKS:
+            raise ValueError(f"unknown task {self.task!r}; the study runs {', '.join(STUDY_TASKS)}")
         for c in self.cells:
             if c not in CELLS:
                 raise ValueError(f"unknown cell {c!r}; choose from {', '.join(CELLS)}")
@@ -78,7 +78,7 @@ class StudyConfig:
 def make_task(config: StudyConfig, length: int, key) -> tasks.Task:
     """The study's task at one length (the adding/copy T, or the France distance)."""
     n_val = min(1000, config.examples // 5)
-    return TASKS[config.task](length, config.examples + n_val, key=key, n_validation=n_val)
+    return tasks.TASKS[config.task](length, config.examples + n_val, key=key, n_validation=n_val)
 
 
 def gradient_vs_lag(model, task: tasks.Task, n: int = 16) -> np.ndarray:

@@ -7,12 +7,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
+from jaxrnn._checks import check_count
 from jaxrnn.tasks.base import Task, split
 
 
 def _check_length(T: int, minimum: int = 2) -> None:
-    if not (isinstance(T, int) and T >= minimum):
-        raise ValueError(f"length must be an int >= {minimum}, got {T!r}")
+    check_count(T, "length", minimum)
 
 
 def adding(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int = 1000) -> Task:

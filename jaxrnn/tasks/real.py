@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrnn._checks import check_temperature
+from jaxrnn._checks import check_count, check_temperature
 from jaxrnn.data import Data, streams
 from jaxrnn.tasks.base import Task, split
 
@@ -96,8 +96,7 @@ def reverse_digits(length: int = 5, n: int = 6000, *, key, n_validation: int = 5
     """Sequence to sequence: read ``length`` digits, write them reversed (encoder-decoder,
     teacher forcing in training, greedy decoding at inference). Token ids 0-9 are the
     digits, 10 is the decoder's start token."""
-    if not (isinstance(length, int) and length >= 2):
-        raise ValueError(f"length must be an int >= 2, got {length!r}")
+    check_count(length, "length", 2)
     src = jax.random.randint(key, (n, length), 0, 10)
     inputs = jax.nn.one_hot(src, 10)
     train, val = split(inputs, src[:, ::-1], n_validation)

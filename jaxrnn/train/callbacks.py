@@ -26,8 +26,9 @@ from typing import NamedTuple
 
 import equinox as eqx
 
+from jaxrnn._checks import check_count
+from jaxrnn.train import arguments
 from jaxrnn.train import checkpoint as ckpt
-from jaxrnn.train import checks
 from jaxrnn.train.history import History
 from jaxrnn.train.state import TrainState
 
@@ -113,7 +114,7 @@ class MaxSteps(Callback):
     """Stop after ``limit`` updates in total (``limit`` >= 0)."""
 
     def __init__(self, limit: int):
-        checks.count(limit, "MaxSteps limit", 0)
+        check_count(limit, "MaxSteps limit", 0)
         self.limit = limit
 
     def boundary(self, step):
@@ -134,7 +135,7 @@ class StopOnNonFinite(Callback):
     """
 
     def __init__(self, limit: int = 10):
-        checks.count(limit, "StopOnNonFinite limit", 0)
+        check_count(limit, "StopOnNonFinite limit", 0)
         self.limit = limit
 
     def on_block_end(self, run, seconds):
@@ -184,7 +185,7 @@ class EarlyStopping(Callback):
     else the training ``loss``); the run's model becomes the best one seen."""
 
     def __init__(self, patience: int):
-        checks.count(patience, "EarlyStopping patience", 1)
+        check_count(patience, "EarlyStopping patience", 1)
         self.patience, self.best, self.since_best, self.best_model = patience, math.inf, 0, None
 
     def on_epoch_end(self, run, metrics, seconds):
@@ -237,8 +238,8 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path: str, *, every: int | None = None, info: dict | None = None, resume: bool = False):
-        checks.count(every, "ModelCheckpoint every", 1, allow_none=True)
-        self.resumable = checks.checkpoint_path(path, resume) is not None
+        check_count(every, "ModelCheckpoint every", 1, allow_none=True)
+        self.resumable = arguments.checkpoint_path(path, resume) is not None
         self.path, self.every, self.info, self.architecture = path, every, info or {}, None
 
     def boundary(self, step):
@@ -388,7 +389,7 @@ class CSVLogger(Callback):
     """
 
     def __init__(self, path: str):
-        checks.log_path(path)
+        arguments.log_path(path)
         self.path = path
 
     def on_epoch_end(self, run, metrics, seconds):

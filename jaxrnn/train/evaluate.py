@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from jaxrnn._checks import check_lengths
+from jaxrnn._checks import check_count, check_lengths
 from jaxrnn.data import Data, as_data, batch_indices
 from jaxrnn.train import cpu_options
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
@@ -86,8 +86,7 @@ def evaluate(
     data = as_data(data) if stream is None else stream.first()
     loss_fn = resolve_loss(loss)
     objective = make_objective(loss_fn, loss_on, reduction, metrics)
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check_count(batch_size, "batch_size")
     evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size))
     try:
         if stream is None:
@@ -163,8 +162,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     inputs = jnp.asarray(inputs)
     if inputs.ndim < 2:
         raise ValueError(f"inputs must have a leading example axis, got shape {tuple(inputs.shape)}")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check_count(batch_size, "batch_size")
     n = inputs.shape[0]
     if lengths is not None:
         lengths = check_lengths(jnp.asarray(lengths), n, inputs.shape[1] if inputs.ndim == 3 else 0)

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrnn._checks import check_count
 from jaxrnn.data import Data, as_data
 from jaxrnn.train.sources import Plan
 
@@ -64,8 +65,7 @@ class HostBatches:
     """
 
     def __init__(self, batches: Iterable | Callable[[], Iterator], *, prefetch: int = 2):
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
-            raise ValueError(f"prefetch must be an int >= 1, got {prefetch!r}")
+        check_count(prefetch, "prefetch")
         if not (callable(batches) or isinstance(batches, Iterable)):
             raise TypeError(
                 f"batches must be an iterable of (inputs, targets[, lengths]) batches or a function returning "

@@ -13,11 +13,11 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray
 
-from jaxrnn._checks import prng_key
+from jaxrnn._checks import check_count, prng_key
 from jaxrnn.data import as_data, batch_indices
 from jaxrnn.layers import with_remat
+from jaxrnn.train import arguments
 from jaxrnn.train import callbacks as cb
-from jaxrnn.train import checks
 from jaxrnn.train import tbptt as tb
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
@@ -134,8 +134,8 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
     ks = tb.parse(tbptt)
-    checks.count(epochs, "epochs", 0)
-    checks.count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
+    check_count(epochs, "epochs", 0)
+    check_count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
     if stream is not None and stream.one_shot and epochs > 1:
         raise ValueError(
             f"data: a one-shot iterator (a generator) can be read once, not for epochs={epochs}: pass HostBatches "
@@ -156,7 +156,7 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     optimizer = default_optimizer() if optimizer is None else optimizer
     if remat is not None:
         model = with_remat(model, remat)
-    checks.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
+    arguments.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
     return model, stream, data, val, objective, ks, callbacks, run_forward, optimizer
 
 
@@ -174,7 +174,7 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     if stream is not None and devices.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
     n_examples = data.size if stream is not None else devices.global_size(data, "data")
-    checks.count(batch_size, "batch_size", 1)
+    check_count(batch_size, "batch_size", 1)
     # a batch_size above the data is one smaller batch, as in Keras and PyTorch; a stream's batches are its own
     batch_size = n_examples if stream is not None else min(batch_size, n_examples)
     rows = -(-batch_size // devices.n_dev) * devices.n_dev  # batch rows, padded to a multiple of the devices
@@ -284,11 +284,11 @@ def _check_shapes(source, whole, model, device_data, val_data, data, val, object
     with _naming("data"):
         jax.eval_shape(lambda m, d, i: source.loss(m, carry, d, i, 0, key), model, device_data, idx)
         probe = jax.eval_shape(lambda m, d, i: whole.forward(m, *_first_batch(d, i), key), model, data, idx)
-    checks.targets(data, "data", objective, probe)
+    arguments.targets(data, "data", objective, probe)
     if val is not None:
         with _naming("validation"):
             jax.eval_shape(lambda m, d, i: whole.loss(m, None, d, i, 0, None), model, val_data, idx)
-        checks.targets(val, "validation", objective, probe)
+        arguments.targets(val, "validation", objective, probe)
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def reduce(
 
     'mean': the weighted mean over all valid positions (every valid step of every
     sequence counts once). 'sum': summed over time steps, then averaged over the
-    sequences (the seeds' L = sum_t L_t, per sequence). Totals and counts of several
+    sequences (the notes' L = sum_t L_t, per sequence). Totals and counts of several
     batches add up, so validation over batches is exact.
     """
     total = jnp.sum(values * weights)

@@ -104,7 +104,7 @@ class Windows:
 
     def __init__(self, rows: int, T: int, k1: int, k2: int, objective: Objective, constrain: Callable = no_constraint):
         self.rows, self.T, self.objective, self.constrain = rows, T, objective, constrain
-        self.geometry = tb.plan(T, k1, k2)
+        self.geometry = tb.geometry(T, k1, k2)
 
     def device_data(self, data: Data) -> Padded:
         """What ``loss`` reads: inputs, targets and the mask of valid steps, padded in time."""

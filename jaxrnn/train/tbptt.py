@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 
-class Windows(NamedTuple):
+class Geometry(NamedTuple):
     """Window geometry for a sequence of length T."""
 
     k1: int
@@ -27,11 +27,11 @@ class Windows(NamedTuple):
     padded: int
 
 
-def plan(T: int, k1: int, k2: int) -> Windows:
-    """Windows covering T steps with stride k1 and length k2."""
+def geometry(T: int, k1: int, k2: int) -> Geometry:
+    """The windows covering T steps with stride k1 and length k2."""
     count = max(1, -(-T // k1))
     front = k2 - k1
-    return Windows(k1, k2, count, front, front + count * k1)
+    return Geometry(k1, k2, count, front, front + count * k1)
 
 
 def parse(tbptt) -> tuple[int, int] | None:
@@ -48,13 +48,13 @@ def parse(tbptt) -> tuple[int, int] | None:
     return k1, k2
 
 
-def pad_time(a: Array, w: Windows, T: int) -> Array:
+def pad_time(a: Array, w: Geometry, T: int) -> Array:
     """Pad axis 1 (time, length T) with zeros: ``w.front`` in front, the rest at the end."""
     pad = [(0, 0)] * a.ndim
     pad[1] = (w.front, w.padded - w.front - T)
     return jnp.pad(a, pad)
 
 
-def window(a: Array, i, w: Windows) -> Array:
+def window(a: Array, i, w: Geometry) -> Array:
     """Window i (possibly traced) of a padded array: steps [i*k1, i*k1 + k2) of axis 1."""
     return jax.lax.dynamic_slice_in_dim(a, i * w.k1, w.k2, axis=1)

@@ -7,17 +7,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from jaxrnn._checks import check_count
 from jaxrnn.data import Data
 from jaxrnn.tasks.base import Task, split
 
 
 def stock_prices(n_days: int = 400, window: int = 5, *, key: PRNGKeyArray, noise: float = 1.0) -> Task:
-    """Seed 002: predict day 6's price from the past 5 days (input size 1).
+    """Notes 002: predict day 6's price from the past 5 days (input size 1).
 
-    The series continues the seed's 100, 102, ..., 108 (+2 a day) with Gaussian noise of
+    The series continues the notes' 100, 102, ..., 108 (+2 a day) with Gaussian noise of
     std ``noise``. Inputs are *scaled*: (price - mean) / std of the series (``info`` keeps
     both, to undo it). With raw prices a tanh unit sees pre-activations of 50 and more
-    (seed 002's W_x = 0.5 times 100): it saturates at 1, its derivative is 0 to float32
+    (notes 002's W_x = 0.5 times 100): it saturates at 1, its derivative is 0 to float32
     precision, and no gradient flows (see docs/guides/notes-example.md).
     """
     if window < 1 or n_days <= window + 1:
@@ -38,12 +39,12 @@ SEED_SENTENCES = ("I love deep learning models", "The cat sat on the mat")
 
 
 def next_word(sentences=SEED_SENTENCES) -> Task:
-    """Seeds 002/003: next-word prediction, one output per word (many-to-many).
+    """Notes 002/003: next-word prediction, one output per word (many-to-many).
 
     Inputs are one-hot words; the target at step t is word t + 1, so after
     "I love deep learning" the model should say "models" and after "The cat sat on the",
     "mat". Shorter sentences are padded (``lengths`` mask them). Validation = training:
-    the task is to memorise the seeds' sentences.
+    the task is to memorise the notes' sentences.
     """
     words = [s.split() for s in sentences]
     vocab = sorted({w for s in words for w in s})
@@ -84,7 +85,7 @@ def france(
     n_validation: int = 500,
     distractors: bool = True,
 ) -> Task:
-    """Seeds 000-002: "I grew up in France ... I speak fluent ___" -> "French".
+    """Notes 000-002: "I grew up in France ... I speak fluent ___" -> "French".
 
     Each sentence is ``I grew up in <country> <fillers> I speak fluent``, with random
     filler words; the target is the country's language (8 pairs; many-to-one). ``distance``
@@ -98,8 +99,7 @@ def france(
     one after "I grew up in" helps. Without them no filler is a country, and the cue is the
     only country in the sentence.
     """
-    if not (isinstance(distance, int) and distance >= 3):
-        raise ValueError(f"distance must be an int >= 3 (the cue, then 'I speak fluent'), got {distance!r}")
+    check_count(distance, "distance", 3, why="the cue, then 'I speak fluent'")
     length = distance + len(PREFIX) + 1 if length is None else length
     if distance > length - len(PREFIX) - 1:
         raise ValueError(

@@ -22,7 +22,7 @@ from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import State
 
-Run = Callable[[State, Array, Array | None], tuple[State, Array]]  # (state, xs, mask) -> (state, ys)
+ProjectAndScan = Callable[[State, Array, Array | None], tuple[State, Array]]  # (state, xs, mask) -> (state, ys)
 
 
 def chunk_length(T: int, chunk: int | None) -> int:
@@ -34,7 +34,7 @@ def chunk_length(T: int, chunk: int | None) -> int:
 
 
 def chunked(
-    run: Run,
+    run: ProjectAndScan,
     state: State,
     xs: Float[Array, "T B F"],
     mask: Bool[Array, "T B 1"] | None,

@@ -1,4 +1,4 @@
-"""fit's argument checks: every one runs before the first update, and names the argument,
+"""fit's arguments that need more than a count, checked before the first update; each error names the argument,
 what was given and what was expected."""
 
 import os
@@ -11,18 +11,6 @@ import optax
 from jaxrnn.data import Data
 from jaxrnn.train import checkpoint as ckpt
 from jaxrnn.train.objective import Objective
-
-
-def count(value, name: str, low: int, high: int | None = None, allow_none: bool = False) -> None:
-    """``value`` must be an int (not a bool) in [low, high]; None too when ``allow_none``."""
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
-    if ok and (high is None or value <= high):
-        return
-    bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-    extra = " or None" if allow_none else ""
-    raise ValueError(f"{name} must be an int {bound}{extra}, got {value!r}")
 
 
 def optimizer(opt, params) -> None:
