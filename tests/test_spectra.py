@@ -231,8 +231,9 @@ def test_perturbation_gradients_equal_explicit_products():
 
 def test_memory_length():
     norms = jnp.array([1.0, 0.5, 0.1, 0.01, 1e-4])
-    assert sp.memory_length(norms, 0.05) == 3
-    assert sp.memory_length(norms, 1e-6) == 5
+    assert sp.memory_length(norms, 0.05) == (3, False)
+    assert sp.memory_length(norms, 1e-6) == (5, True)  # never below: at least T = 5
+    assert str(sp.memory_length(norms, 1e-6)) == ">= 5" and str(sp.memory_length(norms, 0.05)) == "3"
 
 
 def test_everything_jit_compiles():

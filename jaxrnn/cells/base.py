@@ -18,7 +18,7 @@ and keeping them apart everywhere makes the PyTorch round trip exact.
 
 import abc
 from collections.abc import Callable
-from typing import ClassVar, NamedTuple, TypedDict, Unpack
+from typing import ClassVar, TypedDict, Unpack
 
 import equinox as eqx
 import jax
@@ -63,23 +63,12 @@ class CellOptions(TypedDict, total=False):
     dtype: jnp.dtype
 
 
-class GateParameters(NamedTuple):
-    """The parameters and sizes every cell has, in the order of its fields."""
-
-    W_xh: Float[Array, "G in"]
-    W_hh: Float[Array, "G H"]
-    b_xh: Float[Array, " G"]
-    b_hh: Float[Array, " G"]
-    ln_x: Float[Array, " G"] | None
-    ln_h: Float[Array, " G"] | None
-    input_size: int
-    hidden_size: int
-
-
 def gate_parameters(
     n_gates: int, input_size: int, hidden_size: int, key: PRNGKeyArray, **options: Unpack[CellOptions]
-) -> GateParameters:
-    """Freshly initialised parameters of a cell of ``n_gates`` gate blocks (``CellOptions``)."""
+) -> tuple[Array, Array, Array, Array, Array | None, Array | None, int, int]:
+    """Freshly initialised parameters of a cell of ``n_gates`` gate blocks (``CellOptions``):
+    ``(W_xh, W_hh, b_xh, b_hh, ln_x, ln_h, input_size, hidden_size)``, the order of every
+    cell's fields (``Cell``)."""
     unknown = sorted(set(options) - set(CellOptions.__annotations__))
     if unknown:
         raise TypeError(f"unknown cell option(s) {unknown}; a cell takes {sorted(CellOptions.__annotations__)}")
@@ -87,16 +76,11 @@ def gate_parameters(
     layer_norm, dtype = options.get("layer_norm", False), options.get("dtype", jnp.float32)
     G, H = n_gates, hidden_size
     k_x, k_h = jax.random.split(prng_key(key))
-    return GateParameters(
-        W_xh=gate_blocks(options.get("W_xh_init") or glorot_uniform(), k_x, G, H, input_size, dtype),
-        W_hh=gate_blocks(options.get("W_hh_init") or orthogonal(), k_h, G, H, H, dtype),
-        b_xh=jnp.zeros(G * H, dtype),
-        b_hh=jnp.zeros(G * H, dtype),
-        ln_x=jnp.ones(G * H, dtype) if layer_norm else None,
-        ln_h=jnp.ones(G * H, dtype) if layer_norm else None,
-        input_size=input_size,
-        hidden_size=hidden_size,
-    )
+    W_xh = gate_blocks(options.get("W_xh_init") or glorot_uniform(), k_x, G, H, input_size, dtype)
+    W_hh = gate_blocks(options.get("W_hh_init") or orthogonal(), k_h, G, H, H, dtype)
+    b_xh, b_hh = jnp.zeros(G * H, dtype), jnp.zeros(G * H, dtype)
+    ln_x, ln_h = (jnp.ones(G * H, dtype), jnp.ones(G * H, dtype)) if layer_norm else (None, None)
+    return W_xh, W_hh, b_xh, b_hh, ln_x, ln_h, input_size, hidden_size
 
 
 class Cell(eqx.Module):

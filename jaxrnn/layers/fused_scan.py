@@ -22,6 +22,8 @@ The values and gradients are those of the plain scan (tests compare them for eve
 cell); only the order of floating-point sums differs.
 """
 
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -46,6 +48,84 @@ def _instantiate(cotangent):
     return jax.tree.map(lambda d: jnp.zeros(d.shape, d.dtype) if _is_zero(d) else d, cotangent, is_leaf=_is_zero)
 
 
+class _Loops(NamedTuple):
+    """The forward and backward loops of one ``fused_scan`` call. ``rest`` is the cell's
+    arrays but ``W_xh`` and ``W_hh``; ``static`` its non-array part."""
+
+    static: FusedCell
+    scan: Scan
+    reverse: bool
+    unroll: int
+    shared: bool  # one cotangent for xw and hw (a SummedCell without layer norm)
+
+    def cell(self, rest) -> FusedCell:
+        return eqx.combine(rest, self.static)
+
+    def pointwise(self, rest, s, xw_t, hw_t, m_t):
+        c = self.cell(rest)
+        return apply_mask(m_t, c.gates(s, xw_t, c.recurrent(hw_t)), s, c.output)
+
+    def summed(self, rest, s, a_t, m_t):
+        c = self.cell(rest)
+        return apply_mask(m_t, c.activate(s, a_t), s, c.output)
+
+    def output(self, rest, s):
+        return self.cell(rest).output(s)
+
+    def forward(self, W, rest, xw, s0, mask, keep: bool):
+        """The states and outputs; with ``keep``, also ``(s_{t-1}, hw_t)`` of every step."""
+
+        def body(s, inputs):
+            xw_t, m_t = inputs
+            hw = self.output(rest, s) @ W.T
+            new, y = self.pointwise(rest, s, xw_t, hw, m_t)
+            return new, (y, (s, hw) if keep else None)
+
+        return self.scan(body, s0, (xw, mask), reverse=self.reverse, unroll=self.unroll)
+
+    def backward(self, residuals, cotangents):
+        """The VJP: the pointwise part's per step, ``dW_hh`` in one matmul after the loop."""
+        W, rest, xw, mask, saved = residuals
+        ds_final, dys = cotangents
+        # A model that reads only the final state (many-to-one) leaves dys a symbolic zero:
+        # the loop then adds a constant zero rather than reading a (T, B, H) array of zeros
+        zero_dy = jnp.zeros(dys.shape[1:], dys.dtype) if _is_zero(dys) else None
+
+        def body(carry, inputs):
+            ds, d_rest = carry
+            xw_t, m_t, dy_t, (s_prev, hw) = inputs
+            dy_t = zero_dy if dy_t is None else dy_t
+            if self.shared:
+                a_t = xw_t + self.cell(rest).recurrent(hw)
+                _, vjp = jax.vjp(lambda r, s, a: self.summed(r, s, a, m_t), rest, s_prev, a_t)
+                dr, ds_prev, da = vjp((ds, dy_t))
+                dxw_t = dhw_t = da
+            else:
+                _, vjp = jax.vjp(lambda r, s, x, h: self.pointwise(r, s, x, h, m_t), rest, s_prev, xw_t, hw)
+                dr, ds_prev, dxw_t, dhw_t = vjp((ds, dy_t))
+            dr_out, ds_out = jax.vjp(self.output, rest, s_prev)[1](dhw_t @ W)
+            carry = (_add(ds_prev, ds_out), _add(d_rest, _add(dr, dr_out)))
+            return carry, (dxw_t, None if self.shared else dhw_t)
+
+        zero_rest = jax.tree.map(jnp.zeros_like, rest)
+        (ds0, d_rest), (dxw, dhw) = self.scan(
+            body,
+            (_instantiate(ds_final), zero_rest),
+            (xw, mask, None if _is_zero(dys) else dys, saved),
+            reverse=not self.reverse,
+            unroll=self.unroll,
+        )
+        if self.shared:  # b_hh's cotangent is d a, summed once here rather than every step
+            dhw = dxw
+            d_rest = eqx.tree_at(lambda c: c.b_hh, d_rest, d_rest.b_hh + dxw.sum((0, 1)))
+        h_prev = self.output(rest, saved[0])  # (T, B, H): h_{t-1} for every step
+        # d_hw^T as (G, T*B) in (t, b) order: the transpose the input projection's
+        # gradient takes of d_xw too, so with a shared cotangent XLA forms it once, and
+        # h_prev enters as it lies (an einsum here made XLA transpose both operands)
+        dW = jnp.transpose(dhw, (2, 0, 1)).reshape(dhw.shape[-1], -1) @ h_prev.reshape(-1, h_prev.shape[-1])
+        return dW, d_rest, dxw, ds0, None
+
+
 def fused_scan(
     cell: FusedCell,
     xw: Float[Array, "T B G"],
@@ -67,77 +147,17 @@ def fused_scan(
     spec = eqx.tree_at(lambda c: (c.W_xh, c.W_hh), jax.tree.map(lambda _: True, dyn), (False, False))
     rest, _ = eqx.partition(dyn, spec)  # every parameter of the pointwise part
     shared = shared_cotangent and isinstance(cell, SummedCell) and cell.ln_h is None
-
-    def pointwise(rest, s, xw_t, hw_t, m_t):
-        c = eqx.combine(rest, static)
-        return apply_mask(m_t, c.gates(s, xw_t, c.recurrent(hw_t)), s, c.output)
-
-    def summed(rest, s, a_t, m_t):
-        c = eqx.combine(rest, static)
-        return apply_mask(m_t, c.activate(s, a_t), s, c.output)
-
-    def output(rest, s):
-        return eqx.combine(rest, static).output(s)
-
-    def forward(W, rest, xw, s0, mask, keep):
-        def body(s, inputs):
-            xw_t, m_t = inputs
-            hw = output(rest, s) @ W.T
-            new, y = pointwise(rest, s, xw_t, hw, m_t)
-            return new, (y, (s, hw) if keep else None)
-
-        return scan(body, s0, (xw, mask), reverse=reverse, unroll=unroll)
+    loops = _Loops(static, scan, reverse, unroll, shared)
 
     @jax.custom_vjp
     def run(W, rest, xw, s0, mask):
-        s, (ys, _) = forward(W, rest, xw, s0, mask, keep=False)
+        s, (ys, _) = loops.forward(W, rest, xw, s0, mask, keep=False)
         return s, ys
 
     def run_fwd(W, rest, xw, s0, mask):
         W, rest, xw, s0, mask = jax.tree.map(lambda p: p.value, (W, rest, xw, s0, mask))
-        s, (ys, saved) = forward(W, rest, xw, s0, mask, keep=True)
+        s, (ys, saved) = loops.forward(W, rest, xw, s0, mask, keep=True)
         return (s, ys), (W, rest, xw, mask, saved)
 
-    def run_bwd(residuals, cotangents):
-        W, rest, xw, mask, saved = residuals
-        ds_final, dys = cotangents
-        # A model that reads only the final state (many-to-one) leaves dys a symbolic zero:
-        # the loop then adds a constant zero rather than reading a (T, B, H) array of zeros
-        zero_dy = jnp.zeros(dys.shape[1:], dys.dtype) if _is_zero(dys) else None
-
-        def body(carry, inputs):
-            ds, d_rest = carry
-            xw_t, m_t, dy_t, (s_prev, hw) = inputs
-            dy_t = zero_dy if dy_t is None else dy_t
-            if shared:
-                a_t = xw_t + eqx.combine(rest, static).recurrent(hw)
-                _, vjp = jax.vjp(lambda r, s, a: summed(r, s, a, m_t), rest, s_prev, a_t)
-                dr, ds_prev, da = vjp((ds, dy_t))
-                dxw_t = dhw_t = da
-            else:
-                _, vjp = jax.vjp(lambda r, s, x, h: pointwise(r, s, x, h, m_t), rest, s_prev, xw_t, hw)
-                dr, ds_prev, dxw_t, dhw_t = vjp((ds, dy_t))
-            dr_out, ds_out = jax.vjp(output, rest, s_prev)[1](dhw_t @ W)
-            carry = (_add(ds_prev, ds_out), _add(d_rest, _add(dr, dr_out)))
-            return carry, (dxw_t, None if shared else dhw_t)
-
-        zero_rest = jax.tree.map(jnp.zeros_like, rest)
-        (ds0, d_rest), (dxw, dhw) = scan(
-            body,
-            (_instantiate(ds_final), zero_rest),
-            (xw, mask, None if _is_zero(dys) else dys, saved),
-            reverse=not reverse,
-            unroll=unroll,
-        )
-        if shared:  # b_hh's cotangent is d a, summed once here rather than every step
-            dhw = dxw
-            d_rest = eqx.tree_at(lambda c: c.b_hh, d_rest, d_rest.b_hh + dxw.sum((0, 1)))
-        h_prev = output(rest, saved[0])  # (T, B, H): h_{t-1} for every step
-        # d_hw^T as (G, T*B) in (t, b) order: the transpose the input projection's
-        # gradient takes of d_xw too, so with a shared cotangent XLA forms it once, and
-        # h_prev enters as it lies (an einsum here made XLA transpose both operands)
-        dW = jnp.transpose(dhw, (2, 0, 1)).reshape(dhw.shape[-1], -1) @ h_prev.reshape(-1, h_prev.shape[-1])
-        return dW, d_rest, dxw, ds0, None
-
-    run.defvjp(run_fwd, run_bwd, symbolic_zeros=True)  # fwd gets CustomVJPPrimal leaves
+    run.defvjp(run_fwd, loops.backward, symbolic_zeros=True)  # fwd gets CustomVJPPrimal leaves
     return run(dyn.W_hh, rest, xw, state, mask)

@@ -1,5 +1,7 @@
 """Many-to-one and synchronised many-to-many models (notes 003, section 3 c and d)."""
 
+import abc
+
 import equinox as eqx
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
@@ -18,14 +20,12 @@ def check_head(rnn: Stacked, head: Head) -> None:
         )
 
 
-class ManyToOne(eqx.Module):
-    """Sequence in, one output: ``head`` on the final ``h`` (at each sequence's last valid step).
+class _AbstractHeadOnRNN(eqx.Module):
+    """What both models share: a ``Stacked`` network read by a ``Head``, called as
+    ``model(xs, lengths=, key=, inference=)``; the training and prediction protocols."""
 
-    Example: sentiment of a sentence, the adding problem. Returns logits (B, out).
-    """
-
-    rnn: Stacked
-    head: Head
+    rnn: eqx.AbstractVar[Stacked]
+    head: eqx.AbstractVar[Head]
 
     def __check_init__(self):
         check_head(self.rnn, self.head)
@@ -37,21 +37,39 @@ class ManyToOne(eqx.Module):
         lengths: Int[Array, " B"] | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
-    ) -> Float[Array, "B out"]:
-        """Logits from the last layer's final state."""
-        _, state = self.rnn(xs, lengths=lengths, key=key, inference=inference)
-        return self.head(self.rnn.last_output(state))
+    ) -> Array:
+        """The logits: (B, out) for ``ManyToOne``, (B, T, out) for ``ManyToMany``."""
+        ys, state = self.rnn(xs, lengths=lengths, key=key, inference=inference)
+        return self.read(ys, state)
 
-    def train_logits(self, xs, targets, lengths, key) -> Float[Array, "B out"]:
+    @abc.abstractmethod
+    def read(self, ys: Float[Array, "B T H"], state: tuple) -> Array:
+        """The logits from the network's outputs and final states."""
+
+    def train_logits(self, xs, targets, lengths, key) -> Array:
         """Training protocol: the logits the loss reads (dropout on when ``key`` is given)."""
         return self(xs, lengths=lengths, key=key, inference=key is None)
 
-    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> Float[Array, "B out"]:
-        """Prediction protocol: logits in inference mode (no dropout)."""
+    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> Array:
+        """Prediction protocol: the logits in inference mode (no dropout)."""
         return self(xs, lengths=lengths, inference=True)
 
 
-class ManyToMany(eqx.Module):
+class ManyToOne(_AbstractHeadOnRNN):
+    """Sequence in, one output: ``head`` on the final ``h`` (at each sequence's last valid step).
+
+    Example: sentiment of a sentence, the adding problem. Returns logits (B, out).
+    """
+
+    rnn: Stacked
+    head: Head
+
+    def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B out"]:
+        """``head`` on the last layer's final state."""
+        return self.head(self.rnn.last_output(state))
+
+
+class ManyToMany(_AbstractHeadOnRNN):
     """One output per input step: ``head`` on every ``h_t``.
 
     Example: tagging, next-token prediction. Returns logits (B, T, out); skipped steps
@@ -60,9 +78,6 @@ class ManyToMany(eqx.Module):
 
     rnn: Stacked
     head: Head
-
-    def __check_init__(self):
-        check_head(self.rnn, self.head)
 
     def run(
         self,
@@ -78,25 +93,10 @@ class ManyToMany(eqx.Module):
         ys, state = self.rnn(xs, state, lengths=lengths, mask=mask, key=key, inference=inference)
         return self.head(ys), state
 
-    def __call__(
-        self,
-        xs: Float[Array, "B T F"],
-        *,
-        lengths: Int[Array, " B"] | None = None,
-        key: PRNGKeyArray | None = None,
-        inference: bool = False,
-    ) -> Float[Array, "B T out"]:
-        """Logits for every step."""
-        return self.run(xs, lengths=lengths, key=key, inference=inference)[0]
+    def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B T out"]:
+        """``head`` on every step's output."""
+        return self.head(ys)
 
     def init_state(self, batch: int) -> tuple:
         """Training protocol (TBPTT): the zero state carried across windows."""
         return self.rnn.init_state(batch)
-
-    def train_logits(self, xs, targets, lengths, key) -> Float[Array, "B T out"]:
-        """Training protocol: the logits the loss reads (dropout on when ``key`` is given)."""
-        return self(xs, lengths=lengths, key=key, inference=key is None)
-
-    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> Float[Array, "B T out"]:
-        """Prediction protocol: logits for every step in inference mode (no dropout)."""
-        return self(xs, lengths=lengths, inference=True)

@@ -1,6 +1,7 @@
 """The gradient view: ||dL/ds_k|| for every k in one backward pass, and a memory length."""
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,9 @@ from jaxrnn.spectra.jacobians import _check_sequence, _initial, as_cell, flat_st
 
 
 def last_step_loss(hs: Float[Array, "T H"]) -> Float[Array, ""]:
-    """The default loss: the sum of the last output, L = sum_i h_T[i]."""
+    """The default loss of ``state_gradients``: the sum of the last output, L = sum_i h_T[i]
+    (a loss read at the last step only, as a many-to-one model's is; with every weight
+    of the readout 1)."""
     return jnp.sum(hs[-1])
 
 
@@ -25,7 +28,8 @@ def state_gradients(
 
     A perturbation e_k, zero, is added to each state, s_k = step(s_{k-1}, x_k) + e_k;
     then dL/de_k = dL/ds_k, the total derivative through all later steps. ``loss``
-    maps the outputs h_1..h_T (T, H) to a scalar.
+    maps the outputs h_1..h_T (T, H) to a scalar; the default is ``last_step_loss``,
+    L = sum(h_T).
     """
     cell = as_cell(cell)
     _check_sequence(cell, xs)
@@ -54,10 +58,24 @@ def gradient_norms_vs_lag(grads: Float[Array, "T n"], hidden_size: int | None = 
     return jnp.linalg.norm(g, axis=-1)[::-1]
 
 
-def memory_length(norms_vs_lag: Float[Array, " T"], ratio: float = 1e-3) -> int:
-    """The first lag at which the gradient norm falls below ``ratio`` times its value at lag 0
-    (the length of the sequence if it never does)."""
+class MemoryLength(NamedTuple):
+    """``lag``: the first lag at which the gradient norm is below the threshold. When it
+    never is, ``at_least`` is True and ``lag`` is the number of lags measured (T): the
+    memory reaches at least that far, and the sequence was too short to say more."""
+
+    lag: int
+    at_least: bool
+
+    def __str__(self) -> str:
+        return f">= {self.lag}" if self.at_least else str(self.lag)
+
+
+def memory_length(norms_vs_lag: Float[Array, " T"], ratio: float = 1e-3) -> MemoryLength:
+    """The first lag at which the gradient norm falls below ``ratio`` times its value at
+    lag 0, or "at least T" (``MemoryLength.at_least``) if it never does."""
     if not 0 < ratio < 1:
         raise ValueError(f"ratio must lie in (0, 1), got {ratio}")
     below = jnp.asarray(norms_vs_lag) < ratio * norms_vs_lag[0]
-    return int(jnp.argmax(below)) if bool(below.any()) else int(norms_vs_lag.shape[0])
+    if bool(below.any()):
+        return MemoryLength(int(jnp.argmax(below)), False)
+    return MemoryLength(int(norms_vs_lag.shape[0]), True)

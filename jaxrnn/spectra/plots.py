@@ -21,15 +21,19 @@ def _axis(ax):
     return fig, ax
 
 
-def plot_spectrum_vs_lag(log_svals, ax=None, top: int | None = 8, label: str | None = None):
-    """log10 singular values of d s_t / d s_{t-k} against the lag k (one line per singular value)."""
+def plot_spectrum_vs_lag(log_svals, ax=None, top: int | None = 8, legend: bool = True):
+    """Natural-log singular values of d s_T / d s_(T-k) against the lag k (as returned by
+    ``log_singular_values_vs_lag``), one line per singular value, the ``top`` largest;
+    ``legend`` names them sigma_1 (largest) to sigma_top."""
     fig, ax = _axis(ax)
-    s = np.asarray(log_svals) / np.log(10)
+    s = np.asarray(log_svals)
     lags = np.arange(1, s.shape[0] + 1)
     for i in range(s.shape[1] if top is None else min(top, s.shape[1])):
-        ax.plot(lags, s[:, i], lw=1, color=f"C{i % 10}", label=label if i == 0 else None)
+        ax.plot(lags, s[:, i], lw=1, color=f"C{i % 10}", label=f"σ_{i + 1}")
     ax.set_xlabel("lag k")
-    ax.set_ylabel("log10 singular value of ds_T/ds_(T-k)")
+    ax.set_ylabel("ln σ_i(ds_T/ds_(T-k))")
+    if legend:
+        ax.legend(fontsize=7, ncol=2)
     return fig
 
 

@@ -211,12 +211,18 @@ def train_one(
         "grad_norm": _thin(history.grad_norm),
         "grad_vs_lag_init": grad_init.tolist(),
         "grad_vs_lag_trained": grad_trained.tolist(),
-        "memory_length_init": spectra.memory_length(jnp.asarray(grad_init)),
-        "memory_length_trained": spectra.memory_length(jnp.asarray(grad_trained)),
+        **_memory("init", grad_init),
+        **_memory("trained", grad_trained),
     }
     if spectrum:
         run["spectrum"] = jacobian_spectrum(model, task)
     return run
+
+
+def _memory(when: str, norms: np.ndarray) -> dict:
+    """The memory length (``spectra.memory_length``) and whether it is "at least T"."""
+    m = spectra.memory_length(jnp.asarray(norms))
+    return {f"memory_length_{when}": m.lag, f"memory_length_{when}_at_least": m.at_least}
 
 
 def summarise(runs: list[dict]) -> dict:

@@ -118,16 +118,27 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         json.dump(results, f, indent=1, allow_nan=True)
     with open(path("table.md"), "w") as f:
         f.write(f"{caption(results)}:\n\n{table(results)}\n")
+    figures = [("learning_curves.png", _learning_curves), ("gradient_vs_lag.png", _gradient_vs_lag)]
+    figures += [("spectra.png", _spectra)]
+    if "rnn" in results["config"]["cells"]:
+        figures += [("eigenvalues_rnn.png", _eigenvalues_rnn)]
+    figures += [("final_loss.png", _final_loss)]
+    for name, draw in figures:
+        fig = draw(plt, results)
+        fig.savefig(path(name), dpi=110)
+        plt.close(fig)
+    return written
+
+
+def _learning_curves(plt, results: dict):
+    """Training loss against epochs, a panel per length, the cells' curves on shared axes."""
     config, runs = results["config"], results["runs"]
     lengths, cells = config["lengths"], config["cells"]
-    metric = _metric(runs)
-
     width = max(6, 4 * len(lengths))
     fig, axes = plt.subplots(1, len(lengths), figsize=(width, 3.2), layout="constrained", squeeze=False)
     for ax, n in zip(axes[0], lengths):
         for c in cells:
-            r = runs[f"{c}@{n}"]
-            curves = _runs(r, "train_loss")
+            curves = _runs(runs[f"{c}@{n}"], "train_loss")
             x = np.linspace(0, 1, curves.shape[1]) * config["epochs"]
             (line,) = ax.plot(x, curves.mean(0), label=c, lw=1)
             if len(curves) > 1:
@@ -139,44 +150,58 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         ax.set_title(f"{config['task']}, {_at(results, n)}\nmean over seeds, band min to max")
         ax.title.set_fontsize(9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"training loss ({metric})")
+        ax.set_ylabel(f"training loss ({_metric(runs)})")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper")  # covers no curve
-    fig.savefig(path("learning_curves.png"), dpi=110)
-    plt.close(fig)
+    return fig
 
-    n = max(lengths)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+
+def _gradient_vs_lag(plt, results: dict):
+    """||dL/ds_k|| against the lag at the longest length, before and after training, shared y axis."""
+    config, runs = results["config"], results["runs"]
+    n = max(config["lengths"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained", sharey=True)
     for ax, when in zip(axes, ["init", "trained"]):
-        norms = {c: _runs(runs[f"{c}@{n}"], f"grad_vs_lag_{when}") for c in cells}
+        norms = {c: _runs(runs[f"{c}@{n}"], f"grad_vs_lag_{when}") for c in config["cells"]}
         plots.plot_gradient_norms(norms, ax=ax, ylabel="||dL/ds_k||, s = h, or (h, c) for the LSTM")
         ax.set_title(
             f"{config['task']}, {_at(results, n)}, {'at initialisation' if when == 'init' else 'after training'}\n"
             "geometric mean over seeds, band min to max"
         )
         ax.title.set_fontsize(9)
-    fig.savefig(path("gradient_vs_lag.png"), dpi=110)
-    plt.close(fig)
+    return fig
 
-    fig, axes = plt.subplots(1, len(cells), figsize=(4 * len(cells), 3.2), layout="constrained", squeeze=False)
-    for ax, c in zip(axes[0], cells):
+
+def _spectra(plt, results: dict):
+    """The top 8 singular values of the trained Jacobian products, a panel per cell, shared y axis."""
+    config, runs = results["config"], results["runs"]
+    n, cells = max(config["lengths"]), config["cells"]
+    fig, axes = plt.subplots(
+        1, len(cells), figsize=(4 * len(cells), 3.2), layout="constrained", squeeze=False, sharey=True
+    )
+    for i, (ax, c) in enumerate(zip(axes[0], cells)):
         spec = runs[f"{c}@{n}"]["seeds"][0]["spectrum"]
-        plots.plot_spectrum_vs_lag(np.asarray(spec["log_singular_values"]), ax=ax)
+        plots.plot_spectrum_vs_lag(np.asarray(spec["log_singular_values"]), ax=ax, legend=i == len(cells) - 1)
         state = "s = (h, c)" if c == "lstm" else "s = h"
         ax.set_title(f"{c} ({state}), trained, {_at(results, n)}, first seed\ntop 8 singular values of ds_T/ds_(T-k)")
         ax.title.set_fontsize(9)
-    fig.savefig(path("spectra.png"), dpi=110)
-    plt.close(fig)
+    return fig
 
-    if "rnn" in cells:
-        eig = np.asarray(runs[f"rnn@{n}"]["seeds"][0]["spectrum"]["eigenvalues_W_hh"])
-        fig = plots.plot_eigenvalues(eig[:, 0] + 1j * eig[:, 1], label="trained W_hh")
-        fig.axes[0].set_title(
-            f"simple RNN trained at {_at(results, n)}, first seed\neigenvalues of W_hh (unit circle dashed)"
-        )
-        fig.axes[0].title.set_fontsize(9)
-        fig.savefig(path("eigenvalues_rnn.png"), dpi=110)
-        plt.close(fig)
 
+def _eigenvalues_rnn(plt, results: dict):
+    """The eigenvalues of the trained simple RNN's W_hh against the unit circle."""
+    n = max(results["config"]["lengths"])
+    eig = np.asarray(results["runs"][f"rnn@{n}"]["seeds"][0]["spectrum"]["eigenvalues_W_hh"])
+    fig = plots.plot_eigenvalues(eig[:, 0] + 1j * eig[:, 1], label="trained W_hh")
+    title = f"simple RNN trained at {_at(results, n)}, first seed\neigenvalues of W_hh (unit circle dashed)"
+    fig.axes[0].set_title(title)
+    fig.axes[0].title.set_fontsize(9)
+    return fig
+
+
+def _final_loss(plt, results: dict):
+    """Final validation loss against the length, a line per cell, each seed a cross."""
+    config, runs = results["config"], results["runs"]
+    lengths, cells = config["lengths"], config["cells"]
     fig, ax = plt.subplots(figsize=(5, 3.4), layout="constrained")
     for c in cells:
         seeds = [_runs(runs[f"{c}@{m}"], "val_loss") for m in lengths]
@@ -194,11 +219,9 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     ax.set_xlabel(
         "distance from the cue to the answer (steps)" if _length(config) == "distance" else "sequence length T"
     )
-    ax.set_ylabel(f"final validation loss ({metric})")
+    ax.set_ylabel(f"final validation loss ({_metric(runs)})")
     ax.set_yscale("log")
     ax.set_title(f"{config['task']}, mean of {config.get('seeds', 1)} seeds\ncrosses: each seed; bars: min to max")
     ax.title.set_fontsize(9)
     fig.legend(loc="outside right upper")  # covers neither a curve nor the baseline
-    fig.savefig(path("final_loss.png"), dpi=110)
-    plt.close(fig)
-    return written
+    return fig
