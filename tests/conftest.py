@@ -10,11 +10,14 @@ Speed is measured by the benchmarks, never here. The processes that tests start 
 the flag, except those of tests/test_fit_processes.py and tests/test_fit_devices.py, which
 set ``XLA_FLAGS`` themselves and so compile at the default level.
 
-No persistent compilation cache: with one per worker (it let a run, its interrupted
-copy and its resumption compile once), a worker crashed in JAX's cache write
-(``compilation_cache.put_executable_and_time``, a segmentation fault while serialising
-fit's block for tests/test_tasks.py's France task) in two full runs of 2026-11-28, at
-the same test; the test passes alone and after the streaming tests. Reported in the notes.
+JAX's caches are cleared after every test (``release_compiled_programs``): every
+compiled XLA:CPU program holds about three memory maps of its code while JAX's caches
+keep it, a fit test leaves several hundred (tests/test_fit.py reached 18,600 maps after
+33 tests), and a worker crossing the kernel's ``vm.max_map_count`` (65,530) segfaults in
+its next compile: that was the crash of a worker late in full runs. Cleared, a worker
+stays under about 1,300 maps. A persistent compilation cache per worker lets a test
+that compiles what an earlier one did (a run, its interrupted copy, its resumption)
+read it from disk.
 """
 
 import os
@@ -54,3 +57,18 @@ def set_weights(module, **arrays):
 
 def key(i=0):
     return jax.random.PRNGKey(i)
+
+
+@pytest.fixture(autouse=True)
+def release_compiled_programs():
+    """Drop JAX's in-memory caches after each test, and with them the compiled programs'
+    memory maps (see the module's docstring)."""
+    yield
+    jax.clear_caches()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """JAX's persistent compilation cache for the session (one folder per worker)."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
