@@ -21,7 +21,7 @@ difference. Implementations:
   as numpy, each epoch's batches drawn by a numpy permutation and streamed to the device
   by fit's prefetching reader (its default block for streams): what streaming costs
   against the on-device source;
-- ``fit_sharded`` (not by default; needs several devices): ``fit(..., shard=True)``, each
+- ``fit_sharded`` (not by default; needs several devices): ``fit(..., placement=Placement())``, each
   batch split across the devices. On a CPU, run the benchmark with the host split into
   one device per core, ``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.fit_throughput
   --impls fit fit_sharded bare torch``: XLA:CPU runs a small loop's dot on one core, the
@@ -94,7 +94,7 @@ def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False, stream=Fal
         batch_size=batch,
         verbose=False,
         steps_per_execution=block,
-        shard=shard,
+        placement=jaxrnn.Placement() if shard else jaxrnn.Placement(devices=1),
     )
     jax.block_until_ready(eqx.filter(model, eqx.is_array))
 

@@ -4,14 +4,14 @@ Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``j
 through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
-from jaxrnn import callbacks, parallel, spectra, tasks
+from jaxrnn import callbacks, datasets, parallel, spectra, tasks
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, chrono_init, init
 from jaxrnn.data import Data, streams
 from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.io import load, save
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
-from jaxrnn.train import History, HostBatches, default_optimizer, evaluate, fit, predict
+from jaxrnn.train import TBPTT, History, HostBatches, Placement, default_optimizer, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,8 @@ __all__ = [
     "GRUCell",
     "History",
     "HostBatches",
+    "Placement",
+    "TBPTT",
     "Head",
     "LSTMCell",
     "ManyToMany",
@@ -34,6 +36,7 @@ __all__ = [
     "SimpleRNNCell",
     "Stacked",
     "callbacks",
+    "datasets",
     "chrono_init",
     "default_optimizer",
     "evaluate",

@@ -76,7 +76,7 @@ def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple
     Returns ``(inputs, targets)`` of shape (n_streams, L) with ``targets[b, t] =
     inputs[b, t + 1]`` in the original order: stream b is the b-th contiguous slice of
     the sequence, so consecutive time chunks of a batch continue each other. Fit them
-    with ``batch_size=n_streams`` and ``tbptt=k``: the state is carried from chunk to
+    as ``TBPTT((inputs, targets), k)`` with ``batch_size=n_streams``: the state is carried from chunk to
     chunk (stateful training, the character-level language-model setting).
     """
     n_streams = check_count(n_streams, "n_streams")

@@ -27,7 +27,7 @@ def run(*args, env=None):
         (["study", "--task", "nope"], "unknown task 'nope'"),
         (["generate", "--checkpoint", "/nonexistent/x.ckpt"], "does not exist"),
         (["generate", "--temperature", "-1"], "--temperature must be a finite number >= 0"),
-        (["train", "--task", "adding", "--tbptt", "0"], "tbptt must be a positive int"),
+        (["train", "--task", "adding", "--tbptt", "0"], "--tbptt must be >= 1, got 0"),
         (["train", "--task", "adding", "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
         (["train", "--task", "adding", "--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
         (["--no-such-flag"], "unrecognized arguments"),

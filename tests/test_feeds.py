@@ -111,8 +111,8 @@ def test_bad_host_batches_are_named():
         jaxrnn.HostBatches(good, prefetch=0)
     with pytest.raises(TypeError, match="batches must be an iterable"):
         jaxrnn.HostBatches(3)
-    with pytest.raises(ValueError, match="tbptt needs the data as arrays"):
-        fit(jaxrnn.HostBatches(good), tbptt=4)
+    with pytest.raises(TypeError, match="TBPTT needs the data as arrays .* got a HostBatches"):
+        jaxrnn.TBPTT(jaxrnn.HostBatches(good), 4)
 
 
 def test_a_data_set_larger_than_the_memory_limit_trains_from_a_generator():

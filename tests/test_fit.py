@@ -157,9 +157,8 @@ def test_tbptt_k1_k2_equals_hand_written_truncated_sums(k1, k2):
         lr = 0.05
         trained, hist = jaxrnn.fit(
             model,
-            (x, y),
+            jaxrnn.TBPTT((x, y), k1, k2),
             key=key(),
-            tbptt=(k1, k2),
             epochs=1,
             batch_size=4,
             shuffle=False,
@@ -179,9 +178,8 @@ def test_tbptt_with_k_equal_T_is_full_bptt():
         runs = [
             jaxrnn.fit(
                 many_to_many(jaxrnn.LSTMCell, jnp.float64),
-                (x, y, lengths),
+                (x, y, lengths) if k is None else jaxrnn.TBPTT((x, y, lengths), k),
                 key=key(),
-                tbptt=k,
                 epochs=3,
                 batch_size=4,
                 optimizer=optax.sgd(0.1),
@@ -238,13 +236,12 @@ def train(tmp_path, **kw):
         key=key(11),
         epochs=3,
         batch_size=16,
-        tbptt=(4, 6),
         validation=(x[:5], y[:5]),
         optimizer=opt,
         steps_per_execution=4,
         verbose=False,
     )
-    return jaxrnn.fit(model, (x, y), **{**args, **kw})
+    return jaxrnn.fit(model, jaxrnn.TBPTT((x, y), 4, 6), **{**args, **kw})
 
 
 @pytest.mark.parametrize("stop_at,every", [(11, 2), (5, 3), (6, None)])
@@ -350,8 +347,6 @@ def test_early_stopping_and_callbacks():
         (dict(loss="hinge"), ValueError, "loss must be one of"),
         (dict(batch_size=0), ValueError, r"batch_size must be an int >= 1, got 0"),
         (dict(epochs=-1), ValueError, "epochs must be an int >= 0"),
-        (dict(tbptt=0), ValueError, "tbptt must be a positive int"),
-        (dict(tbptt=(4, 2)), ValueError, "k2 >= k1"),
         (dict(loss_on="first"), ValueError, "loss_on must be"),
     ],
 )
@@ -419,8 +414,8 @@ def test_bad_data_and_checkpoints(tmp_path):
             verbose=False,
         )
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key()), jaxrnn.Head(H, 1, key=key()))
-    with pytest.raises(ValueError, match="tbptt needs a ManyToMany"):
-        jaxrnn.fit(model, (x, y[:, -1]), key=key(), batch_size=8, tbptt=4, verbose=False)
+    with pytest.raises(ValueError, match="TBPTT needs a ManyToMany"):
+        jaxrnn.fit(model, jaxrnn.TBPTT((x, y[:, -1:]), 4), key=key(), batch_size=8, verbose=False)
 
 
 def test_progress_bar_shows_epoch_loss_norm_and_throughput(capsys):

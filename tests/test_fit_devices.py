@@ -17,8 +17,10 @@ SCRIPT = textwrap.dedent(
 
     def run(shard, tbptt):
         model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 16, key=key), jaxrnn.Head(16, 1, key=key))
-        return jaxrnn.fit(model, (x, y, lengths), key=key, epochs=2, batch_size=10, tbptt=tbptt,
-                          validation=(x[:13], y[:13], lengths[:13]), shard=shard, verbose=False)
+        data = (x, y, lengths) if tbptt is None else jaxrnn.TBPTT((x, y, lengths), *tbptt)
+        return jaxrnn.fit(model, data, key=key, epochs=2, batch_size=10,
+                          validation=(x[:13], y[:13], lengths[:13]), verbose=False,
+                          placement=jaxrnn.Placement() if shard else jaxrnn.Placement(devices=1))
 
     for tbptt in (None, (3, 5)):
         one, h1 = run(False, tbptt)

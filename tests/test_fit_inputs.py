@@ -52,9 +52,6 @@ def no_update(monkeypatch):
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(tbptt=(3,)), ValueError, r"tbptt must be a positive int k or a pair \(k1, k2\).*got \(3,\)"),
-        (dict(tbptt="5"), ValueError, r"tbptt must be a positive int.*got '5'"),
-        (dict(tbptt=2.5), ValueError, r"tbptt must be a positive int.*got 2.5"),
         (dict(optimizer="adam"), TypeError, r"optimizer must be an optax.GradientTransformation, got 'adam' \(build"),
         (dict(optimizer=optax.adam), TypeError, r"optimizer must be .*\(call it: adam\(learning_rate\)\)"),
         (dict(optimizer=optax.adam(float("nan"))), ValueError, "optimizer gives non-finite updates"),
@@ -133,7 +130,7 @@ def test_padding_past_the_lengths_is_ignored_whatever_it_holds():
         yy = np.where(past, fill_y, np.asarray(y))
         xx = np.where(past[..., None], fill_x, np.asarray(x))
         runs[name] = jaxrnn.fit(
-            tagger(), (xx, yy, lengths), key=key(), loss="cross_entropy", batch_size=8, epochs=2, tbptt=4
+            tagger(), jaxrnn.TBPTT((xx, yy, lengths), 4), key=key(), loss="cross_entropy", batch_size=8, epochs=2
         )
     (a, ha), (b, hb) = runs["zeros"], runs["ignore_index"]
     assert ha.loss == hb.loss and all(ha.finite)

@@ -100,7 +100,7 @@ TRAIN = {
     "chars": (
         lambda: tasks.characters(tasks.stdlib_text(max_chars=6000), n_streams=8),
         3,
-        {"batch_size": 8, "tbptt": 50},
+        {"batch_size": 8, "tbptt": 50},  # trained as TBPTT(t.train, 50)
     ),
     "digits": (tasks.digits, 4, {}),
     "reverse": (lambda: tasks.reverse_digits(4, 1200, key=key(), n_validation=200), 4, {}),
@@ -112,9 +112,10 @@ def test_fit_lowers_the_loss_on_every_task(name):
     make, epochs, kwargs = TRAIN[name]
     t = make()
     model = tasks.build_model(t, jaxrnn.GRUCell, 32, key=key(1))
+    k, kwargs = kwargs.get("tbptt"), {n: v for n, v in kwargs.items() if n != "tbptt"}
     _, hist = jaxrnn.fit(
         model,
-        t.train,
+        t.train if k is None else jaxrnn.TBPTT(t.train, k),
         key=key(2),
         loss=t.loss,
         epochs=epochs,

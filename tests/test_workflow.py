@@ -132,14 +132,13 @@ def test_fit_metrics_for_a_language_model():
     x, y, lengths = classifier_data(n=32)
     _, hist = jaxrnn.fit(
         tagger(),
-        (x, y, lengths),
+        jaxrnn.TBPTT((x, y, lengths), 3),
         key=key(),
         loss="cross_entropy",
         metrics=["perplexity", "bits_per_char"],
         validation=(x[:8], y[:8], lengths[:8]),
         epochs=2,
         batch_size=8,
-        tbptt=3,
     )
     for e in hist.epochs:
         assert set(e) == {"loss", "perplexity", "bits_per_char", "val_loss", "val_perplexity", "val_bits_per_char"}
@@ -285,12 +284,11 @@ def test_progress_shows_averages_sequences_validation_and_a_line_per_epoch(capsy
     x, y, lengths = classifier_data(n=16)
     jaxrnn.fit(
         tagger(),
-        (x, y, lengths),
+        jaxrnn.TBPTT((x, y, lengths), 2),
         key=key(),
         loss="cross_entropy",
         batch_size=8,
         epochs=2,
-        tbptt=2,
         validation=(x[:4], y[:4], lengths[:4]),
         callbacks=[ProgressBar()],
     )

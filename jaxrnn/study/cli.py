@@ -174,7 +174,7 @@ def cmd_train(args) -> int:
 
     from jaxrnn import tasks
     from jaxrnn.callbacks import ModelCheckpoint
-    from jaxrnn.train import default_optimizer, fit
+    from jaxrnn.train import TBPTT, default_optimizer, fit
 
     cell = _cell(args.cell)
     name = task_name(args.task)
@@ -186,6 +186,8 @@ def cmd_train(args) -> int:
     task = _make_task(name, args.length, key, args.distance)
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
+    if args.tbptt is not None and args.tbptt < 1:
+        raise ValueError(f"--tbptt must be >= 1, got {args.tbptt}")
     tbptt = args.tbptt if args.tbptt is not None else (100 if name == "characters" else None)
     batch_size = task.info.get("n_streams", args.batch_size)
     model = tasks.build_model(task, cell, args.hidden, key=key, num_layers=args.layers)
@@ -199,12 +201,11 @@ def cmd_train(args) -> int:
     }
     model, history = fit(
         model,
-        task.train,
+        task.train if tbptt is None else TBPTT(task.train, tbptt),
         key=key,
         loss=task.loss,
         epochs=args.epochs,
         batch_size=batch_size,
-        tbptt=tbptt,
         validation=task.validation,
         optimizer=default_optimizer(args.lr),
         callbacks=[ModelCheckpoint(args.checkpoint, every=200, info=info, resume=args.resume)],

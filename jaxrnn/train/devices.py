@@ -22,24 +22,46 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxrnn._checks import check_count
 from jaxrnn.data import Data
 from jaxrnn.train.sources import no_constraint
 
 
 class Placement:
-    """Placement of data and state on ``n_dev`` devices (``jax.device_count()`` or 1)."""
+    """Where ``fit`` puts the data, the model and the optimizer state: pass it whole as
+    ``fit(..., placement=)``.
 
-    def __init__(self, n_dev: int):
+    Args:
+        devices: how many devices, or None (the default) for every device of every
+            process. With more than one, each batch is split by rows across them (data
+            parallel) and the model and optimizer state are replicated; the batch is
+            padded to a multiple of the devices with weight-0 rows. ``devices=1`` keeps to
+            JAX's default device whatever else there is. A number below the device count
+            takes the first devices of ``jax.devices()``, in one process only.
+    """
+
+    def __init__(self, devices: int | None = None):
+        available = jax.device_count()
+        n_dev = available if devices is None else check_count(devices, "Placement devices", 1, available)
+        if 1 < n_dev < available and jax.process_count() > 1:
+            raise ValueError(
+                f"Placement devices={devices}: with {jax.process_count()} processes, use every device (None) or 1"
+            )
         self.n_dev = n_dev
         self.processes = jax.process_count() if n_dev > 1 else 1
         self.writer = jax.process_index() == 0
         if n_dev == 1:
             self.constrain = self.replicate = no_constraint
             return
-        mesh = jax.make_mesh((n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+        mesh = jax.make_mesh(
+            (n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:n_dev]
+        )
         self.replicated, self.by_rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
         self.constrain = functools.partial(jax.lax.with_sharding_constraint, shardings=self.by_rows)
         self.replicate = functools.partial(jax.lax.with_sharding_constraint, shardings=self.replicated)
+
+    def __repr__(self) -> str:
+        return f"Placement(devices={self.n_dev})"
 
     def state(self, tree):
         """``tree``'s arrays replicated on every device (the same values in every process)."""

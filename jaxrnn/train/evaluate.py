@@ -6,7 +6,7 @@ the batches with ``lax.map`` inside one jit-compiled call, the model in inferenc
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -17,12 +17,13 @@ from jaxtyping import Array
 from jaxrnn._checks import check_count, check_lengths
 from jaxrnn.data import Data, as_data, batch_indices
 from jaxrnn.train import cpu_options
+from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
 from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
 from jaxrnn.train.metrics import Metric, finish, resolve_metrics
 from jaxrnn.train.objective import Objective
 from jaxrnn.train.protocol import Forward, Predictor, training_forward
-from jaxrnn.train.sources import Sequences, no_constraint
+from jaxrnn.train.sources import Sequences
 
 
 @cpu_options.filter_jit
@@ -36,21 +37,14 @@ def _sums(source: Sequences, model, data: Data, idx: Array):
 class Evaluator:
     """The loss and metrics of a model on a data set, for ``evaluate`` and fit's validation."""
 
-    def __init__(
-        self,
-        forward: Forward,
-        objective: Objective,
-        rows: int,
-        constrain: Callable = no_constraint,
-        put: Callable = jnp.asarray,
-        host: Callable = jax.device_get,
-    ):
-        self.source = Sequences(rows, forward, objective, constrain)
-        self.rows, self.metrics, self.put, self.host = rows, objective.metrics, put, host
+    def __init__(self, forward: Forward, objective: Objective, rows: int, placement: Placement):
+        self.source = Sequences(rows, forward, objective, placement.constrain)
+        self.rows, self.metrics, self.placement = rows, objective.metrics, placement
 
     def sums(self, model, data: Data) -> dict[str, tuple[float, float]]:
         """``{name: (total, count)}`` over every valid position of ``data`` (on the device)."""
-        per_batch = self.host(_sums(self.source, model, data, self.put(batch_indices(data.size, self.rows, None, 0))))
+        idx = self.placement.state(batch_indices(data.size, self.rows, None, 0))
+        per_batch = self.placement.host(_sums(self.source, model, data, idx))
         return {
             k: (float(np.sum(t, dtype=np.float64)), float(np.sum(c, dtype=np.float64)))
             for k, (t, c) in per_batch.items()
@@ -87,7 +81,7 @@ def evaluate(
     loss_fn = resolve_loss(loss)
     objective = make_objective(loss_fn, loss_on, reduction, metrics)
     check_count(batch_size, "batch_size")
-    evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size))
+    evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size), Placement(1))
     try:
         if stream is None:
             return evaluator(model, data)

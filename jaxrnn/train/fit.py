@@ -18,7 +18,6 @@ from jaxrnn.data import as_data, batch_indices
 from jaxrnn.layers import with_remat
 from jaxrnn.train import arguments
 from jaxrnn.train import callbacks as cb
-from jaxrnn.train import tbptt as tb
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
 from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
@@ -29,6 +28,7 @@ from jaxrnn.train.protocol import Forward, Stateful, training_forward
 from jaxrnn.train.sources import Sequences, Windows
 from jaxrnn.train.state import TrainState
 from jaxrnn.train.step import Block, make_update
+from jaxrnn.train.tbptt import TBPTT
 
 BLOCK = 32
 """Default updates per device call: the host's ~1 ms per call is then a few percent of
@@ -55,14 +55,13 @@ def fit(
     batch_size: int = 32,
     shuffle: bool = True,
     validation=None,
-    tbptt: int | tuple[int, int] | None = None,
     metrics: Sequence[str] | None = None,
     callbacks: Sequence[cb.Callback] = (),
     verbose: bool = True,
     forward: Forward | None = None,
     remat: bool | None = None,
     steps_per_execution: int | None = None,
-    shard: bool = True,
+    placement: Placement | None = None,
 ) -> tuple[eqx.Module, History]:
     """Train ``model`` on ``data`` with Optax; returns ``(trained model, history)``.
 
@@ -70,8 +69,9 @@ def fit(
         model: a jaxrnn model (``ManyToOne``, ``ManyToMany``, ...) or one of your own
             (``forward=``).
         data: ``(inputs, targets[, lengths])`` arrays, placed on the device whole and
-            batched there, shuffled every epoch from ``key``; or ``HostBatches(loader)``,
-            batches streamed from the host in the loader's order (the data guide).
+            batched there, shuffled every epoch from ``key``; ``TBPTT(arrays, k1, k2)``,
+            the same trained by truncated BPTT; or ``HostBatches(loader)``, batches
+            streamed from the host in the loader's order (the data guide).
         key: drives shuffling and dropout: the same key gives the same run.
         loss: on logits: "mse", "cross_entropy" (class ids), "binary_cross_entropy" or
             ``f(logits, targets) -> per-position loss``; steps past ``lengths`` are masked.
@@ -83,7 +83,6 @@ def fit(
             the last batch is padded with weight-0 examples.
         shuffle: draw a new order every epoch.
         validation: data of the same form: ``val_loss`` and ``val_<metric>`` each epoch.
-        tbptt: ``k`` or ``(k1, k2)``: truncated BPTT for models that carry state.
         metrics: from "accuracy", "perplexity", "bits_per_char" (default: accuracy for
             cross-entropy).
         callbacks: ``jaxrnn.callbacks`` objects (``EarlyStopping``, ``ModelCheckpoint``,
@@ -95,7 +94,9 @@ def fit(
         remat: set remat on every recurrent layer (None: as the layers say).
         steps_per_execution: updates per device call (default up to 32); callbacks and
             the bar act between calls.
-        shard: split each batch across the devices when there are several.
+        placement: where the data and the model live (``Placement``); default
+            ``Placement()``: each batch split across every device when there are
+            several, ``Placement(devices=1)`` for one.
 
     Returns:
         The trained model and its ``History`` (per update: loss, gradient norm before
@@ -106,9 +107,9 @@ def fit(
     """
     setup = _setup(
         model, data, key=key, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer,
-        epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation=validation, tbptt=tbptt,
+        epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation=validation,
         metrics=metrics, callbacks=callbacks, verbose=verbose, forward=forward, remat=remat,
-        steps_per_execution=steps_per_execution, shard=shard,
+        steps_per_execution=steps_per_execution, placement=placement,
     )  # fmt: skip
     return _loop(setup, epochs)
 
@@ -126,14 +127,15 @@ class _Setup(NamedTuple):
     devices: Placement
 
 
-def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, validation, tbptt, metrics, callbacks,
+def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, validation, metrics, callbacks,
              verbose, forward, remat, steps_per_execution):  # fmt: skip
     """fit's arguments checked, each error naming its argument, before any work."""
+    windows = data if isinstance(data, TBPTT) else None
     stream = data if isinstance(data, HostBatches) else None
-    data = as_data(data) if stream is None else stream.first()
+    data = windows.data if windows is not None else as_data(data) if stream is None else stream.first()
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
-    ks = tb.parse(tbptt)
+    ks = None if windows is None else (windows.k1, windows.k2)
     check_count(epochs, "epochs", 0)
     check_count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
     if stream is not None and stream.one_shot and epochs > 1:
@@ -143,16 +145,11 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
         )
     callbacks = _callbacks(callbacks, verbose)
     run_forward = training_forward(model, forward)
-    if ks is not None:
-        if stream is not None:
-            raise ValueError("tbptt needs the data as arrays (N, T, F), not HostBatches")
-        if forward is not None or not isinstance(model, Stateful):
-            raise ValueError(
-                "tbptt needs a ManyToMany (a model that carries its state across windows, without forward=), "
-                f"got a {type(model).__name__}" + (" with forward=" if forward is not None else "")
-            )
-        if data.inputs.ndim != 3:
-            raise ValueError(f"tbptt needs sequence inputs (N, T, F), got shape {tuple(data.inputs.shape)}")
+    if ks is not None and (forward is not None or not isinstance(model, Stateful)):
+        raise ValueError(
+            "TBPTT needs a ManyToMany (a model that carries its state across windows, without forward=), "
+            f"got a {type(model).__name__}" + (" with forward=" if forward is not None else "")
+        )
     optimizer = default_optimizer() if optimizer is None else optimizer
     if remat is not None:
         model = with_remat(model, remat)
@@ -161,16 +158,18 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
 
 
 def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, batch_size, shuffle, validation,
-           tbptt, metrics, callbacks, verbose, forward, remat, steps_per_execution, shard) -> _Setup:  # fmt: skip
+           metrics, callbacks, verbose, forward, remat, steps_per_execution, placement) -> _Setup:  # fmt: skip
     """Every check before any work (``_checked``), then the pieces: placement, source,
     feed, block, the run."""
     model, stream, data, val, objective, ks, callbacks, run_forward, optimizer = _checked(
         model, data, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer, epochs=epochs,
-        validation=validation, tbptt=tbptt, metrics=metrics, callbacks=callbacks, verbose=verbose,
+        validation=validation, metrics=metrics, callbacks=callbacks, verbose=verbose,
         forward=forward, remat=remat, steps_per_execution=steps_per_execution,
     )  # fmt: skip
     key = prng_key(key)
-    devices = Placement(jax.device_count() if shard else 1)
+    if placement is not None and not isinstance(placement, Placement):
+        raise TypeError(f"placement must be a jaxrnn.Placement, got {type(placement).__name__}")
+    devices = Placement() if placement is None else placement
     if stream is not None and devices.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
     n_examples = data.size if stream is not None else devices.global_size(data, "data")
@@ -192,13 +191,11 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
         make_update(source.loss, optimizer),
         steps_per_execution or (min(BLOCK, most or BLOCK) if stream is None else stream_block(data)),
         guard.limit,
-        devices.replicate,
-        devices.state,
-        devices.host,
+        devices,
     )
     evaluator = None
     if val is not None:
-        evaluator = Evaluator(run_forward, objective, rows, devices.constrain, devices.state, devices.host)
+        evaluator = Evaluator(run_forward, objective, rows, devices)
     state = devices.state(TrainState.create(model, optimizer, source.init_carry(model), key))
     run = cb.Run(state, History(), epochs, callbacks, devices)
     limits = [epochs * most] if most is not None else []

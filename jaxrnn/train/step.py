@@ -20,6 +20,7 @@ import optax
 from jaxtyping import Array, Bool, Float
 
 from jaxrnn.train import cpu_options
+from jaxrnn.train.devices import Placement
 from jaxrnn.train.objective import Sums
 from jaxrnn.train.state import TrainState, all_finite, learning_rate
 
@@ -70,22 +71,16 @@ def make_update(loss_fn, optimizer: optax.GradientTransformation):
     return update
 
 
-def _as_is(tree):
-    return tree
-
-
 class Block:
     """Up to ``size`` updates in one compiled call; updates stop early (inactive) once more
     than ``max_nonfinite`` have been skipped, so that limit acts on the exact update.
 
-    ``replicate`` constrains the state and metrics it returns, ``put`` places the plan's
-    arrays and ``host`` brings the metrics back (``train.devices.Placement``'s; as they
-    are on one device).
+    ``placement`` (``train.devices.Placement``) constrains the state and metrics it
+    returns, places the plan's arrays and brings the metrics back to the host.
     """
 
-    def __init__(self, update, size: int, max_nonfinite: int, replicate=_as_is, put=_as_is, host=jax.device_get):
-        self.size, self.max_nonfinite = size, max_nonfinite
-        self.replicate, self.put, self.host = replicate, put, host
+    def __init__(self, update, size: int, max_nonfinite: int, placement: Placement):
+        self.size, self.max_nonfinite, self.placement = size, max_nonfinite, placement
         self._run = cpu_options.filter_jit(self._scan)
         self._update = update
 
@@ -106,7 +101,7 @@ class Block:
             return dynamic, (metrics, go)
 
         dynamic, (metrics, ran) = jax.lax.scan(body, dynamic, (idx, window, active))
-        dynamic, metrics, ran = jax.tree.map(self.replicate, (dynamic, metrics, ran))
+        dynamic, metrics, ran = jax.tree.map(self.placement.replicate, (dynamic, metrics, ran))
         return eqx.combine(dynamic, static), metrics, ran
 
     def __call__(self, state: TrainState, data, idx: np.ndarray, window: np.ndarray):
@@ -119,6 +114,6 @@ class Block:
         active = np.arange(self.size) < n
         idx = np.concatenate([idx, np.full((pad, idx.shape[1]), -1, idx.dtype)])
         window = np.concatenate([window, np.zeros(pad, window.dtype)])
-        state, metrics, ran = self._run(state, data, *self.put((idx, window, active)))
-        metrics, ran = self.host((metrics, ran))
+        state, metrics, ran = self._run(state, data, *self.placement.state((idx, window, active)))
+        metrics, ran = self.placement.host((metrics, ran))
         return state, jax.tree.map(lambda a: a[ran], metrics)

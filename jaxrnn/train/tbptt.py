@@ -16,6 +16,48 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from jaxrnn._checks import check_count
+from jaxrnn.data import Data, as_data
+
+
+class TBPTT:
+    """Sequence data trained by truncated BPTT: pass it to ``fit`` as ``data``.
+
+    Each batch of sequences is cut into windows: an update every ``k1`` steps,
+    backpropagating the last ``k2`` steps (the k1 updated ones and the k2 - k1 before
+    them). The model carries its state across a batch's windows (``ManyToMany``, or a
+    model of your own with the ``Stateful`` protocol), reset to zero at the batch's first
+    window; windows past every sequence of a batch are not run. ``k1 = k2 = T`` is full
+    BPTT. One long stream cut by ``jaxrnn.streams`` and trained with
+    ``batch_size=n_streams`` carries the state through the whole stream.
+
+    Args:
+        data: ``(inputs, targets[, lengths])`` arrays, inputs (N, T, F), as ``fit`` takes
+            them (not ``HostBatches``: the windows are planned on the whole arrays).
+        k1: steps between updates.
+        k2: steps each update backpropagates through, at least ``k1`` (default ``k1``:
+            chunks of k1 steps, the state carried between them without gradient).
+
+    Example: ``fit(model, TBPTT((x, y), 50), key=key, loss="cross_entropy")``.
+    """
+
+    def __init__(self, data, k1: int, k2: int | None = None):
+        self.k1 = check_count(k1, "TBPTT k1")
+        self.k2 = self.k1 if k2 is None else check_count(k2, "TBPTT k2")
+        if self.k2 < self.k1:
+            raise ValueError(f"TBPTT needs k2 >= k1 (backpropagate at least the updated steps), got k1={k1}, k2={k2}")
+        if not isinstance(data, Data | tuple | list):
+            raise TypeError(
+                f"TBPTT needs the data as arrays (inputs, targets[, lengths]), inputs (N, T, F), got a "
+                f"{type(data).__name__} (the windows are planned on the whole arrays: HostBatches cannot be cut)"
+            )
+        self.data: Data = as_data(data)
+        if self.data.inputs.ndim != 3:
+            raise ValueError(f"TBPTT needs sequence inputs (N, T, F), got shape {tuple(self.data.inputs.shape)}")
+
+    def __repr__(self) -> str:
+        return f"TBPTT({self.data.size} sequences of {self.data.inputs.shape[1]} steps, k1={self.k1}, k2={self.k2})"
+
 
 class Geometry(NamedTuple):
     """Window geometry for a sequence of length T."""
@@ -32,20 +74,6 @@ def geometry(T: int, k1: int, k2: int) -> Geometry:
     count = max(1, -(-T // k1))
     front = k2 - k1
     return Geometry(k1, k2, count, front, front + count * k1)
-
-
-def parse(tbptt) -> tuple[int, int] | None:
-    """``None``, ``k`` or ``(k1, k2)`` -> ``(k1, k2)``; ValueError naming tbptt otherwise."""
-    if tbptt is None:
-        return None
-    whole = lambda k: isinstance(k, int) and not isinstance(k, bool) and k > 0  # noqa: E731
-    pair = isinstance(tbptt, tuple | list) and len(tbptt) == 2
-    k1, k2 = tuple(tbptt) if pair else (tbptt, tbptt)
-    if not (whole(k1) and whole(k2)):
-        raise ValueError(f"tbptt must be a positive int k or a pair (k1, k2) of positive ints, got {tbptt!r}")
-    if k2 < k1:
-        raise ValueError(f"tbptt=(k1, k2) needs k2 >= k1 (backpropagate at least the updated steps), got {tbptt!r}")
-    return k1, k2
 
 
 def pad_time(a: Array, w: Geometry, T: int) -> Array:
