@@ -52,7 +52,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.seq_lengths import environment
+from benchmarks.common import environment
 
 SHAPES = [(20, 8, 32), (50, 8, 64)]  # (T, F, H)
 BATCH, EXAMPLES = 32, 2048

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxrnn
-from benchmarks.seq_lengths import write_markdown
+from benchmarks.common import write_markdown
 from jaxrnn.layers import bias_column, cpu_chunks, read_ahead
 
 

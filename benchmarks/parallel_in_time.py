@@ -38,7 +38,7 @@ import time
 import jax
 
 import jaxrnn
-from benchmarks.seq_lengths import environment, write_markdown
+from benchmarks.common import environment, write_markdown
 from jaxrnn import parallel
 from jaxrnn.cells import CELLS
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxrnn
-from benchmarks.seq_lengths import environment, write_markdown
+from benchmarks.common import environment, write_markdown
 from jaxrnn import parallel, study, tasks
 
 METHODS = ("deer", "quasi", "elk", "quasi_elk")

@@ -28,7 +28,8 @@ import statistics
 import jax
 
 import jaxrnn
-from benchmarks.seq_lengths import CELLS, _jax_pair, timed, write_markdown
+from benchmarks.common import compile_pair, timed, write_markdown
+from jaxrnn.cells import CELLS
 from jaxrnn.layers import Engine
 
 VARIANTS = {  # name: (unroll, engine)
@@ -50,7 +51,7 @@ def measure(cell: str, B: int, T: int, F: int, H: int, repeats: int, rounds: int
     built = {}
     for name, (unroll, engine) in VARIANTS.items():
         layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), unroll=unroll, engine=engine)
-        built[name] = _jax_pair(lambda m, x: m(x)[0], layer, x, device)
+        built[name] = compile_pair(lambda m, x: m(x)[0], layer, x, device)
     times = {name: {mode: [] for mode in pair} for name, pair in built.items()}
     for _ in range(rounds):
         for name, pair in built.items():

@@ -33,16 +33,14 @@ results.json, results.md (times and jaxrnn/peer ratios), and time_vs_T_<device>.
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
-import jaxlib
 
 import jaxrnn
+from benchmarks.common import compile_pair, environment, timed
 from jaxrnn.cells import CELLS
 
 PRESETS = {
@@ -67,38 +65,14 @@ PRESETS = {
 }
 
 
-def timed(fn, repeats: int) -> list[float]:
-    """Wall times of ``repeats`` calls of ``fn`` (which blocks until its result is ready)."""
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
 # ---- implementations: each returns {"fwd": (compile_s, call), "fwdbwd": (compile_s, call)} -----------
-
-
-def _jax_pair(forward, params, x, device):
-    """Compile forward and grad-of-sum for a JAX forward(params, x) -> outputs."""
-    params, x = jax.device_put((params, x), device)
-    loss = lambda p, x: jnp.sum(forward(p, x))  # noqa: E731
-    result = {}
-    for mode, fn in (("fwd", forward), ("fwdbwd", jax.grad(loss))):
-        start = time.perf_counter()
-        compiled = jax.jit(fn).lower(params, x).compile()
-        compile_s = time.perf_counter() - start
-        compiled(params, x)  # warm-up
-        result[mode] = (compile_s, lambda c=compiled: jax.block_until_ready(c(params, x)), compiled)
-    return result
 
 
 def impl_jaxrnn(cell, B, T, F, H, device, remat=False, engine=None):
     engine = engine or jaxrnn.layers.Engine()
     layer = jaxrnn.Recurrent(CELLS[cell](F, H, key=jax.random.PRNGKey(0)), remat=remat, engine=engine)
     x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
-    return _jax_pair(lambda m, x: m(x)[0], layer, x, device)
+    return compile_pair(lambda m, x: m(x)[0], layer, x, device)
 
 
 def impl_jaxrnn_scan(cell, B, T, F, H, device):
@@ -129,7 +103,7 @@ def impl_equinox(cell, B, T, F, H, device):
 
         return jax.vmap(one)(x)
 
-    return _jax_pair(forward, c, jax.random.normal(jax.random.PRNGKey(1), (B, T, F)), device)
+    return compile_pair(forward, c, jax.random.normal(jax.random.PRNGKey(1), (B, T, F)), device)
 
 
 def impl_flax(cell, B, T, F, H, device):
@@ -141,7 +115,7 @@ def impl_flax(cell, B, T, F, H, device):
     rnn = nn.RNN(make(features=H))
     x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
     params = rnn.init(jax.random.PRNGKey(0), x)
-    return _jax_pair(lambda p, x: rnn.apply(p, x), params, x, device)
+    return compile_pair(lambda p, x: rnn.apply(p, x), params, x, device)
 
 
 def impl_cudnn(cell, B, T, F, H, device):
@@ -160,7 +134,7 @@ def impl_cudnn(cell, B, T, F, H, device):
             x, h0, h0, w, seq, input_size=F, hidden_size=H, num_layers=1, dropout=0.0, bidirectional=False
         )[0]
 
-    return _jax_pair(forward, weights, x, device)
+    return compile_pair(forward, weights, x, device)
 
 
 def impl_torch(cell, B, T, F, H, device):
@@ -230,44 +204,6 @@ def memory_vs_T(cells, B: int, F: int, H: int, lengths, device) -> list[dict]:
                 flush=True,
             )
     return out
-
-
-def environment(threads: int) -> dict:
-    """Versions, devices, CPU model and threads, for the record."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    env = {
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "jaxrnn": jaxrnn.__version__,
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "threads": threads,
-        "devices": [str(d) for d in jax.devices()],
-        "command": " ".join(sys.argv),
-    }
-    for name in ("torch", "flax", "equinox", "optax"):
-        try:
-            env[name] = __import__(name).__version__
-        except ImportError:
-            env[name] = "missing"
-    return env
-
-
-def write_markdown(path: str, module: str, argv, header: str, text: str) -> None:
-    """Write a result table under its command line, a line on the method and the environment."""
-    args = sys.argv[1:] if argv is None else argv
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        f.write(
-            f"Command: `python -m benchmarks.{module} {' '.join(args)}`\n\n{header}\n\n"
-            f"Environment: {json.dumps(environment(threads=os.cpu_count()))}\n\n{text}\n"
-        )
 
 
 def runs_of(args) -> list[tuple[str, int, int, int, int]]:

@@ -11,7 +11,17 @@ from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.io import load, save
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
-from jaxrnn.train import TBPTT, History, HostBatches, Placement, default_optimizer, evaluate, fit, predict
+from jaxrnn.train import (
+    TBPTT,
+    History,
+    HostBatches,
+    MissingLengthsWarning,
+    Placement,
+    default_optimizer,
+    evaluate,
+    fit,
+    predict,
+)
 
 __version__ = "0.1.0"
 
@@ -24,6 +34,7 @@ __all__ = [
     "GRUCell",
     "History",
     "HostBatches",
+    "MissingLengthsWarning",
     "Placement",
     "TBPTT",
     "Head",

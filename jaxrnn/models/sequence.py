@@ -59,10 +59,13 @@ class ManyToOne(_AbstractHeadOnRNN):
     """Sequence in, one output: ``head`` on the final ``h`` (at each sequence's last valid step).
 
     Example: sentiment of a sentence, the adding problem. Returns logits (B, out).
+    ``expects_lengths``: set by ``fit`` when the model is trained with lengths, so that
+    ``evaluate`` and ``predict`` warn if they are not given (kept in the saved file).
     """
 
     rnn: Stacked
     head: Head
+    expects_lengths: bool = eqx.field(static=True, default=False)
 
     def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B out"]:
         """``head`` on the last layer's final state."""
@@ -74,10 +77,12 @@ class ManyToMany(_AbstractHeadOnRNN):
 
     Example: tagging, next-token prediction. Returns logits (B, T, out); skipped steps
     (past a sequence's length) see ``h = 0`` and give ``b_y`` (mask them in the loss).
+    ``expects_lengths``: as in ``ManyToOne``.
     """
 
     rnn: Stacked
     head: Head
+    expects_lengths: bool = eqx.field(static=True, default=False)
 
     def run(
         self,

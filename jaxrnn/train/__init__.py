@@ -6,6 +6,7 @@ from jaxrnn.train.evaluate import evaluate, predict
 from jaxrnn.train.feeds import HostBatches
 from jaxrnn.train.fit import default_optimizer, fit
 from jaxrnn.train.history import History
+from jaxrnn.train.lengths import MissingLengthsWarning
 from jaxrnn.train.losses import binary_cross_entropy, cross_entropy, mse
 from jaxrnn.train.metrics import accuracy
 from jaxrnn.train.tbptt import TBPTT
@@ -13,6 +14,7 @@ from jaxrnn.train.tbptt import TBPTT
 __all__ = [
     "Data",
     "History",
+    "MissingLengthsWarning",
     "HostBatches",
     "Placement",
     "TBPTT",

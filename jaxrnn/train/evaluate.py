@@ -19,6 +19,7 @@ from jaxrnn.data import Data, as_data, batch_indices
 from jaxrnn.train import cpu_options
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
+from jaxrnn.train.lengths import warn_if_missing
 from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
 from jaxrnn.train.metrics import Metric, finish, resolve_metrics
 from jaxrnn.train.objective import Objective
@@ -78,6 +79,7 @@ def evaluate(
     """
     stream = data if isinstance(data, HostBatches) else None
     data = as_data(data) if stream is None else stream.first()
+    warn_if_missing(model, data, "data")
     loss_fn = resolve_loss(loss)
     objective = make_objective(loss_fn, loss_on, reduction, metrics)
     check_count(batch_size, "batch_size")
@@ -160,6 +162,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     n = inputs.shape[0]
     if lengths is not None:
         lengths = check_lengths(jnp.asarray(lengths), n, inputs.shape[1] if inputs.ndim == 3 else 0)
+    warn_if_missing(model, Data(inputs, None, lengths), "inputs")
     rows = max(1, min(batch_size, n))
     n_batches = max(1, math.ceil(n / rows))
     pad = n_batches * rows - n

@@ -22,6 +22,7 @@ from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
 from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
+from jaxrnn.train.lengths import remember, warn_if_missing
 from jaxrnn.train.losses import LossFn, resolve_loss
 from jaxrnn.train.metrics import finish
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
@@ -111,7 +112,8 @@ def fit(
         metrics=metrics, callbacks=callbacks, verbose=verbose, forward=forward, remat=remat,
         steps_per_execution=steps_per_execution, placement=placement,
     )  # fmt: skip
-    return _loop(setup, epochs)
+    model, history = _loop(setup, epochs)
+    return (remember(model) if setup.with_lengths else model), history
 
 
 class _Setup(NamedTuple):
@@ -125,6 +127,7 @@ class _Setup(NamedTuple):
     evaluator: Evaluator | None
     val_data: object
     devices: Placement
+    with_lengths: bool  # the training data have lengths: the model records it
 
 
 def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, validation, metrics, callbacks,
@@ -136,6 +139,9 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
     ks = None if windows is None else (windows.k1, windows.k2)
+    warn_if_missing(model, data, "data", stacklevel=5)
+    if val is not None:
+        warn_if_missing(model, val, "validation", trained_with=data.lengths is not None, stacklevel=5)
     check_count(epochs, "epochs", 0)
     check_count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
     if stream is not None and stream.one_shot and epochs > 1:
@@ -209,7 +215,7 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     else:
         order = lambda epoch: batch_indices(n_examples, batch_size, shuffle_key, epoch)  # noqa: E731
         feed = OnDevice(source, device_data, order, lengths)
-    return _Setup(run, feed, block, callbacks, objective, evaluator, val_data, devices)
+    return _Setup(run, feed, block, callbacks, objective, evaluator, val_data, devices, data.lengths is not None)
 
 
 def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:

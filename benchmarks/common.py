@@ -1,0 +1,77 @@
+"""What the benchmarks share: timing, compiling a forward and its gradient, the record
+of the environment, and the results page's header. Benchmarks import these from here,
+never from one another."""
+
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import jaxlib
+
+import jaxrnn
+
+
+def timed(fn, repeats: int) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn`` (which blocks until its result is ready)."""
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def compile_pair(forward, params, x, device):
+    """Compile forward and grad-of-sum for a JAX forward(params, x) -> outputs."""
+    params, x = jax.device_put((params, x), device)
+    loss = lambda p, x: jnp.sum(forward(p, x))  # noqa: E731
+    result = {}
+    for mode, fn in (("fwd", forward), ("fwdbwd", jax.grad(loss))):
+        start = time.perf_counter()
+        compiled = jax.jit(fn).lower(params, x).compile()
+        compile_s = time.perf_counter() - start
+        compiled(params, x)  # warm-up
+        result[mode] = (compile_s, lambda c=compiled: jax.block_until_ready(c(params, x)), compiled)
+    return result
+
+
+def environment(threads: int) -> dict:
+    """Versions, devices, CPU model and threads, for the record."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    env = {
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "jaxrnn": jaxrnn.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "devices": [str(d) for d in jax.devices()],
+        "command": " ".join(sys.argv),
+    }
+    for name in ("torch", "flax", "equinox", "optax"):
+        try:
+            env[name] = __import__(name).__version__
+        except ImportError:
+            env[name] = "missing"
+    return env
+
+
+def write_markdown(path: str, module: str, argv, header: str, text: str) -> None:
+    """Write a result table under its command line, a line on the method and the environment."""
+    args = sys.argv[1:] if argv is None else argv
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(
+            f"Command: `python -m benchmarks.{module} {' '.join(args)}`\n\n{header}\n\n"
+            f"Environment: {json.dumps(environment(threads=os.cpu_count()))}\n\n{text}\n"
+        )

@@ -1,0 +1,75 @@
+"""Lengths that are hard to forget.
+
+A model trained on padded sequences with their lengths and then evaluated without them
+reads the padding as data: tried on JapaneseVowels, a GRU scored 97.0% with lengths and
+40.3% evaluated without them, with no word of it. So a jaxrnn model trained with lengths records
+it (``expects_lengths``, kept in the saved file), and ``evaluate``, ``predict`` and fit's
+validation warn when such a model gets no lengths; data without lengths whose sequences
+end in steps that are exactly zero, as padding does, get a warning too.
+"""
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from jaxrnn.data import Data
+
+
+class MissingLengthsWarning(UserWarning):
+    """Sequences that look padded, or a model trained with lengths, and no lengths given."""
+
+
+PADDED_SHARE = 0.1
+"""The share of sequences ending in all-zero steps from which data look padded."""
+
+
+def trained_with_lengths(model) -> bool:
+    """Whether ``model`` (a jaxrnn model) was trained with lengths."""
+    return bool(getattr(model, "expects_lengths", False))
+
+
+def remember(model):
+    """``model`` marked as trained with lengths (when its class can say so)."""
+    if trained_with_lengths(model) or not _can_remember(model):
+        return model
+    return dataclasses.replace(model, expects_lengths=True)
+
+
+def _can_remember(model) -> bool:
+    return dataclasses.is_dataclass(model) and "expects_lengths" in {f.name for f in dataclasses.fields(model)}
+
+
+def warn_if_missing(model, data: Data, name: str, *, trained_with: bool = False, stacklevel: int = 3) -> None:
+    """Warn when ``data`` (``name``) has no lengths but should: the model was trained with
+    them (or ``trained_with``: the training data of this fit have them), or its sequences
+    end in all-zero steps as padded ones do."""
+    if data.lengths is not None or np.ndim(data.inputs) != 3:
+        return
+    if trained_with or trained_with_lengths(model):
+        why = "the training data have lengths" if trained_with else "the model was trained with lengths"
+        warnings.warn(
+            f"{name} has no lengths but {why}: without them the padding is read as data (pass "
+            "(inputs, targets, lengths))",
+            MissingLengthsWarning,
+            stacklevel=stacklevel,
+        )
+        return
+    share, zeros = padded_share(data.inputs)
+    if share >= PADDED_SHARE:
+        warnings.warn(
+            f"{name}: {share:.0%} of the sequences end in steps that are all zeros ({zeros} such steps in all), "
+            "as padded sequences do, and no lengths were given: if they are padding, pass "
+            "(inputs, targets, lengths) so that those steps are skipped",
+            MissingLengthsWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def padded_share(inputs) -> tuple[float, int]:
+    """The share of sequences (N, T, F) whose last step is all zeros, and how many trailing
+    all-zero steps there are in all."""
+    nonzero = np.any(np.asarray(inputs) != 0, axis=-1)  # (N, T)
+    trailing = np.argmax(nonzero[:, ::-1], axis=1)  # zero steps at the end of each row
+    trailing = np.where(nonzero.any(1), trailing, nonzero.shape[1])
+    return float((trailing > 0).mean()) if len(trailing) else 0.0, int(trailing.sum())
