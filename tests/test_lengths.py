@@ -68,8 +68,9 @@ def test_validation_without_lengths_warns_when_the_training_data_have_them():
 
 def test_padded_looking_data_without_lengths_warn_in_training_evaluation_and_prediction():
     x, y, _ = padded()
-    share, zeros = padded_share(x)
+    share, zeros, leading = padded_share(x)
     assert share == pytest.approx(np.mean(np.abs(x[:, -1]).sum(-1) == 0)) and share > 0.5 and zeros > 0
+    assert leading == 0
     with pytest.warns(jaxrnn.MissingLengthsWarning, match=r"data: \d+% of the sequences end in steps that are all"):
         trained = train((x, y))
     assert not trained.expects_lengths
@@ -79,4 +80,6 @@ def test_padded_looking_data_without_lengths_warn_in_training_evaluation_and_pre
         jaxrnn.predict(trained, x)
     dense = jnp.ones_like(x)  # no step is all zeros: nothing to say
     no_warning(lambda: jaxrnn.predict(trained, dense))
-    assert padded_share(np.zeros((3, 4, 2))) == (1.0, 12)
+    margins = np.pad(x[:, :3], ((0, 0), (1, 2), (0, 0)))  # zeros at both ends, as MNIST's rows: data
+    no_warning(lambda: jaxrnn.predict(trained, margins))
+    assert padded_share(np.zeros((3, 4, 2))) == (1.0, 12, 1.0)
