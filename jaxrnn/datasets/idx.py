@@ -31,8 +31,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The array in an IDX file, raw or gzip-compressed, in native byte order.
 
     Raises:
-        ValueError naming the file: not IDX (first bytes), an unknown type code, a header
-        or data shorter or longer than the header says.
+        ValueError: naming the file, for one that is not IDX (its first bytes), an unknown
+            type code, a header or values shorter or longer than the header says.
     """
     with open(path, "rb") as f:
         raw = f.read()

@@ -17,9 +17,8 @@ def read_csv_columns(path: str | os.PathLike, columns: Sequence[str]) -> np.ndar
     """The named columns of a CSV file with a header row, as float64 (rows, len(columns)).
 
     Raises:
-        ValueError naming the file: a column that is not in the header (the header's
-        columns are listed), a value that is not a number (its row and column named),
-        no data rows.
+        ValueError: naming the file, for a column that is not in the header (the header's
+            columns listed), a value that is not a number (its line named), no data rows.
     """
     with open(path, newline="") as f:
         reader = csv.reader(f)

@@ -16,7 +16,9 @@ class CharCorpus:
 
     Attributes:
         vocab: the characters, sorted; id i is ``vocab[i]``.
-        train, validation, test: int32 ids of each part.
+        train: int32 ids of the first part (90% by default).
+        validation: int32 ids of the next part.
+        test: int32 ids of the last part.
     """
 
     def __init__(self, text: str, *, split: Sequence[float] = (0.9, 0.05, 0.05)):
