@@ -42,8 +42,8 @@ def torch_copy(model: jaxrnn.ManyToOne):
             self.rnn = jaxrnn.to_torch(model.rnn, batch_first=True)
             self.head = torch.nn.Linear(model.head.W_hy.shape[1], model.head.W_hy.shape[0])
             with torch.no_grad():
-                self.head.weight.copy_(torch.from_numpy(np.asarray(model.head.W_hy)))
-                self.head.bias.copy_(torch.from_numpy(np.asarray(model.head.b_y)))
+                self.head.weight.copy_(torch.tensor(np.asarray(model.head.W_hy)))
+                self.head.bias.copy_(torch.tensor(np.asarray(model.head.b_y)))
 
         def forward(self, x):
             out, _ = self.rnn(x)

@@ -3,13 +3,23 @@
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import jax
+import numpy as np
 
-from benchmarks import gpu, lstm_profile, parallel_in_time, parallel_iterations, scan_variants, seq_lengths
+from benchmarks import (
+    gpu,
+    lstm_profile,
+    mnist_rows,
+    parallel_in_time,
+    parallel_iterations,
+    scan_variants,
+    seq_lengths,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -176,3 +186,22 @@ def test_the_gpu_goals_read_the_measurements():
     assert "(not met)" in lines[1] and "B 256 H 256: 2.50" in lines[1]
     assert "(not measured)" in lines[2]
     assert "(met)" in lines[3] and "20.0x (quasi), auto chose quasi" in lines[3]
+
+
+def test_mnist_rows_trains_both_frameworks_from_the_same_weights_on_idx_files(tmp_path):
+    """The row-MNIST comparison, tiny, on IDX files written here (random images)."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 96), ("t10k", 64)):
+        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        for kind, a in (("images-idx3", images), ("labels-idx1", labels)):
+            header = bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
+            (tmp_path / f"{split}-{kind}-ubyte").write_bytes(header + a.tobytes())
+    out = tmp_path / "out"
+    mnist_rows.main(["--data", str(tmp_path), "--out", str(out), "--epochs", "2", "--hidden", "8", "--cells", "gru"])
+    results = json.loads((out / "results.json").read_text())
+    (run,) = results["runs"]
+    assert run["updates_per_epoch"] == 1 and len(run["epochs"]) == 2
+    for e in run["epochs"]:
+        assert 0 <= e["jaxrnn_test_accuracy"] <= 1 and 0 <= e["torch_test_accuracy"] <= 1 and e["torch_seconds"] > 0
+    assert "| gru | 2 |" in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
