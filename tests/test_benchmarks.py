@@ -205,3 +205,24 @@ def test_mnist_rows_trains_both_frameworks_from_the_same_weights_on_idx_files(tm
     for e in run["epochs"]:
         assert 0 <= e["jaxrnn_test_accuracy"] <= 1 and 0 <= e["torch_test_accuracy"] <= 1 and e["torch_seconds"] > 0
     assert "| gru | 2 |" in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
+
+
+def test_vowels_compares_lengths_with_padding_on_ts_files(tmp_path):
+    """The JapaneseVowels comparison, tiny, on .ts files written here (two speakers)."""
+    from benchmarks import vowels
+
+    rng = np.random.default_rng(0)
+    for split, n in (("TRAIN", 12), ("TEST", 8)):
+        lines = ["@problemName JapaneseVowels", "@timeStamps false", "@dimensions 2", "@classLabel true 1 2", "@data"]
+        for i in range(n):
+            T = int(rng.integers(3, 7))
+            dims = [",".join(f"{v:.3f}" for v in rng.normal(i % 2, 1, T)) for _ in range(2)]
+            lines.append(":".join([*dims, str(1 + i % 2)]))
+        (tmp_path / f"JapaneseVowels_{split}.ts").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path), "--out", str(out), "--cells", "gru", "--seeds", "1", "--epochs", "1"]
+    vowels.main([*argv, "--hidden", "4"])
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["mode"] for r in rows] == ["lengths", "padding"]
+    assert 0 <= rows[0]["jaxrnn"]["accuracy_without_lengths"] <= 1 and 0 <= rows[1]["torch"]["accuracy"] <= 1
+    assert "| gru | lengths, tested without |" in (out / "results.md").read_text()
