@@ -10,14 +10,15 @@ Speed is measured by the benchmarks, never here. The processes that tests start 
 the flag, except those of tests/test_fit_processes.py and tests/test_fit_devices.py, which
 set ``XLA_FLAGS`` themselves and so compile at the default level.
 
-JAX's caches are cleared after every test (``release_compiled_programs``): every
-compiled XLA:CPU program holds about three memory maps of its code while JAX's caches
-keep it, a fit test leaves several hundred (tests/test_fit.py reached 18,600 maps after
-33 tests), and a worker crossing the kernel's ``vm.max_map_count`` (65,530) segfaults in
-its next compile: that was the crash of a worker late in full runs. Cleared, a worker
-stays under about 1,300 maps. A persistent compilation cache per worker lets a test
-that compiles what an earlier one did (a run, its interrupted copy, its resumption)
-read it from disk.
+JAX's caches are cleared after a test that leaves the worker holding more than
+``MAPS_LIMIT`` memory maps (``release_compiled_programs``): every compiled XLA:CPU
+program holds about three maps of its code while JAX's caches keep it, a fit test leaves
+several hundred (tests/test_fit.py reached 18,600 maps after 33 tests), and a worker
+crossing the kernel's ``vm.max_map_count`` (65,530) segfaults in its next compile: that
+was the crash of a worker late in full runs. Clearing after every test instead made the
+suite take about half as long again (tests sharing a program compile it anew). A
+persistent compilation cache per worker lets a test that compiles what an earlier one
+did (a run, its interrupted copy, its resumption) read it from disk.
 """
 
 import os
@@ -59,12 +60,22 @@ def key(i=0):
     return jax.random.PRNGKey(i)
 
 
+MAPS_LIMIT = 30_000
+"""Memory maps of a worker above which JAX's caches are cleared (the kernel's limit: 65,530)."""
+
+
 @pytest.fixture(autouse=True)
 def release_compiled_programs():
-    """Drop JAX's in-memory caches after each test, and with them the compiled programs'
-    memory maps (see the module's docstring)."""
+    """After a test, drop JAX's in-memory caches, and with them the compiled programs'
+    memory maps, once the worker holds more than ``MAPS_LIMIT`` (see the module's docstring)."""
     yield
-    jax.clear_caches()
+    try:
+        with open("/proc/self/maps") as f:
+            maps = sum(1 for _ in f)
+    except OSError:  # no /proc: clear every time
+        maps = MAPS_LIMIT + 1
+    if maps > MAPS_LIMIT:
+        jax.clear_caches()
 
 
 @pytest.fixture(scope="session", autouse=True)

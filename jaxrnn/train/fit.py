@@ -112,8 +112,7 @@ def fit(
         metrics=metrics, callbacks=callbacks, verbose=verbose, forward=forward, remat=remat,
         steps_per_execution=steps_per_execution, placement=placement,
     )  # fmt: skip
-    model, history = _loop(setup, epochs)
-    return (remember(model) if setup.with_lengths else model), history
+    return _loop(setup, epochs)
 
 
 class _Setup(NamedTuple):
@@ -127,7 +126,6 @@ class _Setup(NamedTuple):
     evaluator: Evaluator | None
     val_data: object
     devices: Placement
-    with_lengths: bool  # the training data have lengths: the model records it
 
 
 def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, validation, metrics, callbacks,
@@ -159,6 +157,8 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     optimizer = default_optimizer() if optimizer is None else optimizer
     if remat is not None:
         model = with_remat(model, remat)
+    if data.lengths is not None:  # the model records it, in its checkpoints too
+        model = remember(model)
     arguments.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
     return model, stream, data, val, objective, ks, callbacks, run_forward, optimizer
 
@@ -215,7 +215,7 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     else:
         order = lambda epoch: batch_indices(n_examples, batch_size, shuffle_key, epoch)  # noqa: E731
         feed = OnDevice(source, device_data, order, lengths)
-    return _Setup(run, feed, block, callbacks, objective, evaluator, val_data, devices, data.lengths is not None)
+    return _Setup(run, feed, block, callbacks, objective, evaluator, val_data, devices)
 
 
 def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
