@@ -75,3 +75,23 @@ def write_markdown(path: str, module: str, argv, header: str, text: str) -> None
             f"Command: `python -m benchmarks.{module} {' '.join(args)}`\n\n{header}\n\n"
             f"Environment: {json.dumps(environment(threads=os.cpu_count()))}\n\n{text}\n"
         )
+
+
+def write_results(folder: str, module: str, argv, header: str, results: dict, text: str) -> None:
+    """``results.json`` and ``results.md`` (``write_markdown`` of ``text``) in ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    write_markdown(os.path.join(folder, "results.md"), module, argv, header, text)
+
+
+def torch_head(head):
+    """A ``torch.nn.Linear`` holding the weights of a jaxrnn ``Head`` (linear activation)."""
+    import numpy as np
+    import torch
+
+    linear = torch.nn.Linear(head.W_hy.shape[1], head.W_hy.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(np.asarray(head.W_hy)))
+        linear.bias.copy_(torch.tensor(np.asarray(head.b_y)))
+    return linear

@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import environment, write_markdown
+from benchmarks.common import environment, torch_head, write_results
 from jaxrnn import datasets
 from jaxrnn.cells import CELLS
 
@@ -40,10 +40,7 @@ def torch_copy(model: jaxrnn.ManyToOne):
         def __init__(self):
             super().__init__()
             self.rnn = jaxrnn.to_torch(model.rnn, batch_first=True)
-            self.head = torch.nn.Linear(model.head.W_hy.shape[1], model.head.W_hy.shape[0])
-            with torch.no_grad():
-                self.head.weight.copy_(torch.tensor(np.asarray(model.head.W_hy)))
-                self.head.bias.copy_(torch.tensor(np.asarray(model.head.b_y)))
+            self.head = torch_head(model.head)
 
         def forward(self, x):
             out, _ = self.rnn(x)
@@ -167,17 +164,14 @@ def main(argv=None) -> None:
         train = jaxrnn.Data(train.inputs[: args.limit], train.targets[: args.limit])
         test = jaxrnn.Data(test.inputs[: args.limit], test.targets[: args.limit])
     results = {"environment": environment(threads=os.cpu_count()), "config": vars(args), "runs": []}
-    os.makedirs(args.out, exist_ok=True)
     for cell in args.cells:
         results["runs"].append(run_cell(cell, train, test, args))
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump(results, f, indent=1)
-    plot(results, args.out)
     header = (
         "Row-by-row MNIST, jaxrnn and PyTorch from the same initial weights, epochs interleaved; "
         "accuracy after the last epoch, seconds per epoch the median of epochs 2 on."
     )
-    write_markdown(os.path.join(args.out, "results.md"), "mnist_rows", argv, header, table(results))
+    write_results(args.out, "mnist_rows", argv, header, results, table(results))
+    plot(results, args.out)
     print(table(results))
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import environment, write_markdown
+from benchmarks.common import environment, torch_head, write_results
 from jaxrnn import datasets
 from jaxrnn.cells import CELLS
 from jaxrnn.train.lengths import MissingLengthsWarning
@@ -55,10 +55,7 @@ def torch_run(model, train: jaxrnn.Data, test: jaxrnn.Data, mode: str, args, see
 
     torch.manual_seed(seed)
     rnn = jaxrnn.to_torch(model.rnn, batch_first=True)
-    head = torch.nn.Linear(model.head.W_hy.shape[1], model.head.W_hy.shape[0])
-    with torch.no_grad():
-        head.weight.copy_(torch.tensor(np.asarray(model.head.W_hy)))
-        head.bias.copy_(torch.tensor(np.asarray(model.head.b_y)))
+    head = torch_head(model.head)
     params = list(rnn.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
 
@@ -169,14 +166,11 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     args = p.parse_args(argv)
     results = run(args)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
     header = (
         "JapaneseVowels test accuracy (370 utterances), mean ± standard deviation over seeds; "
         "seconds: median training time of a run (jaxrnn's includes compiling)."
     )
-    write_markdown(os.path.join(args.out, "results.md"), "vowels", argv, header, table(results))
+    write_results(args.out, "vowels", argv, header, results, table(results))
     print(table(results))
 
 
