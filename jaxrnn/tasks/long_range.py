@@ -11,15 +11,11 @@ from jaxrnn._checks import check_count
 from jaxrnn.tasks.base import Task, split
 
 
-def _check_length(T: int, minimum: int = 2) -> None:
-    check_count(T, "length", minimum)
-
-
 def adding(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int = 1000) -> Task:
     """The adding problem: inputs (n, T, 2), channel 0 values U[0, 1], channel 1 a marker
     with exactly one 1 in each half of the sequence; target (n, 1) the sum of the two
     marked values. Predicting 1 always scores MSE Var(X1 + X2) = 1/6."""
-    _check_length(T)
+    check_count(T, "length", 2)
     k_v, k_a, k_b = jax.random.split(key, 3)
     values = jax.random.uniform(k_v, (n, T))
     half = T // 2
@@ -39,7 +35,7 @@ def copy_memory(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int
     delimiter (9), 10 blanks: length T + 20, inputs one-hot over 10 classes. Targets: T + 10
     blanks, then the 10 symbols. A model without memory scores at best
     10 ln 8 / (T + 20) (it knows the position, not the symbols)."""
-    _check_length(T, 1)
+    check_count(T, "length", 1)
     symbols = jax.random.randint(key, (n, N_COPY), 1, N_SYMBOLS + 1)
     blanks = lambda m: jnp.full((n, m), BLANK)  # noqa: E731
     seq = jnp.concatenate([symbols, blanks(T - 1), jnp.full((n, 1), DELIMITER), blanks(N_COPY)], axis=1)
