@@ -95,3 +95,40 @@ def torch_head(head):
         linear.weight.copy_(torch.tensor(np.asarray(head.W_hy)))
         linear.bias.copy_(torch.tensor(np.asarray(head.b_y)))
     return linear
+
+
+def torch_many_to_one(model):
+    """The PyTorch model computing what a jaxrnn ``ManyToOne`` (last step, linear head)
+    does, with its weights: ``jaxrnn.to_torch`` of its layers and ``torch_head``."""
+    import torch
+
+    class ManyToOne(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = jaxrnn.to_torch(model.rnn, batch_first=True)
+            self.head = torch_head(model.head)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            return self.head(out[:, -1])
+
+    return ManyToOne()
+
+
+def torch_epoch(net, opt, x, y, batch: int, seed: int, loss) -> float:
+    """One epoch of PyTorch updates on tensors ``x``, ``y``: batches of ``batch`` in the
+    order ``numpy.random.default_rng(seed)`` draws, ``loss(net(x), y)``, the global
+    gradient norm clipped at 1, ``opt.step()``. Returns its seconds."""
+    import numpy as np
+    import torch
+
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+    start = time.perf_counter()
+    net.train()
+    for i in range(0, len(x), batch):
+        idx = order[i : i + batch]
+        opt.zero_grad()
+        loss(net(x[idx]), y[idx]).backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+    return time.perf_counter() - start

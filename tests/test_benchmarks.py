@@ -12,13 +12,15 @@ import jax
 import numpy as np
 
 from benchmarks import (
+    chars,
     gpu,
     lstm_profile,
-    mnist_rows,
+    mnist,
     parallel_in_time,
     parallel_iterations,
     scan_variants,
     seq_lengths,
+    trained_spectra,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -188,23 +190,77 @@ def test_the_gpu_goals_read_the_measurements():
     assert "(met)" in lines[3] and "20.0x (quasi), auto chose quasi" in lines[3]
 
 
-def test_mnist_rows_trains_both_frameworks_from_the_same_weights_on_idx_files(tmp_path):
-    """The row-MNIST comparison, tiny, on IDX files written here (random images)."""
+def write_mnist_files(folder) -> None:
+    """Raw IDX files of 96 training and 64 test images (random pixels and labels)."""
     rng = np.random.default_rng(0)
     for split, n in (("train", 96), ("t10k", 64)):
         images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
         labels = rng.integers(0, 10, n).astype(np.uint8)
         for kind, a in (("images-idx3", images), ("labels-idx1", labels)):
             header = bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
-            (tmp_path / f"{split}-{kind}-ubyte").write_bytes(header + a.tobytes())
+            (folder / f"{split}-{kind}-ubyte").write_bytes(header + a.tobytes())
+
+
+def test_mnist_trains_both_frameworks_from_the_same_weights_on_idx_files(tmp_path):
+    """The row-MNIST comparison, tiny, on IDX files written here (random images)."""
+    write_mnist_files(tmp_path)
     out = tmp_path / "out"
-    mnist_rows.main(["--data", str(tmp_path), "--out", str(out), "--epochs", "2", "--hidden", "8", "--cells", "gru"])
+    mnist.main(["--data", str(tmp_path), "--out", str(out), "--epochs", "2", "--hidden", "8", "--cells", "gru"])
     results = json.loads((out / "results.json").read_text())
     (run,) = results["runs"]
     assert run["updates_per_epoch"] == 1 and len(run["epochs"]) == 2
     for e in run["epochs"]:
         assert 0 <= e["jaxrnn_test_accuracy"] <= 1 and 0 <= e["torch_test_accuracy"] <= 1 and e["torch_seconds"] > 0
-    assert "| gru | 2 |" in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
+    assert "| gru | 2 | 2 | 0.001 |" in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
+
+
+def test_pixel_mnist_and_the_character_model_save_models_whose_spectra_are_drawn(tmp_path):
+    """Pixel MNIST (three cells) and the character language model, tiny, save their
+    trained models; the spectra command reads them and measures each along test data."""
+    write_mnist_files(tmp_path)
+    text = tmp_path / "novel.txt"
+    text.write_text("It is a truth universally acknowledged, that a single man in possession. " * 40)
+    mnist.main(
+        ["--data", str(tmp_path), "--out", str(tmp_path / "pixels"), "--order", "pixels", "--epochs", "1",
+         "--hidden", "4", "--cells", "rnn", "irnn", "lstm", "--save-models"]
+    )  # fmt: skip
+    argv = ["--data", str(text), "--out", str(tmp_path / "chars"), "--cells", "lstm", "--hidden", "8"]
+    chars.main([*argv, "--streams", "4", "--k", "10", "--updates", "3", "--epochs", "2", "--save-models"])
+    run = json.loads((tmp_path / "chars" / "results.json").read_text())["runs"][0]
+    assert len(run["epochs"]) == 2 and all(0 < e["torch_test_bpc"] < 10 for e in run["epochs"])
+    assert all(sample.startswith(chars.PROMPT) for sample in run["samples"].values())
+    assert "| lstm | 6 |" in (tmp_path / "chars" / "results.md").read_text()
+    out = tmp_path / "spectra"
+    trained_spectra.main(
+        ["--mnist", str(tmp_path), "--text", str(text), "--mnist-models", str(tmp_path / "pixels"),
+         "--chars-models", str(tmp_path / "chars"), "--out", str(out), "--sequences", "2", "--chars", "30",
+         "--transient", "5"]
+    )  # fmt: skip
+    measured = json.loads((out / "results.json").read_text())
+    assert set(measured["pixels"]) == {"rnn", "irnn", "lstm"} and len(measured["chars"]) == 2
+    lstm = measured["pixels"]["lstm"]
+    assert np.shape(lstm["norms"]) == (2, 784) and np.shape(lstm["exponents"]) == (8,)  # (h, c) of H 4
+    assert (out / "pixel_mnist.png").stat().st_size > 0 and (out / "chars.png").stat().st_size > 0
+
+
+def test_stocks_scores_the_cells_against_persistence_computed_by_hand(tmp_path):
+    """The stock comparison, tiny, on a CSV written here: its persistence baseline is the
+    RMSE of yesterday's close against today's over the test days, computed here."""
+    from benchmarks import stocks
+
+    close = 50 + np.cumsum(np.random.default_rng(0).normal(0, 1, 300))
+    rows = [f"2000-01-{i:03d},{c:.4f}" for i, c in enumerate(close)]
+    (tmp_path / "msft.csv").write_text("Date,Close\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path / "msft.csv"), "--out", str(out), "--cells", "gru", "--hidden", "4"]
+    stocks.main([*argv, "--epochs", "1", "--seeds", "1"])
+    results = json.loads((out / "results.json").read_text())
+    prices = np.round(close, 4)
+    test = np.arange(255, 300)  # the last 15% of 300 days
+    by_hand = np.sqrt(np.mean((prices[test] - prices[test - 1]) ** 2))
+    assert np.isclose(results["rows"][0]["baselines"]["persistence"], by_hand, rtol=1e-5)
+    assert [r["framing"] for r in results["rows"]] == ["prices", "scaled prices", "returns"]
+    assert "| returns | zero return |" in (out / "results.md").read_text()
 
 
 def test_vowels_compares_lengths_with_padding_on_ts_files(tmp_path):
