@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import environment, torch_head, write_results
+from benchmarks.common import environment, save_figure, torch_head, write_results
 from jaxrnn import datasets
 from jaxrnn.cells import CELLS
 from jaxrnn.tasks import sample_text
@@ -187,10 +187,7 @@ def plot(results: dict, folder: str) -> str:
         f"Austen, {c['layers']} layers of {c['hidden']}, Adam {c['lr']:g}, clip 1; same initial weights", fontsize=9
     )
     ax.legend(fontsize=8)
-    path = os.path.join(folder, "bpc.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, folder, "bpc.png")
 
 
 def main(argv=None) -> None:

@@ -122,7 +122,7 @@ def torch_epoch(net, opt, x, y, batch: int, seed: int, loss) -> float:
     import numpy as np
     import torch
 
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x))).to(x.device)
     start = time.perf_counter()
     net.train()
     for i in range(0, len(x), batch):
@@ -131,4 +131,16 @@ def torch_epoch(net, opt, x, y, batch: int, seed: int, loss) -> float:
         loss(net(x[idx]), y[idx]).backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
+    if x.is_cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def save_figure(fig, folder: str, name: str) -> str:
+    """Write ``fig`` as ``folder/name`` (110 dpi), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    path = os.path.join(folder, name)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

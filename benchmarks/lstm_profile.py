@@ -11,7 +11,8 @@ interleaved; compile and warm-up excluded), per step (divided by T):
 - a loop of the recurrent GEMM alone (``h <- (h @ W_hh.T)[:, :H]``, no gate maths);
 - a loop of the gate maths alone (the LSTM's pointwise step fed from the projected
   inputs, no GEMM);
-- PyTorch's ``nn.LSTM`` forward and forward+backward, and a loop of ``torch.mm`` of the
+- PyTorch's ``nn.LSTM`` forward and forward+backward (also on one thread, as XLA:CPU
+  runs one program), and a loop of ``torch.mm`` of the
   same shape (the GEMM PyTorch would run per step outside oneDNN's fused LSTM).
 """
 
@@ -79,6 +80,11 @@ def programs(B: int, T: int, F: int, H: int) -> dict:
         module.zero_grad(set_to_none=True)
         module(tx)[0].sum().backward()
 
+    def torch_fwdbwd_one_thread():
+        torch.set_num_threads(1)
+        torch_fwdbwd()
+        torch.set_num_threads(os.cpu_count())
+
     def torch_gemm_loop():
         h = th
         with torch.no_grad():
@@ -89,6 +95,7 @@ def programs(B: int, T: int, F: int, H: int) -> dict:
         {
             "PyTorch LSTM forward": torch_fwd,
             "PyTorch LSTM fwd+bwd": torch_fwdbwd,
+            "PyTorch LSTM fwd+bwd, 1 thread": torch_fwdbwd_one_thread,
             "PyTorch loop of torch.mm": torch_gemm_loop,
         }
     )

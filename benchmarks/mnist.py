@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import environment, torch_epoch, torch_many_to_one, write_results
+from benchmarks.common import environment, save_figure, torch_epoch, torch_many_to_one, write_results
 from jaxrnn import datasets
 from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
 
@@ -72,10 +72,13 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
         jaxrnn.make_rnn(cell_type, features, args.hidden, key=k_rnn, **options),
         jaxrnn.Head(args.hidden, 10, key=k_head),
     )
-    net = torch_many_to_one(model)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # cuDNN's RNNs where there is a GPU
+    net = torch_many_to_one(model).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    tx, ty = torch.from_numpy(np.asarray(train.inputs)), torch.from_numpy(np.asarray(train.targets)).long()
-    sx, sy = torch.from_numpy(np.asarray(test.inputs)), torch.from_numpy(np.asarray(test.targets)).long()
+    tx, ty, sx, sy = (
+        torch.from_numpy(np.array(a)).to(device) for a in (train.inputs, train.targets, test.inputs, test.targets)
+    )
+    ty, sy = ty.long(), sy.long()
     epochs = []
 
     def after_epoch(step, metrics, trained):
@@ -98,7 +101,13 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
     if args.save_models:
         os.makedirs(os.path.join(args.out, "models"), exist_ok=True)
         jaxrnn.save(os.path.join(args.out, "models", f"{cell}.eqx"), trained)
-    return {"cell": cell, "lr": lr, "epochs": epochs, "updates_per_epoch": -(-train.size // args.batch)}
+    return {
+        "cell": cell,
+        "torch_device": device,
+        "lr": lr,
+        "epochs": epochs,
+        "updates_per_epoch": -(-train.size // args.batch),
+    }
 
 
 def table(results: dict) -> str:
@@ -136,10 +145,7 @@ def plot(results: dict, folder: str, title: str) -> str:
     ax.set_ylabel("test accuracy (10,000 images)")
     ax.set_title(f"{title}, H {config['hidden']}, Adam, clip 1; same initial weights", fontsize=9)
     ax.legend(fontsize=8)
-    path = os.path.join(folder, "accuracy.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, folder, "accuracy.png")
 
 
 def main(argv=None) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import environment, torch_epoch, torch_many_to_one, write_results
+from benchmarks.common import environment, save_figure, torch_epoch, torch_many_to_one, write_results
 from jaxrnn import datasets
 from jaxrnn.cells import CELLS
 
@@ -157,10 +157,7 @@ def plot(results: dict, folder: str, days: int = 120) -> str:
         ax.set_ylabel("dollars")
         ax.legend(fontsize=7)
     fig.suptitle("MSFT next-day close, jaxrnn models trained on raw and on standardised prices", fontsize=10)
-    path = os.path.join(folder, "forecasts.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, folder, "forecasts.png")
 
 
 def main(argv=None) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import write_results
+from benchmarks.common import save_figure, write_results
 from jaxrnn import datasets, spectra
 
 
@@ -93,7 +93,7 @@ def char_layers(folder: str, text: str, n: int, length: int, transient: int) -> 
     return out
 
 
-def figure(measured: dict, path: str, title: str, top: int = 4) -> None:
+def figure(measured: dict, folder: str, name: str, title: str, top: int = 4) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,8 +120,7 @@ def figure(measured: dict, path: str, title: str, top: int = 4) -> None:
     axes[2].set_title("Lyapunov spectrum along the first sequence", fontsize=9)
     axes[2].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, folder, name)
 
 
 def summary(measured: dict, family: str) -> list[str]:
@@ -150,8 +149,8 @@ def main(argv=None) -> None:
     pixels = pixel_models(args.mnist_models, args.mnist, args.sequences, args.transient)
     chars = char_layers(args.chars_models, args.text, args.sequences, args.chars, args.transient)
     os.makedirs(args.out, exist_ok=True)
-    figure(pixels, os.path.join(args.out, "pixel_mnist.png"), "pixel MNIST (T 784), trained models, H 128")
-    figure(chars, os.path.join(args.out, "chars.png"), f"character LSTM on Austen, 2 layers, passages of {args.chars}")
+    figure(pixels, args.out, "pixel_mnist.png", "pixel MNIST (T 784), trained models, H 128")
+    figure(chars, args.out, "chars.png", f"character LSTM on Austen, 2 layers, passages of {args.chars}")
     rows = [
         "| model | cell or layer | memory length per sequence (lag where the norm < 1e-3 of lag 0) "
         "| ln σ_1 at lag 100 | λ_1 (nats/step) | positive exponents |",
