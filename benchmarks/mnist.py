@@ -33,7 +33,14 @@ import numpy as np
 import optax
 
 import jaxrnn
-from benchmarks.common import environment, save_figure, torch_epoch, torch_many_to_one, write_results
+from benchmarks.common import (
+    environment,
+    save_figure,
+    torch_epoch,
+    torch_flush_denormals,
+    torch_many_to_one,
+    write_results,
+)
 from jaxrnn import datasets
 from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
 
@@ -160,8 +167,16 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, help="Adam's learning rate for every cell (default: the cell's, CELLS)")
     p.add_argument("--limit", type=int, help="train on the first N training images only (a reduced run)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--torch-threads", type=int, help="PyTorch's CPU threads (default: its own); 1 is its fastest at T 784 here"
+    )
     p.add_argument("--save-models", action="store_true", help="write each trained jaxrnn model to OUT/models/")
     args = p.parse_args(argv)
+    torch_flush_denormals()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     train = datasets.mnist(args.data, "train", order=args.order)
     test = datasets.mnist(args.data, "test", order=args.order)
     if args.limit:
@@ -176,7 +191,8 @@ def main(argv=None) -> None:
     }
     header = (
         f"{title[args.order]}, jaxrnn and PyTorch from the same initial weights, epochs interleaved; "
-        "accuracy after the last epoch, seconds per epoch the median of epochs 2 on."
+        "accuracy after the last epoch, seconds per epoch the median of epochs 2 on; PyTorch flushes denormals "
+        "to zero, as XLA:CPU does."
     )
     write_results(args.out, "mnist", argv, header, results, table(results))
     plot(results, args.out, title[args.order])

@@ -13,6 +13,7 @@ import numpy as np
 
 from benchmarks import (
     chars,
+    denormals,
     gpu,
     lstm_profile,
     mnist,
@@ -224,6 +225,9 @@ def test_pixel_mnist_and_the_character_model_save_models_whose_spectra_are_drawn
         ["--data", str(tmp_path), "--out", str(tmp_path / "pixels"), "--order", "pixels", "--epochs", "1",
          "--hidden", "4", "--cells", "rnn", "irnn", "lstm", "--save-models"]
     )  # fmt: skip
+    model = str(tmp_path / "pixels" / "models" / "lstm.eqx")
+    denormals.main(["--data", str(tmp_path), "--model", model, "--rounds", "1", "--out", str(tmp_path / "d.md")])
+    assert (tmp_path / "d.md").read_text().count("| trained |") == len({1, os.cpu_count()})
     argv = ["--data", str(text), "--out", str(tmp_path / "chars"), "--cells", "lstm", "--hidden", "8"]
     chars.main([*argv, "--streams", "4", "--k", "10", "--updates", "3", "--epochs", "2", "--save-models"])
     run = json.loads((tmp_path / "chars" / "results.json").read_text())["runs"][0]
