@@ -40,6 +40,7 @@ def main(argv=None) -> None:
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     hidden = trained.head.W_hy.shape[1]
     initial = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, 1, hidden, key=k1), jaxrnn.Head(hidden, 10, key=k2))
+    threads_before = torch.get_num_threads()
     rows = ["| weights | threads | no flush (s) | flush (s) | no flush / flush |", "|---|---|---|---|---|"]
     for name, model in (("trained", trained), ("initial", initial)):
         net = torch_many_to_one(model)
@@ -57,6 +58,7 @@ def main(argv=None) -> None:
             rows.append(f"| {name} | {threads} | {off:.3f} | {on:.3f} | {off / on:.1f} |")
             print(rows[-1], flush=True)
     torch.set_flush_denormal(False)
+    torch.set_num_threads(threads_before)
     method = f"One forward+backward, B 32, T 784, H {hidden}; median of {args.rounds} interleaved rounds."
     write_markdown(args.out, "denormals", argv, method, "\n".join(rows))
 
