@@ -149,6 +149,7 @@ def plot(results: dict, folder: str, title: str) -> str:
         ax.plot(n, [e["torch_test_accuracy"] for e in r["epochs"]], "x--", color=f"C{i}", label=f"{r['cell']} PyTorch")
     config = results["config"]
     ax.set_xlabel(f"epoch ({results['runs'][0]['updates_per_epoch']} updates of {config['batch']} images)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("test accuracy (10,000 images)")
     ax.set_title(f"{title}, H {config['hidden']}, Adam, clip 1; same initial weights", fontsize=9)
     ax.legend(fontsize=8)
