@@ -238,7 +238,7 @@ def test_pixel_mnist_and_the_character_model_save_models_whose_spectra_are_drawn
     trained_spectra.main(
         ["--mnist", str(tmp_path), "--text", str(text), "--mnist-models", str(tmp_path / "pixels"),
          "--chars-models", str(tmp_path / "chars"), "--out", str(out), "--sequences", "2", "--chars", "30",
-         "--transient", "5"]
+         "--transient", "5", "--pixel-transient", "5"]
     )  # fmt: skip
     measured = json.loads((out / "results.json").read_text())
     assert set(measured["pixels"]) == {"rnn", "irnn", "lstm"} and len(measured["chars"]) == 2

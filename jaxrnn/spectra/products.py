@@ -3,10 +3,16 @@
 The product for lag k from a fixed t is ``P_k = J_t J_{t-1} ... J_{t-k+1}``. Its
 transpose grows by a factor on the left, ``P_k^T = J_{t-k+1}^T P_{k-1}^T``, so it is
 accumulated as in Benettin's method: ``P_k^T = Q_k diag(exp(l_k)) U_k`` with ``Q_k``
-orthogonal, ``U_k`` unit upper triangular and the scales ``l_k`` kept as logarithms:
+orthogonal, ``U_k`` upper triangular and the scales ``l_k`` kept as logarithms:
 
-    J^T Q_{k-1} = Q_k R,   l_k = log|diag R| + l_{k-1},
-    U_k = (D_{k-1}^-1 (D_R^-1 R) D_{k-1}) U_{k-1}      (entries scaled by exp(l_j - l_i))
+    J^T Q_{k-1} = Q_k R,   l_k[i] = max_j (log|R_ij| + l_{k-1}[j]),
+    U_k = M U_{k-1},       M_ij = R_ij exp(l_{k-1}[j] - l_k[i])    (|M_ij| <= 1)
+
+Each row is scaled by its largest entry, so M's entries are at most 1 in magnitude; where
+a step's Jacobian is singular (a relu unit switched off, a gate saturated to 0 or 1
+in float32) a zero on R's diagonal leaves the rest of its row to carry the scale, and a
+row of zeros keeps ``l + log(tiny)`` with a zero row in U: singular values that are
+exactly zero come out as -inf, never as NaN.
 
 The log singular values are then ``max(l) + log svd(diag(exp(l - max l)) U)``: exact
 wherever the product's norm over- or underflows (1e300, 1e-300 or beyond). Singular
@@ -37,17 +43,17 @@ def _accumulate(Js_newest_last_first: Float[Array, "K n n"]):
     """Scan over the factors J_{t}, J_{t-1}, ... ; per lag, the scales l (K, n) and U (K, n, n)."""
     n = Js_newest_last_first.shape[-1]
     dtype = Js_newest_last_first.dtype
-    tiny = jnp.finfo(dtype).tiny
+    log_tiny = jnp.log(jnp.finfo(dtype).tiny)
 
     def body(carry, J):
         Q, l, U = carry
         Q, R = _qr_signed(J.T @ Q)
-        d = jnp.maximum(jnp.diagonal(R), tiny)
-        R_unit = R / d[:, None]
-        ratio = jnp.exp(jnp.clip(l[None, :] - l[:, None], None, jnp.log(jnp.finfo(dtype).max) / 4))
-        U = (R_unit * jnp.triu(ratio)) @ U
-        l = l + jnp.log(d)
-        return (Q, l, U), (l, U)
+        # R diag(exp(l)) = diag(exp(l_new)) M, each row of M scaled by its largest entry
+        # (the diagonal, unless R is singular); a zero row keeps l + log(tiny) and M's row 0
+        logs = jnp.log(jnp.abs(R)) + l[None, :]  # -inf where R is 0
+        l_new = jnp.maximum(jnp.max(logs, axis=1), l + log_tiny)
+        U = (jnp.sign(R) * jnp.exp(logs - l_new[:, None])) @ U
+        return (Q, l_new, U), (l_new, U)
 
     eye = jnp.eye(n, dtype=dtype)
     _, (ls, Us) = jax.lax.scan(body, (eye, jnp.zeros(n, dtype), eye), Js_newest_last_first)
