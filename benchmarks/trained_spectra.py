@@ -104,12 +104,12 @@ def figure(measured: dict, folder: str, name: str, title: str, top: int = 4) -> 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
     plot_gradient_norms({name: m["norms"] for name, m in measured.items()}, ax=axes[0], ylabel="||dL/ds_(T-lag)||")
     axes[0].set_title("gradient of the loss at step T (band: min-max over sequences)", fontsize=9)
-    for i, (name, m) in enumerate(measured.items()):
+    for i, (label, m) in enumerate(measured.items()):
         lags = np.arange(1, m["log_svals"].shape[0] + 1)
         for j in range(top):
             axes[1].plot(lags, m["log_svals"][:, j], color=f"C{i}", lw=1.4 if j == 0 else 0.7,
-                         label=name if j == 0 else None)  # fmt: skip
-        axes[2].plot(np.arange(1, len(m["exponents"]) + 1), m["exponents"], ".-", color=f"C{i}", ms=3, label=name)
+                         label=label if j == 0 else None)  # fmt: skip
+        axes[2].plot(np.arange(1, len(m["exponents"]) + 1), m["exponents"], ".-", color=f"C{i}", ms=3, label=label)
     axes[1].set_xlabel("lag k")
     axes[1].set_ylabel("ln σ_i(ds_T/ds_(T-k))")
     axes[1].set_title(f"top {top} singular values of the Jacobian product (first sequence)", fontsize=9)

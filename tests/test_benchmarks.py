@@ -85,7 +85,7 @@ def test_lstm_profile_tiny_writes_its_table(tmp_path):
         ["--batch", "2", "--input", "3", "--hidden", "4", "--length", "5", "--rounds", "1", "--out", str(out)]
     )
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 9 and all(float(row.split(" | ")[1]) > 0 for row in rows)
+    assert len(rows) == 10 and all(float(row.split(" | ")[1]) > 0 for row in rows)
 
 
 def test_fit_throughput_tiny_writes_its_table(tmp_path):
