@@ -14,11 +14,20 @@ interleaved; compile and warm-up excluded), per step (divided by T):
 - PyTorch's ``nn.LSTM`` forward and forward+backward (also on one thread, as XLA:CPU
   runs one program), and a loop of ``torch.mm`` of the
   same shape (the GEMM PyTorch would run per step outside oneDNN's fused LSTM).
+
+With ``--thunks`` a second table splits the layer's forward+backward into what XLA:CPU
+runs: each thunk of the compiled program (a GEMM, a fusion of pointwise maths, a copy),
+its runs and microseconds per call, read from ``jax.profiler.trace`` of ``--thunk-calls``
+calls (``jax.profiler.ProfileData``), with what the optimised HLO says it computes. Loop
+thunks (``while``) are left out: their time is that of the thunks inside them.
 """
 
 import argparse
+import collections
 import os
+import re
 import statistics
+import tempfile
 import time
 
 import jax
@@ -104,6 +113,66 @@ def programs(B: int, T: int, F: int, H: int) -> dict:
     return out
 
 
+def describe_thunks(hlo: str) -> dict[str, str]:
+    """{instruction name: what it computes} from optimised HLO text: a fusion by the last
+    operation of the computation it calls that is not a reshape in place (``dot``,
+    ``concatenate``, ``copy`` for a transpose, ...), anything else by its opcode; each with
+    its result shape."""
+    roots, out = {}, {}
+    computation = None
+    for line in hlo.splitlines():
+        head = re.match(r"^(?:ENTRY )?%(\S+) \(", line)
+        if head:
+            computation = head.group(1)
+        inst = re.match(r"^\s*(?:ROOT )?%(\S+) = (\S+) ([\w-]+)\(", line)
+        if not inst:
+            continue
+        name, shape, op = inst.groups()
+        if op not in ("bitcast", "parameter", "constant", "tuple", "get-tuple-element"):
+            roots[computation] = op
+        called = re.search(r"calls=%([\w.-]+)", line)
+        out[name] = (shape, op, called.group(1) if called and op == "fusion" else None)
+    return {n: f"{roots.get(c, op) if c else op} {shape}" for n, (shape, op, c) in out.items()}
+
+
+def thunk_times(compiled, args, calls: int) -> list[tuple[str, str, float, float]]:
+    """``(thunk, what, runs per call, us per call)`` of ``compiled(*args)``, slowest first."""
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            for _ in range(calls):
+                jax.block_until_ready(compiled(*args))
+        (path,) = [os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs if f.endswith(".xplane.pb")]
+        profile = jax.profiler.ProfileData.from_file(path)
+    what = describe_thunks(compiled.as_text())
+    total, runs = collections.Counter(), collections.Counter()
+    for plane in profile.planes:
+        for line in plane.lines:
+            for event in line.events:
+                if event.name in what and not event.name.startswith("while"):
+                    total[event.name] += event.duration_ns
+                    runs[event.name] += 1
+    return [(n, what[n], runs[n] / calls, t / calls / 1e3) for n, t in total.most_common()]
+
+
+def thunk_table(B: int, T: int, F: int, H: int, calls: int) -> str:
+    """The markdown table of the layer's forward+backward, thunk by thunk."""
+    layer = jaxrnn.Recurrent(jaxrnn.LSTMCell(F, H, key=jax.random.PRNGKey(0)))
+    x = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
+    compiled = jax.jit(jax.grad(lambda m, x: jnp.sum(m(x)[0]))).lower(layer, x).compile()
+    for _ in range(3):
+        jax.block_until_ready(compiled(layer, x))
+    rows = thunk_times(compiled, (layer, x), calls)
+    total = sum(us for *_, us in rows)
+    lines = [
+        f"Layer forward+backward, thunk by thunk ({calls} traced calls; sum {total / 1e3:.2f} ms a call):",
+        "",
+        "| thunk | computes | runs a call | us a call | share |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {n} | {w} | {r:g} | {us:.0f} | {us / total:.1%} |" for n, w, r, us in rows if us / total >= 0.005]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     """Measure and write the markdown table (and print it)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,6 +181,8 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--length", type=int, default=256)
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--thunks", action="store_true", help="also the thunk-by-thunk table of the layer's fwd+bwd")
+    p.add_argument("--thunk-calls", type=int, default=10)
     p.add_argument("--out", default="benchmarks/results/lstm_profile.md")
     args = p.parse_args(argv)
     B, T, F, H = args.batch, args.length, args.input, args.hidden
@@ -127,6 +198,8 @@ def main(argv=None) -> None:
         ms = 1e3 * statistics.median(ts)
         lines.append(f"| {name} | {ms:.2f} | {1e3 * ms / T:.1f} |")
     text = "\n".join(lines)
+    if args.thunks:
+        text += "\n\n" + thunk_table(B, T, F, H, args.thunk_calls)
     print(text)
     method = f"B {B}, F {F}, H {H}, T {T}; median of {args.rounds} interleaved rounds; compile and warm-up excluded."
     write_markdown(args.out, "lstm_profile", argv, method, text)

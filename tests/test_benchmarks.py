@@ -79,13 +79,17 @@ def test_scan_variants_tiny_writes_its_table(tmp_path):
     assert cells[3 + len(scan_variants.VARIANTS)] != "nan"  # a ratio to the current layer was computed
 
 
-def test_lstm_profile_tiny_writes_its_table(tmp_path):
+def test_lstm_profile_tiny_writes_its_tables(tmp_path):
     out = tmp_path / "profile.md"
-    lstm_profile.main(
-        ["--batch", "2", "--input", "3", "--hidden", "4", "--length", "5", "--rounds", "1", "--out", str(out)]
-    )
-    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
+    args = ["--batch", "2", "--input", "3", "--hidden", "4", "--length", "5", "--rounds", "1"]
+    lstm_profile.main([*args, "--thunks", "--thunk-calls", "2", "--out", str(out)])
+    programs, thunks = out.read_text().split("thunk by thunk")
+    rows = [line for line in programs.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == 10 and all(float(row.split(" | ")[1]) > 0 for row in rows)
+    thunk_rows = [line.strip("| ").split(" | ") for line in thunks.splitlines() if line.startswith("| ")][2:]
+    # the trace sees the recurrent matmul once per step (T 5) of a loop
+    assert 5 in [float(runs) for _, what, runs, _, _ in thunk_rows if what.startswith("dot")]
+    assert sum(float(share.rstrip("%")) for *_, share in thunk_rows) <= 100.05
 
 
 def test_fit_throughput_tiny_writes_its_table(tmp_path):

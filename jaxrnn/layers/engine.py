@@ -14,7 +14,8 @@ is on and the platform and configuration allow it:
   without layer norm.
 - ``cpu_chunks``: projection and scan in chunks of about 8 MiB of projected inputs
   (``cpu_chunks``); CPU, T above one chunk.
-- ``read_ahead``: the scan reads each step's input one step early (``read_ahead``); CPU.
+- ``read_ahead``: the forward scan reads each step's input one step early
+  (``read_ahead``); CPU.
 - ``cudnn``: the LSTM by cuDNN (``cudnn``); CUDA, a float32 ``LSTMCell`` without layer
   norm, no remat, no mask other than lengths.
 
@@ -55,7 +56,7 @@ class Engine(eqx.Module):
         shared_cotangent: one stored cotangent for summed cells in that backward.
         bias_column: ``b_xh`` inside the input GEMM on the CPU.
         cpu_chunks: chunked projection and scan on the CPU.
-        read_ahead: the read-ahead scan on the CPU.
+        read_ahead: the read-ahead forward scan on the CPU.
         cudnn: cuDNN's LSTM on a CUDA GPU.
     """
 

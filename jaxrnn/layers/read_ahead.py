@@ -8,7 +8,8 @@ step at B 32, H 256 (docs/performance.md). Loading ``xs[t+1]`` while step ``t`` 
 the slice a loop-carried value, which XLA materialises as a copy of its own; the gate
 fusion then reads a plain buffer and is vectorised. The layers use this form on the CPU
 only (``platform_scan``): a GPU fuses the slice without that penalty and would pay an
-extra kernel launch per step.
+extra kernel launch per step. ``fused_scan`` runs its backward loop as a plain
+``lax.scan``: there reading ahead measured slower (see there).
 """
 
 from collections.abc import Callable
