@@ -162,9 +162,10 @@ def thunk_table(B: int, T: int, F: int, H: int, calls: int) -> str:
     for _ in range(3):
         jax.block_until_ready(compiled(layer, x))
     rows = thunk_times(compiled, (layer, x), calls)
-    total = sum(us for *_, us in rows)
+    total, runs = sum(us for *_, us in rows), sum(r for _, _, r, _ in rows)
     lines = [
-        f"Layer forward+backward, thunk by thunk ({calls} traced calls; sum {total / 1e3:.2f} ms a call):",
+        f"Layer forward+backward, thunk by thunk ({calls} traced calls; {runs:g} thunk runs and "
+        f"{total / 1e3:.2f} ms in thunks a call):",
         "",
         "| thunk | computes | runs a call | us a call | share |",
         "|---|---|---|---|---|",
