@@ -88,8 +88,8 @@ def torch_bpc(net, data: jaxrnn.Data, chunk: int = 250) -> float:
     import torch
 
     net.eval()
-    x = torch.from_numpy(np.asarray(data.inputs))
-    y = torch.from_numpy(np.asarray(data.targets)).long()
+    x = torch.tensor(np.asarray(data.inputs))  # copies: a jax array's numpy view is read-only
+    y = torch.tensor(np.asarray(data.targets)).long()
     nats, state = 0.0, None
     with torch.no_grad():
         for t in range(0, x.shape[1], chunk):
