@@ -107,24 +107,6 @@ def torch_flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
-def torch_many_to_one(model):
-    """The PyTorch model computing what a jaxrnn ``ManyToOne`` (last step, linear head)
-    does, with its weights: ``jaxrnn.to_torch`` of its layers and ``torch_head``."""
-    import torch
-
-    class ManyToOne(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = jaxrnn.to_torch(model.rnn, batch_first=True)
-            self.head = torch_head(model.head)
-
-        def forward(self, x):
-            out, _ = self.rnn(x)
-            return self.head(out[:, -1])
-
-    return ManyToOne()
-
-
 def torch_epoch(net, opt, x, y, batch: int, seed: int, loss) -> float:
     """One epoch of PyTorch updates on tensors ``x``, ``y``: batches of ``batch`` in the
     order ``numpy.random.default_rng(seed)`` draws, ``loss(net(x), y)``, the global

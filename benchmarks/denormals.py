@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 import jaxrnn
-from benchmarks.common import torch_many_to_one, write_markdown
+from benchmarks.common import write_markdown
 from jaxrnn import datasets
 
 
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     threads_before = torch.get_num_threads()
     rows = ["| weights | threads | no flush (s) | flush (s) | no flush / flush |", "|---|---|---|---|---|"]
     for name, model in (("trained", trained), ("initial", initial)):
-        net = torch_many_to_one(model)
+        net = jaxrnn.to_torch(model)
         for threads in sorted({1, os.cpu_count()}):
             torch.set_num_threads(threads)
             times = {False: [], True: []}

@@ -38,7 +38,6 @@ from benchmarks.common import (
     save_figure,
     torch_epoch,
     torch_flush_denormals,
-    torch_many_to_one,
     write_results,
 )
 from jaxrnn import datasets
@@ -80,7 +79,7 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
         jaxrnn.Head(args.hidden, 10, key=k_head),
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cuDNN's RNNs where there is a GPU
-    net = torch_many_to_one(model).to(device)
+    net = jaxrnn.to_torch(model).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     tx, ty, sx, sy = (
         torch.from_numpy(np.array(a)).to(device) for a in (train.inputs, train.targets, test.inputs, test.targets)

@@ -37,7 +37,6 @@ from benchmarks.common import (
     save_figure,
     torch_epoch,
     torch_flush_denormals,
-    torch_many_to_one,
     write_results,
 )
 from jaxrnn import datasets
@@ -81,7 +80,7 @@ def train_pair(cell: str, f: datasets.Forecast, seed: int, args) -> dict:
     k_rnn, k_head, k_fit = jax.random.split(jax.random.PRNGKey(seed), 3)
     rnn = jaxrnn.make_rnn(CELLS[cell], 1, args.hidden, key=k_rnn)
     model = jaxrnn.ManyToOne(rnn, jaxrnn.Head(args.hidden, 1, key=k_head))
-    net = torch_many_to_one(model)
+    net = jaxrnn.to_torch(model)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     x, y = (torch.from_numpy(np.asarray(a)) for a in (f.train.inputs, f.train.targets))

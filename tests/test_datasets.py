@@ -104,9 +104,9 @@ def test_splits_keep_time_order_and_hold_out_as_asked():
     with pytest.raises(ValueError, match="too few"):
         datasets.chronological_split(3, (0.9, 0.05, 0.05))
     data = Data(np.arange(20.0).reshape(10, 2, 1), np.arange(10), np.full(10, 2))
-    train, val = datasets.validation_split(data, 0.3)
+    train, val = datasets.validation_split(data, 0.3, shuffle=False)
     assert val.targets.tolist() == [7, 8, 9] and train.targets.tolist() == list(range(7))
-    train, val = datasets.validation_split(data, 0.3, seed=0)
+    train, val = datasets.validation_split(data, 0.3, seed=0, stratify=False)
     assert sorted(train.targets.tolist() + val.targets.tolist()) == list(range(10)) and len(val.targets) == 3
     np.testing.assert_array_equal(val.inputs[:, 0, 0], 2.0 * val.targets)
 

@@ -1,5 +1,6 @@
 """PyTorch parity: from_torch(m) computes m's function; to_torch(from_torch(m)) gives m's weights."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,5 +108,30 @@ def test_to_torch_refuses_what_torch_lacks():
         jaxrnn.to_torch(jaxrnn.make_rnn(jaxrnn.SimpleRNNCell, IN, H, key=k, activation="sigmoid"))
     with pytest.raises(TypeError, match="RNN, LSTM or GRU"):
         jaxrnn.from_torch(torch.nn.Linear(3, 4))
+    with pytest.raises(TypeError, match="model must be a jaxrnn Stacked, ManyToOne or ManyToMany, got Head"):
+        jaxrnn.to_torch(jaxrnn.Head(H, 2, key=k))
     with pytest.raises(ValueError, match="proj_size"):
         jaxrnn.from_torch(torch.nn.LSTM(IN, H, proj_size=2))
+
+
+@pytest.mark.parametrize("kind", [jaxrnn.ManyToOne, jaxrnn.ManyToMany])
+@pytest.mark.parametrize("cell", [jaxrnn.SimpleRNNCell, jaxrnn.LSTMCell, jaxrnn.GRUCell])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_whole_models_match_pytorch_with_and_without_lengths(kind, cell, bidirectional):
+    """to_torch(model) of a ManyToOne / ManyToMany: the torch model's logits are jaxrnn's,
+    with lengths (PyTorch packs the batch) and without; from_torch gives the model back."""
+    k = jax.random.split(jax.random.PRNGKey(hash((kind.__name__, cell.__name__, bidirectional)) % 2**31), 3)
+    rnn = jaxrnn.make_rnn(cell, IN, H, key=k[0], num_layers=2, bidirectional=bidirectional)
+    model = kind(rnn, jaxrnn.Head(rnn.output_size, 3, key=k[1], activation="softmax"), expects_lengths=True)
+    x = np.array(jax.random.normal(k[2], (B, T, IN)))  # writable: torch.from_numpy shares it
+    lengths = np.array([T, 4, 1, 7])
+    net = jaxrnn.to_torch(model)
+    assert type(net).__name__ == "Torch" + kind.__name__
+    with torch.no_grad():
+        for n in (None, lengths):
+            want = model(jnp.asarray(x), lengths=None if n is None else jnp.asarray(n))
+            got = net(torch.from_numpy(x), None if n is None else torch.from_numpy(n))
+            rel_close(got.numpy(), np.asarray(want))
+    back = jaxrnn.from_torch(net)
+    assert type(back) is kind and back.head.activation == "softmax" and back.expects_lengths
+    jax.tree.map(np.testing.assert_array_equal, eqx.filter(back, eqx.is_array), eqx.filter(model, eqx.is_array))

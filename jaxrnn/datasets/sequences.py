@@ -84,17 +84,66 @@ def chronological_split(n: int, fractions: Sequence[float]) -> list[slice]:
     return parts
 
 
-def validation_split(data: Data, fraction: float, *, seed: int | None = None) -> tuple[Data, Data]:
-    """``(train, validation)``: ``fraction`` of the examples held out. ``seed`` None holds
-    out the last examples (as Keras's ``validation_split``); an int draws them at random
-    (NumPy's ``default_rng(seed)``)."""
+def validation_split(
+    data: Data, fraction: float, *, seed: int = 0, shuffle: bool = True, stratify: bool | None = None
+) -> tuple[Data, Data]:
+    """``(train, validation)``: ``fraction`` of the examples held out, drawn at random.
+
+    Args:
+        data: the examples (``Data`` or ``(inputs, targets[, lengths])``).
+        fraction: the share held out, in (0, 1); ``round(N * fraction)`` examples.
+        seed: the draw (NumPy's ``default_rng(seed)``): the same call gives the same split.
+        shuffle: False holds out the last examples in order instead (for data in time
+            order, where the validation part must be the future of the training part;
+            Keras's ``validation_split`` does this always, and on files sorted by class,
+            as the UCR/UEA archives are, its validation set holds one class only).
+        stratify: hold out ``fraction`` of each class (largest remainders, so the total
+            stays ``round(N * fraction)``; a class of one example stays in training).
+            None: stratify when the targets are class ids, one integer per example.
+
+    Returns:
+        ``(train, validation)`` as ``Data`` of NumPy arrays, each in the original order.
+    """
+    if isinstance(data, tuple | list) and not isinstance(data, Data):
+        data = Data(*data)
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
-    n = data.size
+    n = int(np.shape(data.inputs)[0])
     n_val = int(round(n * fraction))
     if not 0 < n_val < n:
         raise ValueError(f"{n} examples are too few to hold out {fraction} of them")
-    order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
-    train, val = np.sort(order[: n - n_val]), np.sort(order[n - n_val :])
-    take = lambda idx: Data(*(None if a is None else np.asarray(a)[idx] for a in data))  # noqa: E731
-    return take(train), take(val)
+    targets = np.asarray(data.targets)
+    class_ids = targets.ndim == 1 and np.issubdtype(targets.dtype, np.integer)
+    if stratify and not shuffle:
+        raise ValueError("shuffle=False holds out the last examples: it cannot stratify (pass stratify=None)")
+    if stratify and not class_ids:
+        raise ValueError(
+            f"stratify=True needs class-id targets (one integer per example), got shape {targets.shape} "
+            f"and dtype {targets.dtype}"
+        )
+    rng = np.random.default_rng(seed)
+    if not shuffle:
+        held = np.arange(n - n_val, n)
+    elif stratify or (stratify is None and class_ids):
+        held = _stratified(targets, n_val, rng)
+    else:
+        held = rng.permutation(n)[:n_val]
+    is_val = np.zeros(n, bool)
+    is_val[held] = True
+    take = lambda rows: Data(*(None if a is None else np.asarray(a)[rows] for a in data))  # noqa: E731
+    return take(~is_val), take(is_val)
+
+
+def _stratified(classes: np.ndarray, n_val: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_val`` indices drawn at random within each class, in proportion to its size."""
+    labels, counts = np.unique(classes, return_counts=True)
+    share = counts * n_val / len(classes)
+    take = np.minimum(np.floor(share).astype(int), counts - 1)
+    room = counts - 1 - take  # a class keeps one example for training
+    for i in np.lexsort((counts, -(share - np.floor(share)))):  # largest remainders first, ties to small classes
+        if take.sum() >= n_val:
+            break
+        if room[i] > 0:
+            take[i], room[i] = take[i] + 1, room[i] - 1
+    held = [rng.permutation(np.flatnonzero(classes == label))[:k] for label, k in zip(labels, take)]
+    return np.concatenate(held)

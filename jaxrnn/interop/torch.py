@@ -1,9 +1,16 @@
-"""Convert ``torch.nn.RNN / LSTM / GRU`` to jaxrnn layers and back, weights copied exactly.
+"""Convert ``torch.nn.RNN / LSTM / GRU`` to jaxrnn layers and back, weights copied exactly;
+and whole ``ManyToOne`` / ``ManyToMany`` models to their PyTorch counterparts and back.
 
 ``from_torch(m)`` returns a ``Stacked`` that computes the same function as ``m`` on
 batch-major inputs: ``m.batch_first`` only sets PyTorch's array layout, so with
 ``batch_first=False`` feed jaxrnn ``x.transpose(0, 1)``. Final states come per layer
 (and per direction) instead of PyTorch's stacked ``h_n`` / ``c_n``.
+
+``to_torch(model)`` of a ``ManyToOne`` or ``ManyToMany`` gives a ``TorchManyToOne`` or
+``TorchManyToMany`` (``jaxrnn.interop.torch_models``): the network as above (batch-first)
+and the head as an ``nn.Linear``, called ``net(x, lengths=None)`` and returning the
+logits the jaxrnn model returns (lengths pack the batch); ``from_torch`` of either gives
+the jaxrnn model back.
 
 Mapping: ``weight_ih_l{k}[_reverse]`` -> ``W_xh``, ``weight_hh`` -> ``W_hh``,
 ``bias_ih`` -> ``b_xh``, ``bias_hh`` -> ``b_hh``; the gate order is the same (LSTM
@@ -12,12 +19,15 @@ of both weights and both biases are negated (exact in floating point). A module 
 with ``bias=False`` gets zero biases. ``proj_size`` is not supported.
 """
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
 from jaxrnn.cells.base import ACTIVATIONS, Cell
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked
+from jaxrnn.models import Head, ManyToMany, ManyToOne
 
 
 def _torch():
@@ -66,14 +76,31 @@ def _torch_weights(module, k: int, suffix: str, sign: np.ndarray) -> dict[str, n
     }
 
 
-def from_torch(module) -> Stacked:
-    """The jaxrnn ``Stacked`` computing the same function as a torch RNN/LSTM/GRU module."""
-    import jax
+def from_torch(module) -> Stacked | ManyToOne | ManyToMany:
+    """The jaxrnn network computing the same function as a torch module.
 
+    Args:
+        module: a ``torch.nn.RNN`` / ``LSTM`` / ``GRU``, or a ``TorchManyToOne`` /
+            ``TorchManyToMany`` that ``to_torch`` made.
+
+    Returns:
+        A ``Stacked`` for an RNN module; the ``ManyToOne`` / ``ManyToMany`` (its head's
+        activation and ``expects_lengths`` kept) for a whole model.
+    """
+    models = _torch_models() if _is_whole_model(module) else None
+    if models is not None:
+        head = Head(module.head.in_features, module.head.out_features, key=_any_key(), activation=module.activation)
+        head = _set(
+            head,
+            W_hy=module.head.weight.detach().cpu().numpy(),
+            b_y=module.head.bias.detach().cpu().numpy(),
+        )
+        kind = ManyToOne if isinstance(module, models.TorchManyToOne) else ManyToMany
+        return kind(from_torch(module.rnn), head, expects_lengths=bool(module.expects_lengths))
     cell_type, kwargs = _kind(module)
     H = module.hidden_size
     sign = _z_sign(cell_type, H)
-    key = jax.random.PRNGKey(0)  # only shapes matter: every weight is overwritten
+    key = _any_key()
     layers, size = [], module.input_size
     for k in range(module.num_layers):
         directions = []
@@ -85,22 +112,61 @@ def from_torch(module) -> Stacked:
     return Stacked(layers, dropout=float(module.dropout))
 
 
-def _set(cell: Cell, **weights) -> Cell:
-    import equinox as eqx
+def _any_key():
+    """For modules whose every weight is then overwritten: only shapes matter."""
+    return jax.random.PRNGKey(0)
 
+
+def _set(module: eqx.Module, **weights) -> eqx.Module:
     names = list(weights)
-    return eqx.tree_at(lambda c: [getattr(c, n) for n in names], cell, [jnp.asarray(weights[n]) for n in names])
+    return eqx.tree_at(lambda c: [getattr(c, n) for n in names], module, [jnp.asarray(weights[n]) for n in names])
 
 
-def to_torch(rnn: Stacked, *, batch_first: bool = True):
-    """The torch ``nn.RNN`` / ``LSTM`` / ``GRU`` computing the same function as ``rnn``.
+def _torch_models():
+    """``jaxrnn.interop.torch_models``, imported on use (it imports torch)."""
+    _torch()
+    from jaxrnn.interop import torch_models
+
+    return torch_models
+
+
+def _is_whole_model(module) -> bool:
+    """A ``TorchManyToOne`` / ``TorchManyToMany``, told without importing torch for other objects."""
+    return type(module).__name__ in ("TorchManyToOne", "TorchManyToMany") and type(module).__module__.startswith(
+        "jaxrnn.interop"
+    )
+
+
+def to_torch(model: Stacked | ManyToOne | ManyToMany, *, batch_first: bool = True):
+    """The torch module computing the same function as ``model``.
+
+    Args:
+        model: a ``Stacked`` (``make_rnn``), or a ``ManyToOne`` / ``ManyToMany`` whose
+            head is linear, sigmoid or softmax (the torch model returns the logits, as
+            the jaxrnn model does).
+        batch_first: the layout of a ``Stacked``'s torch module; a whole model's is
+            always batch-first, as jaxrnn's.
+
+    Returns:
+        An ``nn.RNN`` / ``LSTM`` / ``GRU`` for a ``Stacked``; a ``TorchManyToOne`` /
+        ``TorchManyToMany`` (``jaxrnn.interop.torch_models``) for a whole model, called
+        ``net(x, lengths=None)`` with ``x`` (B, T, F), giving logits (B, out) or (B, T, out).
 
     Needs every layer to use one cell type and hidden size, no layer norm, a concatenating
     bidirectional merge, a reset-after GRU, and a tanh or relu simple RNN.
     """
     torch = _torch()
-    if not isinstance(rnn, Stacked):
-        raise TypeError(f"rnn must be a jaxrnn Stacked, got {type(rnn).__name__}")
+    if isinstance(model, ManyToOne | ManyToMany):
+        models = _torch_models()
+        kind = models.TorchManyToOne if isinstance(model, ManyToOne) else models.TorchManyToMany
+        linear = torch.nn.Linear(model.head.W_hy.shape[1], model.head.W_hy.shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.array(model.head.W_hy, np.float32)))
+            linear.bias.copy_(torch.from_numpy(np.array(model.head.b_y, np.float32)))
+        return kind(to_torch(model.rnn), linear, model.head.activation, model.expects_lengths)
+    if not isinstance(model, Stacked):
+        raise TypeError(f"model must be a jaxrnn Stacked, ManyToOne or ManyToMany, got {type(model).__name__}")
+    rnn = model
     bidirectional = isinstance(rnn.layers[0], Bidirectional)
     per_layer = []
     for i, layer in enumerate(rnn.layers):

@@ -1,6 +1,7 @@
 """fit's arguments that need more than a count, checked before the first update; each error names the argument,
 what was given and what was expected."""
 
+import contextlib
 import os
 
 import jax
@@ -11,6 +12,7 @@ import optax
 from jaxrnn.data import Data
 from jaxrnn.train import checkpoint as ckpt
 from jaxrnn.train.objective import Objective
+from jaxrnn.train.sources import Sequences
 
 
 def optimizer(opt, params) -> None:
@@ -80,3 +82,49 @@ def targets(data: Data, name: str, objective: Objective, logits: jax.ShapeDtypeS
             f"{name}: class ids must lie in [0, {classes}) (the model has {classes} outputs), "
             f"got {ids[where]} at index {where}"
         )
+
+
+def data(
+    model, data: Data, name: str, sequences: Sequences, *, key=None, caller: str = "fit", trace=None
+) -> jax.ShapeDtypeStruct:
+    """``data`` (``name``) fits ``model`` and the objective, checked before any work and the
+    same way wherever data come in (fit's data and validation, ``evaluate``).
+
+    The objective is traced on one batch of ``sequences.rows`` examples (shapes only, no
+    compute; ``trace`` traces a source's own loss first, fit's windows): a shape error is
+    re-raised with ``name`` in front (with a hint when the default 'mse' meets class ids);
+    class ids are then checked against the model's number of outputs (``targets``).
+    ``key``: the dropout key the trace runs with (None: inference). Returns the logits'
+    shape on one batch (later batches of the same shapes need only ``targets``).
+    """
+    idx = jax.ShapeDtypeStruct((sequences.rows,), np.int32)
+    with _naming(name, caller):
+        if trace is not None:
+            trace()
+        jax.eval_shape(lambda m, d, i: sequences.loss(m, None, d, i, 0, key), model, data, idx)
+        logits = jax.eval_shape(lambda m, d, i: sequences.forward(m, *_gathered(d, i), key), model, data, idx)
+    targets(data, name, sequences.objective, logits)
+    return logits
+
+
+MSE_SHAPE = "mse: targets must have the logits' shape"
+
+
+@contextlib.contextmanager
+def _naming(name: str, caller: str):
+    """Re-raise a ValueError/TypeError from tracing on ``name``'s data with the name in front."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        hint = ""
+        if str(e).startswith(MSE_SHAPE):
+            hint = (
+                f" ('mse' is {caller}'s default loss: pass the loss the model is trained with, e.g. "
+                "loss='cross_entropy' for class ids)"
+            )
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{name}: {e}{hint}") from None
+
+
+def _gathered(data: Data, idx):
+    take = lambda a: None if a is None else a[idx]  # noqa: E731
+    return take(data.inputs), take(data.targets), take(data.lengths)

@@ -13,6 +13,12 @@ A callback may ask for a block boundary at a given update (``boundary``), look a
 (``Run``) after every block and every epoch, and return a ``Stop`` to end training.
 Callbacks whose state must survive a resume say so with ``state_dict`` /
 ``load_state_dict`` (JSON). Only process 0 shows, logs and writes (``run.writer``).
+
+One callback object may serve several runs, one after the other: as in Keras, each
+built-in callback forgets an earlier run in ``on_train_begin``, which ``fit`` calls at the
+start of every run, before it restores the states a resumed checkpoint holds. A
+``ModelCheckpoint`` decides at the start of each run whether its file is resumed or
+refused. One object twice in one run's list is an error.
 """
 
 import csv
@@ -50,29 +56,45 @@ class Run:
     updates of the last block and the real sequences they started. ``callbacks``: all of
     the run's; ``host(tree)`` brings arrays to this host (a collective: every process
     calls it), ``place(tree)`` puts the training state where fit keeps it, ``writer``:
-    this process shows, logs and writes.
+    this process shows, logs and writes. ``epoch_seconds``: the time the current epoch
+    has run so far, in this process and before a resume. ``resumed_states``: the callbacks'
+    states a resumed checkpoint holds (None when not resuming).
     """
 
     def __init__(self, state: TrainState, history: History, epochs: int, callbacks: Sequence["Callback"], placement):
         self.state, self.history, self.epochs, self.callbacks = state, history, epochs, callbacks
         self.host, self.place, self.writer = placement.host, placement.state, placement.writer
         self.epoch, self.update, self.epoch_updates, self.step, self.total_steps = 0, 0, 0, 0, 0
-        self.block_updates, self.block_sequences = 0, 0
+        self.block_updates, self.block_sequences, self.epoch_seconds = 0, 0, 0.0
         self.epoch_sums: dict[str, tuple[float, float]] = {}
+        self.resumed_states: dict | None = None
 
     @property
     def model(self) -> eqx.Module:
         """The model as it stands."""
         return self.state.model
 
+    def warn(self, message: str, stacklevel: int = 6) -> None:
+        """A ``RuntimeWarning`` to the user, kept in the history (``History.warnings``);
+        the default ``stacklevel`` points at fit's caller from a callback's method."""
+        self.history.warnings.append(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+
     def position(self) -> dict:
         """JSON record of where the loop stands (what a checkpoint stores)."""
-        return {"epoch": self.epoch, "update": self.update, "step": self.step, "epoch_sums": self.epoch_sums}
+        return {
+            "epoch": self.epoch,
+            "update": self.update,
+            "step": self.step,
+            "epoch_sums": self.epoch_sums,
+            "epoch_seconds": self.epoch_seconds,
+        }
 
     def restore(self, position: dict) -> None:
         """Inverse of ``position``."""
         self.epoch, self.update, self.step = position["epoch"], position["update"], position["step"]
         self.epoch_sums = {k: tuple(v) for k, v in position["epoch_sums"].items()}
+        self.epoch_seconds = position.get("epoch_seconds", 0.0)  # absent in checkpoints before it was kept
 
 
 class Callback:
@@ -89,7 +111,8 @@ class Callback:
         return None
 
     def on_train_begin(self, run: Run) -> None:
-        """Before the first block (after a resume, at the resumed position)."""
+        """Before the first block of every run (after a resume, at the resumed position):
+        forget what an earlier run left. A resumed run's ``load_state_dict`` comes after it."""
 
     def on_block_end(self, run: Run, seconds: float) -> Stop | None:
         """After each block; ``seconds`` is its wall time."""
@@ -121,6 +144,10 @@ class MaxSteps(Callback):
         return self.limit if step < self.limit else None
 
     def on_block_end(self, run, seconds):
+        return self.reached(run)
+
+    def reached(self, run: Run) -> Stop | None:
+        """The stop once ``limit`` updates have run (a run resumed at its limit runs none)."""
         if run.step >= self.limit:
             return Stop("max_steps", f"stopped at step {run.step}: max_steps reached")
         return None
@@ -164,6 +191,9 @@ class WarnOnLossRise(Callback):
             raise ValueError(f"WarnOnLossRise factor must be a number > 1, got {factor!r}")
         self.factor, self.warned = float(factor), False
 
+    def on_train_begin(self, run):
+        self.warned = False
+
     def on_epoch_end(self, run, metrics, seconds):
         h = run.history
         if self.warned or len(h.epoch_steps) < 2 or h.epoch_steps[-2] >= len(h.loss):
@@ -171,11 +201,9 @@ class WarnOnLossRise(Callback):
         first, now = h.loss[0], h.loss[h.epoch_steps[-2]]
         if math.isfinite(first) and first > 0 and math.isfinite(now) and now > self.factor * first:
             self.warned = True
-            warnings.warn(
+            run.warn(
                 f"the training loss rose from {first:.4g} (first update) to {now:.4g} (the first update of epoch "
-                f"{run.epoch + 1}), more than {self.factor:g}x: the run may be diverging (learning rate too high?)",
-                RuntimeWarning,
-                stacklevel=5,
+                f"{run.epoch + 1}), more than {self.factor:g}x: the run may be diverging (learning rate too high?)"
             )
         return None
 
@@ -187,6 +215,9 @@ class EarlyStopping(Callback):
     def __init__(self, patience: int):
         check_count(patience, "EarlyStopping patience", 1)
         self.patience, self.best, self.since_best, self.best_model = patience, math.inf, 0, None
+
+    def on_train_begin(self, run):
+        self.best, self.since_best, self.best_model = math.inf, 0, None
 
     def on_epoch_end(self, run, metrics, seconds):
         monitored = metrics.get("val_loss", metrics["loss"])
@@ -239,16 +270,19 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str, *, every: int | None = None, info: dict | None = None, resume: bool = False):
         check_count(every, "ModelCheckpoint every", 1, allow_none=True)
-        self.resumable = arguments.checkpoint_path(path, resume) is not None
-        self.path, self.every, self.info, self.architecture = path, every, info or {}, None
+        arguments.checkpoint_path(path, resume)
+        self.path, self.every, self.info, self.resume, self.architecture = path, every, info or {}, resume, None
 
     def boundary(self, step):
         return (step // self.every + 1) * self.every if self.every else None
 
     def on_train_begin(self, run):
-        """Describe the model for ``jaxrnn.load``; restore the run from the file when resuming.
+        """Describe the model for ``jaxrnn.load``; decide, from the file as it is now,
+        whether this run resumes it (``resume=True``) or must refuse it (an existing file
+        without ``resume``); restore the run from it when resuming.
 
-        ``fit`` calls this before the other callbacks' ``on_train_begin``.
+        ``fit`` calls this before the other callbacks' ``on_train_begin``, and restores
+        their states (``run.resumed_states``) after them.
         """
         from jaxrnn.io import architecture
 
@@ -256,14 +290,13 @@ class ModelCheckpoint(Callback):
             self.architecture = architecture(run.model)
         except TypeError:  # a model jaxrnn.load cannot describe: saved without it
             self.architecture = None
-        if not self.resumable:
+        if arguments.checkpoint_path(self.path, self.resume) is None:
             return
         arrays, meta = ckpt.load(self.path, ckpt.arrays_of(run.host(run.state)))
         run.state = run.place(eqx.combine(arrays, run.state))
         run.history = History.from_dict(meta["history"])
         run.restore(meta["position"])
-        for c in run.callbacks:
-            c.load_state_dict(meta["hooks"].get(type(c).__name__, {}))
+        run.resumed_states = meta["hooks"]
 
     def save(self, run: Run) -> None:
         """Write the checkpoint now."""
@@ -317,6 +350,7 @@ class ProgressBar(Callback):
         self.tqdm, self.bar, self.sequences, self.started, self.val_loss = tqdm, None, 0, None, None
 
     def on_train_begin(self, run):
+        self.bar, self.sequences, self.started, self.val_loss = None, 0, None, None
         if run.writer:
             self.bar = self.tqdm(
                 total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, smoothing=0, desc="compiling"

@@ -16,7 +16,7 @@ from jaxtyping import Array
 
 from jaxrnn._checks import check_count, check_lengths
 from jaxrnn.data import Data, as_data, batch_indices
-from jaxrnn.train import cpu_options
+from jaxrnn.train import arguments, cpu_options
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
 from jaxrnn.train.lengths import warn_if_missing
@@ -84,23 +84,18 @@ def evaluate(
     objective = make_objective(loss_fn, loss_on, reduction, metrics)
     check_count(batch_size, "batch_size")
     evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size), Placement(1))
-    try:
-        if stream is None:
-            return evaluator(model, data)
-        totals: dict[str, tuple[float, float]] = {}
-        for i, batch in enumerate(stream.iterator()):
-            batch = check_like(as_data(host_arrays(batch), f"data: batch {i}"), data, i)
-            for k, (t, c) in evaluator.sums(model, batch).items():
-                t0, c0 = totals.get(k, (0.0, 0.0))
-                totals[k] = (t0 + t, c0 + c)
-        return finish(totals, objective.metrics)
-    except ValueError as e:
-        if loss == "mse" and str(e).startswith("mse: targets must have the logits' shape"):
-            raise ValueError(
-                f"{e} (evaluate's default loss is 'mse'; pass the loss the model was trained with, "
-                "e.g. loss='cross_entropy' for class ids)"
-            ) from None
-        raise
+    logits = arguments.data(model, data, "data", evaluator.source, caller="evaluate")
+    if stream is None:
+        return evaluator(model, data)
+    totals: dict[str, tuple[float, float]] = {}
+    for i, batch in enumerate(stream.iterator()):
+        name = f"data: batch {i}"
+        batch = check_like(as_data(host_arrays(batch), name), data, i)
+        arguments.targets(batch, name, objective, logits)  # shapes past the batch axis are batch 0's
+        for k, (t, c) in evaluator.sums(model, batch).items():
+            t0, c0 = totals.get(k, (0.0, 0.0))
+            totals[k] = (t0 + t, c0 + c)
+    return finish(totals, objective.metrics)
 
 
 def make_objective(loss_fn: LossFn, loss_on: str, reduction: str, metrics: Sequence[str] | None) -> Objective:
@@ -162,7 +157,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     n = inputs.shape[0]
     if lengths is not None:
         lengths = check_lengths(jnp.asarray(lengths), n, inputs.shape[1] if inputs.ndim == 3 else 0)
-    warn_if_missing(model, Data(inputs, None, lengths), "inputs")
+    warn_if_missing(model, Data(inputs, None, lengths), "inputs", advice="pass predict(..., lengths=lengths)")
     rows = max(1, min(batch_size, n))
     n_batches = max(1, math.ceil(n / rows))
     pad = n_batches * rows - n

@@ -1,6 +1,6 @@
 """``jaxrnn.fit``: the composition of a batch source, the block of pure updates, and callbacks."""
 
-import contextlib
+import os
 import sys
 import time
 import warnings
@@ -22,7 +22,7 @@ from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluate import Evaluator, make_objective
 from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
-from jaxrnn.train.lengths import remember, warn_if_missing
+from jaxrnn.train.lengths import padded, remember, warn_if_missing
 from jaxrnn.train.losses import LossFn, resolve_loss
 from jaxrnn.train.metrics import finish
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
@@ -139,7 +139,7 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     ks = None if windows is None else (windows.k1, windows.k2)
     warn_if_missing(model, data, "data", stacklevel=5)
     if val is not None:
-        warn_if_missing(model, val, "validation", trained_with=data.lengths is not None, stacklevel=5)
+        warn_if_missing(model, val, "validation", trained_with=padded(data), stacklevel=5)
     check_count(epochs, "epochs", 0)
     check_count(steps_per_execution, "steps_per_execution", 1, allow_none=True)
     if stream is not None and stream.one_shot and epochs > 1:
@@ -157,8 +157,7 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     optimizer = default_optimizer() if optimizer is None else optimizer
     if remat is not None:
         model = with_remat(model, remat)
-    if data.lengths is not None:  # the model records it, in its checkpoints too
-        model = remember(model)
+    model = remember(model, data)  # padded data with lengths: the model records it, in its checkpoints too
     arguments.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
     return model, stream, data, val, objective, ks, callbacks, run_forward, optimizer
 
@@ -189,7 +188,14 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     val_data = None if val is None else devices.data(val)
     if val is not None:
         devices.global_size(val, "validation")
-    _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows)
+    key0 = jax.random.PRNGKey(0)
+    idx = jax.ShapeDtypeStruct((rows,), np.int32)
+    trace_source = lambda: jax.eval_shape(  # noqa: E731
+        lambda m, d, i: source.loss(m, source.init_carry(m), d, i, 0, key0), model, device_data, idx
+    )
+    arguments.data(model, data, "data", whole, key=key0, trace=None if ks is None else trace_source)
+    if val is not None:
+        arguments.data(model, val, "validation", whole)
     lengths = devices.global_lengths(data, _steps(data))
     most = stream.length if stream is not None else -(-n_examples // batch_size) * (source.geometry.count if ks else 1)
     guard = next(c for c in callbacks if isinstance(c, cb.StopOnNonFinite))
@@ -209,6 +215,9 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     run.total_steps = min(limits) if limits else None  # None: a stream of unknown length
     for c in sorted(callbacks, key=lambda c: not isinstance(c, cb.ModelCheckpoint)):  # a resume first
         c.on_train_begin(run)
+    if run.resumed_states is not None:  # after on_train_begin, where each callback forgot an earlier run
+        for c in callbacks:
+            c.load_state_dict(run.resumed_states.get(type(c).__name__, {}))
     shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
     if stream is not None:
         feed = Streamed(stream, rows, block.size, devices.data if devices.n_dev > 1 else jax.device_put)
@@ -222,9 +231,10 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
     """The epochs: blocks of updates from the feed, callbacks between them, validation
     and the epoch's metrics at each end."""
     run, feed, block, callbacks = setup.run, setup.feed, setup.block, setup.callbacks
-    stop = None
+    stop = _first(None, [c.reached(run) for c in callbacks if isinstance(c, cb.MaxSteps)])
+    first_step = run.step
     while run.epoch < epochs and stop is None:
-        epoch, epoch_started = feed.epoch(run.epoch, run.update), time.perf_counter()
+        epoch, epoch_started = feed.epoch(run.epoch, run.update), time.perf_counter() - run.epoch_seconds
         run.epoch_updates = epoch.length
         while stop is None and not epoch.finished(run.update):
             n = min([block.size, *(b - run.step for c in callbacks if (b := c.boundary(run.step)))])
@@ -234,7 +244,9 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
             block_data, idx, window, real = taken
             run.state, out = block(run.state, block_data, idx, window)
             _record(run, out, real[: len(out.loss)])
-            stop = _first(stop, [c.on_block_end(run, time.perf_counter() - started) for c in callbacks])
+            now = time.perf_counter()
+            run.epoch_seconds = now - epoch_started
+            stop = _first(stop, [c.on_block_end(run, now - started) for c in callbacks])
         epoch.close()
         if epoch.finished(run.update):
             metrics = finish(run.epoch_sums, setup.objective.metrics)
@@ -245,14 +257,30 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
             run.history.epoch_seconds.append(seconds)
             run.history.epoch_steps.append(run.step)
             stop = _first(stop, [c.on_epoch_end(run, metrics, seconds) for c in callbacks])
-            run.epoch, run.update, run.epoch_sums = run.epoch + 1, 0, {}
-    if stop is not None:
-        run.history.stopped, run.history.stop_reason = stop.message, stop.kind
-        if stop.kind == "non_finite":
-            warnings.warn(stop.message, RuntimeWarning, stacklevel=3)
+            run.epoch, run.update, run.epoch_sums, run.epoch_seconds = run.epoch + 1, 0, {}, 0.0
+    # the stop reason is this run's: a resumed run that ran to its end clears the one it resumed from
+    run.history.stopped, run.history.stop_reason = (None, None) if stop is None else (stop.message, stop.kind)
+    if stop is not None and stop.kind == "non_finite":
+        run.warn(stop.message, stacklevel=4)
+    elif run.step > first_step:
+        _warn_if_mostly_skipped(run)
     for c in callbacks:
         c.on_train_end(run, stop)
     return setup.devices.local(run.model), run.history
+
+
+def _warn_if_mostly_skipped(run: cb.Run) -> None:
+    """Warn, and say in the history, when more than half of the run's updates were skipped
+    as non-finite (below StopOnNonFinite's limit, which stops and warns on its own)."""
+    h = run.history
+    if h.skipped * 2 <= h.steps:
+        return
+    what = "the model is untrained" if h.skipped == h.steps else "the model learnt from the rest only"
+    run.warn(
+        f"{h.skipped} of {h.steps} updates were skipped as non-finite (a NaN or inf in the loss, gradient or update; "
+        f"the data or the learning rate?): {what}",
+        stacklevel=4,
+    )
 
 
 def _first(stop, candidates):
@@ -277,37 +305,6 @@ def _steps(data) -> int:
     return data.inputs.shape[1] if data.inputs.ndim == 3 else 0
 
 
-def _check_shapes(source, whole, model, device_data, val_data, data, val, objective, rows) -> None:
-    """Trace the objective on one batch of the training and validation data (no compute):
-    shape errors surface now, prefixed with the argument's name, and class ids are
-    checked against the model's number of outputs."""
-    idx = jax.ShapeDtypeStruct((rows,), np.int32)
-    key = jax.random.PRNGKey(0)
-    carry = source.init_carry(model)
-    with _naming("data"):
-        jax.eval_shape(lambda m, d, i: source.loss(m, carry, d, i, 0, key), model, device_data, idx)
-        probe = jax.eval_shape(lambda m, d, i: whole.forward(m, *_first_batch(d, i), key), model, data, idx)
-    arguments.targets(data, "data", objective, probe)
-    if val is not None:
-        with _naming("validation"):
-            jax.eval_shape(lambda m, d, i: whole.loss(m, None, d, i, 0, None), model, val_data, idx)
-        arguments.targets(val, "validation", objective, probe)
-
-
-@contextlib.contextmanager
-def _naming(argument: str):
-    """Re-raise a ValueError/TypeError from tracing the model on ``argument`` with its name in front."""
-    try:
-        yield
-    except (ValueError, TypeError) as e:
-        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{argument}: {e}") from None
-
-
-def _first_batch(data, idx):
-    take = lambda a: None if a is None else a[idx]  # noqa: E731
-    return take(data.inputs), take(data.targets), take(data.lengths)
-
-
 def _callbacks(callbacks: Sequence[cb.Callback], verbose: bool) -> list[cb.Callback]:
     """The user's callbacks, with the non-finite guard (``StopOnNonFinite(10)``) and the
     divergence warning (``WarnOnLossRise(10)``) unless one is given, and with ``verbose`` a
@@ -318,6 +315,12 @@ def _callbacks(callbacks: Sequence[cb.Callback], verbose: bool) -> list[cb.Callb
         raise TypeError(
             "callbacks must be jaxrnn.callbacks objects (EarlyStopping(5), ModelCheckpoint(path), ...; "
             f"a function f(step, metrics, model) goes in LambdaCallback(f)), got {wrong!r}"
+        )
+    twice = next((c for i, c in enumerate(callbacks) if any(c is d for d in callbacks[:i])), None)
+    if twice is not None:
+        raise ValueError(
+            f"callbacks hold the same {type(twice).__name__} object twice: one object keeps one run's state; "
+            "give it once (or two objects)"
         )
     guards = [c for c in callbacks if isinstance(c, cb.StopOnNonFinite)]
     if len(guards) > 1:
@@ -333,10 +336,23 @@ def _callbacks(callbacks: Sequence[cb.Callback], verbose: bool) -> list[cb.Callb
 
 
 def _display() -> cb.Callback:
-    """A bar when stderr is a terminal and tqdm is installed, else one line per epoch."""
-    if sys.stderr.isatty():
+    """A bar when stderr is a terminal with a width and tqdm is installed, else one line per
+    epoch (a terminal of zero columns, as some job runners give, would show no bar at all)."""
+    if sys.stderr.isatty() and _columns() >= MIN_BAR_COLUMNS:
         try:
             return cb.ProgressBar()
         except ImportError:
             warnings.warn("no progress bar: pip install 'jaxrnn[progress]' for one", stacklevel=4)
     return cb.EpochPrinter()
+
+
+MIN_BAR_COLUMNS = 20
+"""Below this terminal width the bar has no room: fit prints a line per epoch instead."""
+
+
+def _columns() -> int:
+    """The width of the terminal on stderr (0 when it reports none)."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0

@@ -13,7 +13,13 @@ class History:
     with its wall time in ``epoch_seconds`` and the update count at its end in
     ``epoch_steps``. ``stopped`` says why training ended early (None when it ran to the
     end) and ``stop_reason`` names the kind: 'max_steps', 'non_finite', 'early_stopping'
-    or 'callback'.
+    or 'callback'; both belong to the run that returned the history (a resumed run that
+    ran to its end says None). ``warnings``: every warning ``fit`` gave about the run
+    (updates skipped, a rising loss, a stop on non-finite updates), in order.
+
+    A resumed run's history is the whole run's: the updates and epochs before the
+    interruption, then the resumed ones; the epoch it resumed in counts its time before
+    the interruption too (the time in between not).
     """
 
     loss: list[float] = dataclasses.field(default_factory=list)
@@ -25,6 +31,7 @@ class History:
     epoch_steps: list[int] = dataclasses.field(default_factory=list)
     stopped: str | None = None
     stop_reason: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def steps(self) -> int:
