@@ -42,10 +42,7 @@ def as_data(data, name: str = "data") -> Data:
     if parts[0] is None or parts[1] is None:
         raise TypeError(f"{name}: inputs and targets must be arrays, got None")
     inputs, targets, lengths = (None if p is None else jnp.asarray(p) for p in parts)
-    if inputs.ndim < 2:
-        raise ValueError(f"{name}: inputs must have a leading example axis and features, got shape {inputs.shape}")
-    if not jnp.issubdtype(inputs.dtype, jnp.floating):
-        raise TypeError(f"{name}: inputs must be floating point (one-hot encode ids), got dtype {inputs.dtype}")
+    inputs = check_inputs(inputs, name)
     if targets.ndim < 1 or targets.shape[0] != inputs.shape[0]:
         raise ValueError(
             f"{name}: inputs and targets must hold the same number of examples, "
@@ -55,6 +52,17 @@ def as_data(data, name: str = "data") -> Data:
         T = inputs.shape[1] if inputs.ndim == 3 else 0
         lengths = check_lengths(lengths, inputs.shape[0], T, name=f"{name}: lengths")
     return Data(inputs, targets, lengths)
+
+
+def check_inputs(inputs, name: str) -> Array:
+    """``inputs`` as an array with a leading example axis and floating point values; the
+    errors every entry point that takes data gives for them, prefixed with ``name``."""
+    inputs = jnp.asarray(inputs)
+    if inputs.ndim < 2:
+        raise ValueError(f"{name}: inputs must have a leading example axis and features, got shape {inputs.shape}")
+    if not jnp.issubdtype(inputs.dtype, jnp.floating):
+        raise TypeError(f"{name}: inputs must be floating point (one-hot encode ids), got dtype {inputs.dtype}")
+    return inputs
 
 
 def batch_indices(n: int, batch_size: int, key: PRNGKeyArray | None, epoch: int) -> np.ndarray:

@@ -106,15 +106,29 @@ def test_evaluate_checks_class_ids_as_fit_does(bad, error, match):
     x, y = class_data()
     model = classifier()
     y_bad = y.astype(jnp.float32).at[5].set(bad) if isinstance(bad, float) else y.at[5].set(bad)
-    for call in (
-        lambda: jaxrnn.evaluate(model, (x, y_bad), loss="cross_entropy"),
-        lambda: jaxrnn.fit(model, (x, y_bad), key=key(), **FIT),
-        lambda: jaxrnn.evaluate(model, jaxrnn.HostBatches([(x[:16], y_bad[:16])]), loss="cross_entropy"),
-    ):
-        with pytest.raises(error, match=match):
+    later = (  # a later batch of a stream is checked too (a float batch after an integer one is another mistake)
+        []
+        if isinstance(bad, float)
+        else [
+            (
+                lambda: jaxrnn.evaluate(
+                    model, jaxrnn.HostBatches([(x[16:32], y[16:32]), (x[:16], y_bad[:16])]), loss="cross_entropy"
+                ),
+                "data: batch 1:",
+            )
+        ]
+    )
+    for call, name in later + [
+        (lambda: jaxrnn.evaluate(model, (x, y_bad), loss="cross_entropy"), "data:"),
+        (lambda: jaxrnn.fit(model, (x, y_bad), key=key(), **FIT), "data:"),
+        (lambda: jaxrnn.fit(model, (x, y), key=key(), validation=(x, y_bad), **FIT), "validation:"),
+        (
+            lambda: jaxrnn.evaluate(model, jaxrnn.HostBatches([(x[:16], y_bad[:16])]), loss="cross_entropy"),
+            "data: batch 0:",
+        ),
+    ]:
+        with pytest.raises(error, match=match.replace("data:", name)):
             call()
-    with pytest.raises(error, match=match.replace("data:", "validation:")):
-        jaxrnn.fit(model, (x, y), key=key(), validation=(x, y_bad), **FIT)
 
 
 # 4 ---------------------------------------------------------------------------------------------
@@ -279,3 +293,67 @@ def test_a_terminal_without_width_gets_lines_not_a_bar(monkeypatch, capsys):
     assert isinstance(fit_module._display(), EpochPrinter)
     monkeypatch.setattr(fit_module, "_columns", lambda: 80)
     assert not isinstance(fit_module._display(), EpochPrinter)
+
+
+# every entry point that takes data: one check, one message -----------------------------------
+
+MISTAKES = {  # what is wrong -> (inputs, targets, lengths) made wrong that way, the message after "<name>: "
+    "integer inputs": (
+        lambda x, y: (x.astype(jnp.int32), y, None),
+        TypeError,
+        "inputs must be floating point (one-hot encode ids), got dtype int32",
+    ),
+    "no example axis": (
+        lambda x, y: (x[:, 0, 0], y, None),
+        ValueError,
+        "inputs must have a leading example axis and features, got shape (6,)",
+    ),
+    "features the model does not take": (
+        lambda x, y: (x[:, :, :2], y, None),
+        ValueError,
+        "xs has 2 features in its last axis, expected 3; shape (6, 5, 2)",
+    ),
+    "lengths past T": (
+        lambda x, y: (x, y, jnp.array([5, 5, 5, 5, 5, 9])),
+        ValueError,
+        r"lengths must lie in [0, 5] (the sequence length T), got min 5, max 9",
+    ),
+    "a length per sequence": (
+        lambda x, y: (x, y, jnp.array([5, 5])),
+        ValueError,
+        "lengths must have shape (6,) (one length per sequence in the batch), got (2,)",
+    ),
+    "lengths that are not integers": (
+        lambda x, y: (x, y, jnp.full(6, 5.0)),
+        TypeError,
+        "lengths must be an integer array of shape (6,), got float32",
+    ),
+}
+
+ENTRY_POINTS = {  # name -> (call with (inputs, targets, lengths), the name its errors start with)
+    "fit": (lambda m, d: jaxrnn.fit(m, d, key=key(), verbose=False), "data: "),
+    "fit validation": (lambda m, d: jaxrnn.fit(m, GOOD, validation=d, key=key(), verbose=False), "validation: "),
+    "evaluate": (lambda m, d: jaxrnn.evaluate(m, d), "data: "),
+    "HostBatches": (lambda m, d: jaxrnn.fit(m, jaxrnn.HostBatches([d]), key=key(), verbose=False), "data: batch 0: "),
+    "TBPTT": (lambda m, d: jaxrnn.fit(m, jaxrnn.TBPTT(d, 2), key=key(), verbose=False), "data: "),
+    "predict": (lambda m, d: jaxrnn.predict(m, d[0], lengths=d[2] if len(d) == 3 else None), "inputs: "),
+}
+_x = jax.random.normal(key(4), (6, 5, F))
+GOOD = (_x, 0.5 * _x[:, :, :2])
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_the_same_mistake_gets_the_same_message_at_every_entry_point(mistake, entry):
+    make, error, message = MISTAKES[mistake]
+    call, name = ENTRY_POINTS[entry]
+    x, y, n = make(*GOOD)
+    if entry == "predict" and "lengths" in message:
+        name = ""  # predict takes lengths as their own argument, named by its own name
+    k1, k2 = jax.random.split(key())
+    model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.GRUCell, F, 4, key=k1), jaxrnn.Head(4, 2, key=k2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxrnn.MissingLengthsWarning)
+        with pytest.raises(error) as e:
+            call(model, (x, y) if n is None else (x, y, n))
+    assert str(e.value) == name + message

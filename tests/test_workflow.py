@@ -231,7 +231,7 @@ def test_predict_gives_logits_probabilities_or_classes():
 
 def test_evaluate_names_its_default_loss_when_the_targets_are_class_ids():
     x, y, lengths = classifier_data()
-    with pytest.raises(ValueError, match=r"evaluate's default loss is 'mse'; pass the loss the model was trained"):
+    with pytest.raises(ValueError, match=r"'mse' is evaluate's default loss: pass the loss the model is trained with"):
         jaxrnn.evaluate(tagger(), (x, y, lengths))
     assert np.isfinite(jaxrnn.evaluate(tagger(), (x, y, lengths), loss="cross_entropy")["loss"])
 

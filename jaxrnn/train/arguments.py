@@ -91,17 +91,17 @@ def data(
     same way wherever data come in (fit's data and validation, ``evaluate``).
 
     The objective is traced on one batch of ``sequences.rows`` examples (shapes only, no
-    compute; ``trace`` traces a source's own loss first, fit's windows): a shape error is
+    compute; ``trace`` traces a source's own loss too, fit's windows): a shape error is
     re-raised with ``name`` in front (with a hint when the default 'mse' meets class ids);
     class ids are then checked against the model's number of outputs (``targets``).
     ``key``: the dropout key the trace runs with (None: inference). Returns the logits'
     shape on one batch (later batches of the same shapes need only ``targets``).
     """
     idx = jax.ShapeDtypeStruct((sequences.rows,), np.int32)
-    with _naming(name, caller):
-        if trace is not None:
-            trace()
+    with naming(name, caller):
         jax.eval_shape(lambda m, d, i: sequences.loss(m, None, d, i, 0, key), model, data, idx)
+        if trace is not None:  # after the whole data, so that an error quotes their shapes, not a window's
+            trace()
         logits = jax.eval_shape(lambda m, d, i: sequences.forward(m, *_gathered(d, i), key), model, data, idx)
     targets(data, name, sequences.objective, logits)
     return logits
@@ -111,7 +111,7 @@ MSE_SHAPE = "mse: targets must have the logits' shape"
 
 
 @contextlib.contextmanager
-def _naming(name: str, caller: str):
+def naming(name: str, caller: str):
     """Re-raise a ValueError/TypeError from tracing on ``name``'s data with the name in front."""
     try:
         yield

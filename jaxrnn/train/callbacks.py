@@ -58,7 +58,8 @@ class Run:
     calls it), ``place(tree)`` puts the training state where fit keeps it, ``writer``:
     this process shows, logs and writes. ``epoch_seconds``: the time the current epoch
     has run so far, in this process and before a resume. ``resumed_states``: the callbacks'
-    states a resumed checkpoint holds (None when not resuming).
+    states a resumed checkpoint holds (None when not resuming), ``resumed_models`` the
+    models they kept (``Callback.kept_model``).
     """
 
     def __init__(self, state: TrainState, history: History, epochs: int, callbacks: Sequence["Callback"], placement):
@@ -68,6 +69,7 @@ class Run:
         self.block_updates, self.block_sequences, self.epoch_seconds = 0, 0, 0.0
         self.epoch_sums: dict[str, tuple[float, float]] = {}
         self.resumed_states: dict | None = None
+        self.resumed_models: dict[str, eqx.Module] = {}
 
     @property
     def model(self) -> eqx.Module:
@@ -114,6 +116,12 @@ class Callback:
         """Before the first block of every run (after a resume, at the resumed position):
         forget what an earlier run left. A resumed run's ``load_state_dict`` comes after it."""
 
+    def at_start(self, run: Run) -> Stop | None:
+        """Once before the first block, after ``on_train_begin`` and a resume: a ``Stop``
+        if this callback's rule already holds (the resumed run had stopped here), so that
+        no update runs."""
+        return None
+
     def on_block_end(self, run: Run, seconds: float) -> Stop | None:
         """After each block; ``seconds`` is its wall time."""
         return None
@@ -132,6 +140,14 @@ class Callback:
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` gave."""
 
+    def kept_model(self) -> eqx.Module | None:
+        """A model this callback keeps (``EarlyStopping``'s best), checkpointed beside its
+        ``state_dict`` so that a resumed run has it too; None: nothing kept."""
+        return None
+
+    def restore_kept_model(self, model: eqx.Module) -> None:
+        """Take back what ``kept_model`` gave, when resuming."""
+
 
 class MaxSteps(Callback):
     """Stop after ``limit`` updates in total (``limit`` >= 0)."""
@@ -143,11 +159,10 @@ class MaxSteps(Callback):
     def boundary(self, step):
         return self.limit if step < self.limit else None
 
-    def on_block_end(self, run, seconds):
-        return self.reached(run)
+    def at_start(self, run):
+        return self.on_block_end(run, 0.0)
 
-    def reached(self, run: Run) -> Stop | None:
-        """The stop once ``limit`` updates have run (a run resumed at its limit runs none)."""
+    def on_block_end(self, run, seconds):
         if run.step >= self.limit:
             return Stop("max_steps", f"stopped at step {run.step}: max_steps reached")
         return None
@@ -164,6 +179,9 @@ class StopOnNonFinite(Callback):
     def __init__(self, limit: int = 10):
         check_count(limit, "StopOnNonFinite limit", 0)
         self.limit = limit
+
+    def at_start(self, run):
+        return self.on_block_end(run, 0.0)
 
     def on_block_end(self, run, seconds):
         if run.history.skipped > self.limit:
@@ -225,20 +243,31 @@ class EarlyStopping(Callback):
             self.best, self.since_best, self.best_model = monitored, 0, run.model
         else:
             self.since_best += 1
-        if self.since_best >= self.patience:
-            if self.best_model is not None:
-                run.state = eqx.tree_at(lambda s: s.model, run.state, self.best_model)
-            return Stop(
-                "early_stopping",
-                f"early stopping after epoch {run.epoch + 1}: no improvement in {self.patience} epochs",
-            )
-        return None
+        return self._stop(run, run.epoch + 1)
+
+    def at_start(self, run):
+        return self._stop(run, run.epoch)  # run.epoch epochs are done
+
+    def _stop(self, run, epochs_done: int) -> Stop | None:
+        if self.since_best < self.patience:
+            return None
+        if self.best_model is not None:
+            run.state = eqx.tree_at(lambda s: s.model, run.state, self.best_model)
+        return Stop(
+            "early_stopping", f"early stopping after epoch {epochs_done}: no improvement in {self.patience} epochs"
+        )
 
     def state_dict(self):
         return {"best": self.best, "since_best": self.since_best}
 
     def load_state_dict(self, state):
         self.best, self.since_best = state["best"], state["since_best"]
+
+    def kept_model(self):
+        return self.best_model
+
+    def restore_kept_model(self, model):
+        self.best_model = model
 
 
 class LambdaCallback(Callback):
@@ -290,24 +319,31 @@ class ModelCheckpoint(Callback):
             self.architecture = architecture(run.model)
         except TypeError:  # a model jaxrnn.load cannot describe: saved without it
             self.architecture = None
-        if arguments.checkpoint_path(self.path, self.resume) is None:
+        header = arguments.checkpoint_path(self.path, self.resume)
+        if header is None:
             return
-        arrays, meta = ckpt.load(self.path, ckpt.arrays_of(run.host(run.state)))
-        run.state = run.place(eqx.combine(arrays, run.state))
+        kept = header.get("kept_models", [])  # the callbacks (by type) whose model follows the state's arrays
+        model = ckpt.arrays_of(run.host(run.model))
+        arrays, meta = ckpt.load(self.path, (ckpt.arrays_of(run.host(run.state)), [model] * len(kept)))
+        state, models = arrays
+        run.state = run.place(eqx.combine(state, run.state))
         run.history = History.from_dict(meta["history"])
         run.restore(meta["position"])
         run.resumed_states = meta["hooks"]
+        run.resumed_models = {name: eqx.combine(m, run.model) for name, m in zip(kept, models)}
 
     def save(self, run: Run) -> None:
         """Write the checkpoint now."""
+        kept = [(type(c).__name__, m) for c in run.callbacks if (m := c.kept_model()) is not None]
         meta = {
             "position": run.position(),
             "history": run.history.to_dict(),
             "hooks": {type(c).__name__: c.state_dict() for c in run.callbacks},
+            "kept_models": [name for name, _ in kept],
             "info": self.info,
             "architecture": self.architecture,
         }
-        arrays = run.host(ckpt.arrays_of(run.state))
+        arrays = run.host((ckpt.arrays_of(run.state), [ckpt.arrays_of(m) for _, m in kept]))
         if run.writer:
             ckpt.save(self.path, arrays, meta)
 

@@ -15,7 +15,7 @@ import numpy as np
 from jaxtyping import Array
 
 from jaxrnn._checks import check_count, check_lengths
-from jaxrnn.data import Data, as_data, batch_indices
+from jaxrnn.data import Data, as_data, batch_indices, check_inputs
 from jaxrnn.train import arguments, cpu_options
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
@@ -84,7 +84,8 @@ def evaluate(
     objective = make_objective(loss_fn, loss_on, reduction, metrics)
     check_count(batch_size, "batch_size")
     evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size), Placement(1))
-    logits = arguments.data(model, data, "data", evaluator.source, caller="evaluate")
+    name = "data" if stream is None else "data: batch 0"
+    logits = arguments.data(model, data, name, evaluator.source, caller="evaluate")
     if stream is None:
         return evaluator(model, data)
     totals: dict[str, tuple[float, float]] = {}
@@ -150,9 +151,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
         raise ValueError(
             f"output={output!r} needs a model with a head (ManyToOne, ManyToMany), got a {type(model).__name__}"
         )
-    inputs = jnp.asarray(inputs)
-    if inputs.ndim < 2:
-        raise ValueError(f"inputs must have a leading example axis, got shape {tuple(inputs.shape)}")
+    inputs = check_inputs(inputs, "inputs")
     check_count(batch_size, "batch_size")
     n = inputs.shape[0]
     if lengths is not None:
@@ -165,7 +164,8 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     padded = shape(jnp.concatenate([inputs, jnp.zeros((pad, *inputs.shape[1:]), inputs.dtype)]))
     if lengths is not None:
         lengths = shape(jnp.concatenate([lengths, jnp.zeros(pad, lengths.dtype)]))
-    out = _infer(model, padded, lengths, options)
+    with arguments.naming("inputs", "predict"):  # shape errors of the model on these inputs, named
+        out = _infer(model, padded, lengths, options)
     out = out.reshape(n_batches * rows, *out.shape[2:])[:n]
     single = out.shape[-1] == 1
     if output == "probabilities":

@@ -193,7 +193,8 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     trace_source = lambda: jax.eval_shape(  # noqa: E731
         lambda m, d, i: source.loss(m, source.init_carry(m), d, i, 0, key0), model, device_data, idx
     )
-    arguments.data(model, data, "data", whole, key=key0, trace=None if ks is None else trace_source)
+    name = "data" if stream is None else "data: batch 0"  # a stream's first batch stands for the data
+    arguments.data(model, data, name, whole, key=key0, trace=None if ks is None else trace_source)
     if val is not None:
         arguments.data(model, val, "validation", whole)
     lengths = devices.global_lengths(data, _steps(data))
@@ -218,6 +219,8 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     if run.resumed_states is not None:  # after on_train_begin, where each callback forgot an earlier run
         for c in callbacks:
             c.load_state_dict(run.resumed_states.get(type(c).__name__, {}))
+            if type(c).__name__ in run.resumed_models:
+                c.restore_kept_model(run.resumed_models[type(c).__name__])
     shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
     if stream is not None:
         feed = Streamed(stream, rows, block.size, devices.data if devices.n_dev > 1 else jax.device_put)
@@ -231,7 +234,7 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
     """The epochs: blocks of updates from the feed, callbacks between them, validation
     and the epoch's metrics at each end."""
     run, feed, block, callbacks = setup.run, setup.feed, setup.block, setup.callbacks
-    stop = _first(None, [c.reached(run) for c in callbacks if isinstance(c, cb.MaxSteps)])
+    stop = _first(None, [c.at_start(run) for c in callbacks])  # a resumed run that had stopped runs nothing
     first_step = run.step
     while run.epoch < epochs and stop is None:
         epoch, epoch_started = feed.epoch(run.epoch, run.update), time.perf_counter() - run.epoch_seconds
