@@ -45,6 +45,17 @@ def _safe(idx: Int[Array, " rows"]) -> tuple[Int[Array, " rows"], Array]:
     return jnp.where(idx < 0, 0, idx), (idx >= 0).astype(jnp.float32)
 
 
+def _gather(a: Array, rows, weights: Array) -> Array:
+    """``a[rows]`` with a padding slot's (weight 0) values zero: the example it reads may
+    hold a NaN, which a weight of 0 keeps out of the loss but not out of the gradient
+    (0 * NaN), and would make the batch's update be skipped."""
+    taken = a[rows]
+    if not jnp.issubdtype(taken.dtype, jnp.inexact):
+        return taken
+    real = weights.reshape(-1, *[1] * (taken.ndim - 1)) > 0
+    return jnp.where(real, taken, jnp.zeros((), taken.dtype))
+
+
 def no_constraint(a: Array) -> Array:
     """Leave an array's placement to XLA (one device)."""
     return a
@@ -78,7 +89,7 @@ class Sequences(NamedTuple):
     def loss(self, model, carry, data: Data, idx, window, key):
         """The objective on the batch at ``idx``: ``(value, (carry, sums))``."""
         safe, weights = _safe(idx)
-        take = lambda a: None if a is None else self.constrain(a[safe])  # noqa: E731
+        take = lambda a: None if a is None else self.constrain(_gather(a, safe, weights))  # noqa: E731
         inputs, targets, lengths = take(data.inputs), take(data.targets), take(data.lengths)
         valid = lengths_mask(lengths, inputs.shape[1]) if inputs.ndim == 3 else None
         logits = self.forward(model, inputs, targets, lengths, key)
@@ -137,7 +148,7 @@ class Windows:
         safe, weights = _safe(idx)
         k1, k2 = self.geometry.k1, self.geometry.k2
         cols = window * k1 + jnp.arange(k2)
-        take = lambda a: self.constrain(a[safe[:, None], cols[None, :]])  # noqa: E731
+        take = lambda a: self.constrain(_gather(a, (safe[:, None], cols[None, :]), weights))  # noqa: E731
         inputs, targets, valid = take(data.inputs), take(data.targets), take(data.valid)
         zero = model.init_state(self.rows)
         carry = jax.tree.map(lambda c, z: jnp.where(window == 0, z, c), carry, zero)
