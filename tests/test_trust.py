@@ -220,6 +220,30 @@ def test_a_nan_in_an_example_skips_only_its_own_batch():
     assert h.finite == [False, True]
 
 
+def test_a_skipped_tbptt_window_carries_no_other_sequences_state():
+    """Sequence B has a NaN at its first step, so its first window's update is skipped; its
+    second window must start from a restart (zero state), not from the state another
+    sequence, trained in the batch before, left behind (a learning rate of 0 keeps the
+    parameters fixed, so B's second loss depends on its carried state alone)."""
+    k1, k2 = jax.random.split(key(8))
+    model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=k1), jaxrnn.Head(H, 1, key=k2))
+    x = jax.random.normal(key(9), (2, 8, F))
+    x = x.at[1, 0, 0].set(jnp.nan)
+    y = jnp.ones((2, 8, 1))
+    losses = []
+    for first in (x[0], -3 * x[0]):  # two different sequences before B
+        data = (jnp.stack([first, x[1]]), y)
+        _, h = jaxrnn.fit(
+            model, jaxrnn.TBPTT(data, 4), key=key(), batch_size=1, shuffle=False, optimizer=optax.sgd(0.0),
+            verbose=False,
+        )  # fmt: skip
+        assert h.finite == [True, True, False, True]
+        losses.append(h.loss[3])
+    assert losses[0] == losses[1]
+    ys, _ = model.run(x[1:, 4:], model.init_state(1))
+    np.testing.assert_allclose(losses[0], float(jnp.mean((ys - 1) ** 2)), rtol=1e-6)
+
+
 # 7 ---------------------------------------------------------------------------------------------
 
 TS = """@problemName Equal

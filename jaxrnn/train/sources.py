@@ -110,7 +110,10 @@ class Windows:
 
     The model must carry state (``train.protocol.Stateful``). The state is reset to zero
     at each batch's first window; windows past every sequence of a batch hold no loss
-    and are not planned.
+    and are not planned. The state carried to the next window is the one this window's
+    forward pass reached, whether or not its update was applied (a skipped update leaves
+    the parameters that computed it); a sequence whose state holds a NaN or inf (a NaN in
+    its inputs) restarts from the zero state.
     """
 
     def __init__(self, rows: int, T: int, k1: int, k2: int, objective: Objective, constrain: Callable = no_constraint):
@@ -157,4 +160,14 @@ class Windows:
         logits_b, _ = model.run(inputs[:, k1:], mid, mask=valid[:, k1:], key=k_b)
         logits = jnp.concatenate([logits_a, logits_b], axis=1)[:, -k1:]
         value, sums = self.objective(logits, targets[:, -k1:], self.constrain(weights), valid[:, -k1:])
-        return value, (jax.lax.stop_gradient(mid), sums)
+        return value, (jax.lax.stop_gradient(restart_non_finite(mid, zero)), sums)
+
+
+def restart_non_finite(state, initial):
+    """``state`` with each sequence (row) whose state holds a NaN or inf set back to its
+    ``initial`` state: a NaN in one sequence's inputs restarts that sequence, and no other."""
+    leaves = jax.tree.leaves(state)
+    if not leaves:
+        return state
+    rows = jnp.stack([jnp.all(jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1) for a in leaves]).all(0)
+    return jax.tree.map(lambda a, z: jnp.where(rows.reshape(-1, *[1] * (a.ndim - 1)), a, z), state, initial)

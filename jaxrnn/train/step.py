@@ -61,7 +61,7 @@ def make_update(loss_fn, optimizer: optax.GradientTransformation):
         new = TrainState(
             model,
             pick(opt_state, state.opt_state),
-            pick(carry, state.carry),
+            carry,  # the state the forward pass reached, applied or not (the source keeps it finite)
             state.key,
             state.step + 1,
             state.skipped + (~finite).astype(jnp.int32),

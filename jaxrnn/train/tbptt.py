@@ -27,9 +27,11 @@ class TBPTT:
     backpropagating the last ``k2`` steps (the k1 updated ones and the k2 - k1 before
     them). The model carries its state across a batch's windows (``ManyToMany``, or a
     model of your own with the ``Stateful`` protocol), reset to zero at the batch's first
-    window; windows past every sequence of a batch are not run. ``k1 = k2 = T`` is full
-    BPTT. One long stream cut by ``jaxrnn.streams`` and trained with
-    ``batch_size=n_streams`` carries the state through the whole stream.
+    window; windows past every sequence of a batch are not run. A window whose update is
+    skipped as non-finite still carries its state on; a sequence whose state is NaN or
+    inf (a NaN in its inputs) restarts from zero. ``k1 = k2 = T`` is full BPTT. One long
+    stream cut by ``jaxrnn.streams`` and trained with ``batch_size=n_streams`` carries
+    the state through the whole stream.
 
     Args:
         data: ``(inputs, targets[, lengths])`` arrays, inputs (N, T, F), as ``fit`` takes
