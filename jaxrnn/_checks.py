@@ -1,5 +1,7 @@
 """Input validation shared by layers and models: clear errors at trace time, in our code."""
 
+import os
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -106,3 +108,13 @@ def resolve_named(value, table: dict, name: str):
     if not callable(value):
         raise TypeError(f"{name} must be a name or a callable, got {type(value).__name__}")
     return value
+
+
+def check_file(path, name: str = "path") -> None:
+    """``path`` names a file that exists: the error every reader of files gives otherwise."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(path).__name__}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{name} {os.fspath(path)!r} is a folder, not a file")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{name} {os.fspath(path)!r} does not exist")

@@ -391,3 +391,24 @@ def test_the_same_mistake_gets_the_same_message_at_every_entry_point(mistake, en
         with pytest.raises(error) as e:
             call(model, (x, y) if n is None else (x, y, n))
     assert str(e.value) == name + message
+
+
+READERS = {
+    "read_ts": lambda p: datasets.read_ts(p),
+    "read_idx": lambda p: datasets.read_idx(p),
+    "CharCorpus.read": lambda p: datasets.CharCorpus.read(p),
+    "read_csv_columns": lambda p: datasets.read_csv_columns(p, ["close"]),
+}
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_every_file_reader_names_a_missing_file_or_a_folder_alike(reader, tmp_path):
+    missing = str(tmp_path / "nowhere.dat")
+    with pytest.raises(FileNotFoundError) as e:
+        READERS[reader](missing)
+    assert str(e.value) == f"path {missing!r} does not exist"
+    with pytest.raises(IsADirectoryError) as e:
+        READERS[reader](tmp_path)
+    assert str(e.value) == f"path {str(tmp_path)!r} is a folder, not a file"
+    with pytest.raises(TypeError, match="path must be a path .str or os.PathLike., got int"):
+        READERS[reader](3)

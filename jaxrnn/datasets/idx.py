@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from jaxrnn._checks import check_count
+from jaxrnn._checks import check_count, check_file
 from jaxrnn.data import Data
 
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -34,6 +34,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         ValueError: naming the file, for one that is not IDX (its first bytes), an unknown
             type code, a header or values shorter or longer than the header says.
     """
+    check_file(path)
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:2] == b"\x1f\x8b":

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxrnn._checks import check_count
+from jaxrnn._checks import check_count, check_file
 from jaxrnn.data import Data
 from jaxrnn.datasets.sequences import Scaler, chronological_split, fit_scaler
 
@@ -20,6 +20,7 @@ def read_csv_columns(path: str | os.PathLike, columns: Sequence[str]) -> np.ndar
         ValueError: naming the file, for a column that is not in the header (the header's
             columns listed), a value that is not a number (its line named), no data rows.
     """
+    check_file(path)
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)

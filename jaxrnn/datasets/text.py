@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxrnn._checks import check_file
 from jaxrnn.data import Data, streams
 from jaxrnn.datasets.sequences import chronological_split
 
@@ -36,6 +37,7 @@ class CharCorpus:
     def read(cls, path: str | os.PathLike, *, split: Sequence[float] = (0.9, 0.05, 0.05), encoding: str = "utf-8"):
         """The corpus of a text file (decoded with ``encoding``; a file that does not
         decode gets an error naming it and the encoding)."""
+        check_file(path)
         try:
             with open(path, encoding=encoding) as f:
                 text = f.read()

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxrnn._checks import check_file
 from jaxrnn.data import Data
 from jaxrnn.datasets.sequences import pad_sequences
 
@@ -40,6 +41,7 @@ def read_ts(path: str | os.PathLike, *, missing: str = "error") -> Labelled:
     if missing not in ("error", "nan"):
         raise ValueError(f"missing must be 'error' or 'nan', got {missing!r}")
     header, cases, labels = {}, [], []
+    check_file(path)
     with open(path) as f:
         in_data = False
         for line_no, line in enumerate(f, start=1):

@@ -85,7 +85,7 @@ def from_torch(module) -> Stacked | ManyToOne | ManyToMany:
 
     Returns:
         A ``Stacked`` for an RNN module; the ``ManyToOne`` / ``ManyToMany`` (its head's
-        activation and ``expects_lengths`` kept) for a whole model.
+            activation and ``expects_lengths`` kept) for a whole model.
     """
     models = _torch_models() if _is_whole_model(module) else None
     if models is not None:
@@ -149,8 +149,8 @@ def to_torch(model: Stacked | ManyToOne | ManyToMany, *, batch_first: bool = Tru
 
     Returns:
         An ``nn.RNN`` / ``LSTM`` / ``GRU`` for a ``Stacked``; a ``TorchManyToOne`` /
-        ``TorchManyToMany`` (``jaxrnn.interop.torch_models``) for a whole model, called
-        ``net(x, lengths=None)`` with ``x`` (B, T, F), giving logits (B, out) or (B, T, out).
+            ``TorchManyToMany`` (``jaxrnn.interop.torch_models``) for a whole model, called
+            ``net(x, lengths=None)`` with ``x`` (B, T, F), giving logits (B, out) or (B, T, out).
 
     Needs every layer to use one cell type and hidden size, no layer norm, a concatenating
     bidirectional merge, a reset-after GRU, and a tanh or relu simple RNN.
