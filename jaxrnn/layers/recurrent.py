@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxrnn._checks import check_count
+from jaxrnn._checks import check_count, check_state
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers import engine as engines
 from jaxrnn.layers.engine import Engine
+from jaxrnn.layers.resets import restart
 
 
 class Recurrent(eqx.Module):
@@ -93,6 +94,41 @@ class Recurrent(eqx.Module):
             reverse=self.reverse, unroll=self.unroll, remat=self.remat, chunk=self.chunk,
         )  # fmt: skip
         return jnp.swapaxes(ys, 0, 1), state
+
+    def step(
+        self,
+        state: State,
+        x: Float[Array, "B F"],
+        *,
+        reset: Bool[Array, " B"] | None = None,
+        initial: State | None = None,
+    ) -> tuple[Float[Array, "B H"], State]:
+        """One step: what an agent acting in an environment, or a streaming predictor,
+        calls once per step; the sequence call computes the same, step after step.
+
+        Args:
+            state: the state before the step (``init_state(B)`` at the start).
+            x: the step's inputs (B, F).
+            reset: (B,) bool: where True, the sequence restarts before this step, from
+                ``initial`` (an episode's first step). Default None: no reset.
+            initial: the state a reset returns to (default: the zero state).
+
+        Returns:
+            ``(y, state)``: the output ``h`` (B, H) and the state after the step.
+
+        A reverse layer cannot step (its first output needs the last input): ValueError.
+        """
+        if self.reverse:
+            raise ValueError("a reverse layer cannot act step by step: its first output needs the last input")
+        x = jnp.asarray(x)
+        if x.ndim != 2 or x.shape[-1] != self.input_size:
+            raise ValueError(f"x must be one step of inputs (B, {self.input_size}), got shape {tuple(x.shape)}")
+        zero = self.cell.init_state((x.shape[0],))
+        check_state(state, zero)
+        initial = zero if initial is None else initial
+        check_state(initial, zero, "initial")
+        new = self.cell(restart(state, reset, initial), x.astype(self.cell.W_xh.dtype))
+        return self.cell.output(new), new
 
 
 def with_remat(model, remat: bool = True, *, chunk: int | None = None):

@@ -83,6 +83,26 @@ class Stacked(eqx.Module):
                 xs = eqx.nn.Dropout(self.dropout)(xs, key=keys[i])
         return xs, tuple(finals)
 
+    def step(
+        self, state: tuple, x: Float[Array, "B F"], *, reset: Bool[Array, " B"] | None = None
+    ) -> tuple[Float[Array, "B out"], tuple]:
+        """One step through every layer, as the sequence call in inference computes it
+        (no dropout): ``(y, states)``, the last layer's output (B, out) and the per-layer
+        states. ``reset`` (B,): where True, every layer restarts from its zero state
+        before this step. Bidirectional layers cannot step: ValueError.
+
+        Start from ``init_state(B)``.
+        """
+        if not isinstance(state, tuple) or len(state) != len(self.layers):
+            raise ValueError(f"state must be a tuple of {len(self.layers)} per-layer states")
+        finals = []
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Bidirectional):
+                raise ValueError(f"layers[{i}] is bidirectional: its backward direction needs the whole sequence")
+            x, s = layer.step(state[i], x, reset=reset)
+            finals.append(s)
+        return x, tuple(finals)
+
 
 def make_rnn(
     cell_type: type[Cell],

@@ -46,6 +46,24 @@ class _AbstractHeadOnRNN(eqx.Module):
     def read(self, ys: Float[Array, "B T H"], state: tuple) -> Array:
         """The logits from the network's outputs and final states."""
 
+    def init_state(self, batch: int) -> tuple:
+        """The zero state of a batch of ``batch`` sequences: where ``step`` starts, and
+        what truncated BPTT carries across windows."""
+        return self.rnn.init_state(batch)
+
+    def step(
+        self, state: tuple, x: Float[Array, "B F"], *, reset: Bool[Array, " B"] | None = None
+    ) -> tuple[Float[Array, "B out"], tuple]:
+        """One step, for acting in an environment or predicting a stream: the logits
+        (B, out) after this step and the new state. ``ManyToMany`` gives the logits its
+        sequence call gives at this step; ``ManyToOne`` those it gives for the sequence
+        so far. ``reset`` (B,): where True, the sequence restarts from the zero state
+        before this step (an episode's first step). Inference (no dropout); start from
+        ``init_state(B)``; compile it with ``eqx.filter_jit(model.step)``.
+        """
+        y, state = self.rnn.step(state, x, reset=reset)
+        return self.head(y), state
+
     def train_logits(self, xs, targets, lengths, key) -> Array:
         """Training protocol: the logits the loss reads (dropout on when ``key`` is given)."""
         return self(xs, lengths=lengths, key=key, inference=key is None)
@@ -101,7 +119,3 @@ class ManyToMany(_AbstractHeadOnRNN):
     def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B T out"]:
         """``head`` on every step's output."""
         return self.head(ys)
-
-    def init_state(self, batch: int) -> tuple:
-        """Training protocol (TBPTT): the zero state carried across windows."""
-        return self.rnn.init_state(batch)
