@@ -64,11 +64,10 @@ MAPS_LIMIT = 30_000
 """Memory maps of a worker above which JAX's caches are cleared (the kernel's limit: 65,530)."""
 
 
-@pytest.fixture(autouse=True)
-def release_compiled_programs():
-    """After a test, drop JAX's in-memory caches, and with them the compiled programs'
-    memory maps, once the worker holds more than ``MAPS_LIMIT`` (see the module's docstring)."""
-    yield
+def release_if_many_maps() -> None:
+    """Drop JAX's in-memory caches, and with them the compiled programs' memory maps, once
+    this process holds more than ``MAPS_LIMIT`` (see the module's docstring). A test that
+    compiles many programs in one function (a property-based test) calls it itself."""
     try:
         with open("/proc/self/maps") as f:
             maps = sum(1 for _ in f)
@@ -76,6 +75,13 @@ def release_compiled_programs():
         maps = MAPS_LIMIT + 1
     if maps > MAPS_LIMIT:
         jax.clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def release_compiled_programs():
+    """After a test, ``release_if_many_maps``."""
+    yield
+    release_if_many_maps()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import release_if_many_maps
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -423,6 +424,7 @@ def leaves(model) -> list:
 @PROFILE
 @given(configs(), st.booleans())
 def test_fit_is_the_plain_optax_loop(c: Config, reuse: bool):
+    release_if_many_maps()  # each draw compiles its own programs: a long run would cross the kernel's limit
     with jax.enable_x64(True), tempfile.TemporaryDirectory() as folder:
         data = make_data(c, c.n, c.seed, c.poisoned)
         val = make_data(c, 4, c.seed + 1) if c.validation else None
