@@ -19,6 +19,8 @@ of both weights and both biases are negated (exact in floating point). A module 
 with ``bias=False`` gets zero biases. ``proj_size`` is not supported.
 """
 
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -28,6 +30,9 @@ from jaxrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
 from jaxrnn.cells.base import ACTIVATIONS, Cell
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked
 from jaxrnn.models import Head, ManyToMany, ManyToOne
+
+if TYPE_CHECKING:  # an optional dependency: imported on use
+    import torch
 
 
 def _torch():
@@ -137,7 +142,7 @@ def _is_whole_model(module) -> bool:
     )
 
 
-def to_torch(model: Stacked | ManyToOne | ManyToMany, *, batch_first: bool = True):
+def to_torch(model: Stacked | ManyToOne | ManyToMany, *, batch_first: bool = True) -> "torch.nn.Module":
     """The torch module computing the same function as ``model``.
 
     Args:

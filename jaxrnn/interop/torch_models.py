@@ -40,6 +40,15 @@ class TorchManyToOne(_TorchHeadOnRNN):
     """The head on the last layer's final ``h`` (each direction's, concatenated): logits (B, out)."""
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The logits of each sequence.
+
+        Args:
+            x: inputs (B, T, F).
+            lengths: (B,) valid steps of each sequence (None: all T); the batch is packed.
+
+        Returns:
+            Logits (B, out), as the jaxrnn ``ManyToOne`` gives them.
+        """
         _, h_n = self._run(x, lengths)
         directions = 1 + self.rnn.bidirectional
         return self.head(torch.cat(list(h_n[-directions:]), dim=-1))
@@ -50,5 +59,14 @@ class TorchManyToMany(_TorchHeadOnRNN):
     output is zero and the logits are the head's bias, as in jaxrnn."""
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The logits of every step.
+
+        Args:
+            x: inputs (B, T, F).
+            lengths: (B,) valid steps of each sequence (None: all T); the batch is packed.
+
+        Returns:
+            Logits (B, T, out), as the jaxrnn ``ManyToMany`` gives them.
+        """
         out, _ = self._run(x, lengths)
         return self.head(out)
