@@ -48,8 +48,9 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# the suite's files that exercise the layer paths, the GPU path, interop, spectra,
-# parallel in time and fit: run first, the rest after with the time left
+# the suite's files that exercise the layer paths, the GPU path, interop (layers and whole
+# models), spectra, parallel in time, fit, stepping and fit's guarantees: run first, the
+# rest after with the time left
 FIRST_TESTS = [
     "tests/test_cudnn.py",
     "tests/test_scan_paths.py",
@@ -60,6 +61,8 @@ FIRST_TESTS = [
     "tests/test_spectra.py",
     "tests/test_parallel.py",
     "tests/test_fit.py",
+    "tests/test_step.py",
+    "tests/test_trust.py",
 ]
 
 FULL = {  # stage: (cap in seconds, arguments of its child); 470 s in all

@@ -30,7 +30,7 @@ checkpointed chunks and never cuDNN.
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import equinox as eqx
 import jax
@@ -43,9 +43,6 @@ from jaxrnn.layers import bias_column, chunked_scan, cpu_chunks, cudnn, read_ahe
 from jaxrnn.layers.fused_scan import fused_scan
 from jaxrnn.layers.mask import step_mask
 from jaxrnn.layers.plain_scan import plain_scan
-
-if TYPE_CHECKING:  # recurrent.py imports this module
-    from jaxrnn.layers.recurrent import Recurrent
 
 
 class Engine(eqx.Module):
@@ -155,9 +152,17 @@ def run(
     return scan_paths(state, xs, valid)
 
 
+class Direction(Protocol):
+    """What ``run_pair`` reads of each of its layers (``Recurrent`` has it)."""
+
+    cell: Cell
+    engine: Engine
+    remat: bool
+
+
 def run_pair(
-    forward: "Recurrent",
-    backward: "Recurrent",
+    forward: Direction,
+    backward: Direction,
     xs: Float[Array, "B T F"],
     states: tuple[State | None, State | None],
     *,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxrnn.cells.base import Cell, State
-from jaxrnn.spectra.jacobians import _check_sequence, _initial, as_cell, flat_step
+from jaxrnn.spectra.jacobians import as_cell, check_trajectory, flat_step, initial_state
 
 
 def last_step_loss(hs: Float[Array, "T H"]) -> Float[Array, ""]:
@@ -32,8 +32,8 @@ def state_gradients(
     L = sum(h_T).
     """
     cell = as_cell(cell)
-    _check_sequence(cell, xs)
-    state0 = _initial(cell, state0)
+    check_trajectory(cell, xs)
+    state0 = initial_state(cell, state0)
     step, s0, unravel = flat_step(cell, state0)
     xw = cell.project(xs)
 

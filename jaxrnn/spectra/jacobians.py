@@ -41,7 +41,8 @@ def as_cell(obj) -> Cell:
     )
 
 
-def _check_sequence(cell: Cell, xs) -> None:
+def check_trajectory(cell: Cell, xs) -> None:
+    """``xs`` must be one non-empty sequence (T, F) of ``cell``'s inputs."""
     if getattr(xs, "ndim", None) != 2 or xs.shape[-1] != cell.input_size:
         raise ValueError(
             f"xs must be one sequence of shape (T, {cell.input_size}), got {tuple(getattr(xs, 'shape', ()))}"
@@ -60,7 +61,8 @@ def flat_step(cell: Cell, state0: State):
     return step, s0, unravel
 
 
-def _initial(cell: Cell, state0: State | None) -> State:
+def initial_state(cell: Cell, state0: State | None) -> State:
+    """``state0`` checked against ``cell``'s state, or the cell's zero state if None."""
     if state0 is None:
         return cell.init_state()
     check_state(state0, cell.init_state())
@@ -70,8 +72,8 @@ def _initial(cell: Cell, state0: State | None) -> State:
 def trajectory(cell: Cell, xs: Float[Array, "T F"], state0: State | None = None) -> Trajectory:
     """Run the cell over ``xs`` and keep every (flattened) state s_0 ... s_T."""
     cell = as_cell(cell)
-    _check_sequence(cell, xs)
-    step, s0, _ = flat_step(cell, _initial(cell, state0))
+    check_trajectory(cell, xs)
+    step, s0, _ = flat_step(cell, initial_state(cell, state0))
     xw = cell.project(xs)
     _, states = jax.lax.scan(lambda s, x: (step(s, x),) * 2, s0, xw)
     return Trajectory(jnp.concatenate([s0[None], states]), xw)
@@ -89,7 +91,7 @@ def step_jacobians(
     if block not in ("full", "h"):
         raise ValueError(f"block must be 'full' or 'h', got {block!r}")
     cell = as_cell(cell)
-    state0 = _initial(cell, state0)
+    state0 = initial_state(cell, state0)
     step, _, _ = flat_step(cell, state0)
     traj = trajectory(cell, xs, state0)
     J = jax.vmap(jax.jacfwd(step, argnums=0))(traj.states[:-1], traj.xw)
@@ -100,7 +102,7 @@ def step_jacobians(
 def input_jacobians(cell: Cell, xs: Float[Array, "T F"], state0: State | None = None) -> Float[Array, "T n F"]:
     """``d s_t / d x_t`` for t = 1..T (through the input projection)."""
     cell = as_cell(cell)
-    state0 = _initial(cell, state0)
+    state0 = initial_state(cell, state0)
     step, _, _ = flat_step(cell, state0)
     traj = trajectory(cell, xs, state0)
     return jax.vmap(jax.jacfwd(lambda s, x: step(s, cell.project(x)), argnums=1))(traj.states[:-1], xs)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from jaxrnn.spectra.products import _check_jacobians, _qr_signed
+from jaxrnn.spectra.products import check_jacobians, qr_signed
 
 
 class Lyapunov(NamedTuple):
@@ -28,7 +28,7 @@ def lyapunov_spectrum(
     averaged. The sum of all n exponents equals the mean of log|det J_t| over the
     averaged steps. ``num`` < n computes only the largest ``num`` exponents (Q is n x num).
     """
-    _check_jacobians(J)
+    check_jacobians(J)
     T, n = J.shape[0], J.shape[1]
     num = n if num is None else num
     if not 1 <= num <= n:
@@ -39,7 +39,7 @@ def lyapunov_spectrum(
         raise ValueError(f"blocks must be >= 2, got {blocks}")
 
     def body(Q, J_t):
-        Q, R = _qr_signed(J_t @ Q)
+        Q, R = qr_signed(J_t @ Q)
         return Q, jnp.log(jnp.maximum(jnp.diagonal(R), jnp.finfo(J.dtype).tiny))
 
     _, stretches = jax.lax.scan(body, jnp.eye(n, num, dtype=J.dtype), J)

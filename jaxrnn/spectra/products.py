@@ -25,14 +25,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 
-def _check_jacobians(J) -> None:
+def check_jacobians(J) -> None:
+    """``J`` must be a non-empty stack of square Jacobians (T, n, n)."""
     if getattr(J, "ndim", None) != 3 or J.shape[1] != J.shape[2]:
         raise ValueError(f"J must be a stack of square Jacobians (T, n, n), got shape {tuple(getattr(J, 'shape', ()))}")
     if J.shape[0] == 0:
         raise ValueError("J is empty (T = 0): there is no product to take")
 
 
-def _qr_signed(A):
+def qr_signed(A):
     """QR with a non-negative diagonal of R."""
     Q, R = jnp.linalg.qr(A)
     s = jnp.where(jnp.diagonal(R) < 0, -1.0, 1.0).astype(A.dtype)
@@ -47,7 +48,7 @@ def _accumulate(Js_newest_last_first: Float[Array, "K n n"]):
 
     def body(carry, J):
         Q, l, U = carry
-        Q, R = _qr_signed(J.T @ Q)
+        Q, R = qr_signed(J.T @ Q)
         # R diag(exp(l)) = diag(exp(l_new)) M, each row of M scaled by its largest entry
         # (the diagonal, unless R is singular); a zero row keeps l + log(tiny) and M's row 0
         logs = jnp.log(jnp.abs(R)) + l[None, :]  # -inf where R is 0
@@ -74,7 +75,7 @@ def log_singular_values_vs_lag(
     ``J[i-1] = d s_i / d s_{i-1}`` (as from ``step_jacobians``); ``t`` in 1..T (default T);
     ``max_lag`` <= t (default t).
     """
-    _check_jacobians(J)
+    check_jacobians(J)
     T = J.shape[0]
     t = T if t is None else t
     if not 1 <= t <= T:
@@ -89,7 +90,7 @@ def log_singular_values_vs_lag(
 
 def log_singular_values(J: Float[Array, "T n n"], t: int, k: int) -> Float[Array, " n"]:
     """Log singular values (descending) of the product d s_t / d s_k, 0 <= k < t <= T."""
-    _check_jacobians(J)
+    check_jacobians(J)
     if not 0 <= k < t <= J.shape[0]:
         raise ValueError(f"need 0 <= k < t <= T = {J.shape[0]}, got t={t}, k={k}")
     return log_singular_values_vs_lag(J, t, t - k)[-1]
