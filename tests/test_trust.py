@@ -315,6 +315,7 @@ def test_a_resumed_epoch_counts_its_time_before_the_interruption(tmp_path, monke
     assert part.epoch_seconds == []
     _, resumed = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path, every=1, resume=True)], **args)
     assert resumed.epoch_seconds == whole.epoch_seconds  # the same clock readings, before and after the resume
+    assert resumed.setup_seconds == whole.setup_seconds == 0.5  # this run's set-up: the readings before the loop
 
 
 def test_a_terminal_without_width_gets_lines_not_a_bar(monkeypatch, capsys):

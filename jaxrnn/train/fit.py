@@ -106,12 +106,14 @@ def fit(
 
     The training guide (docs/guides/training.md) says what each choice does and why.
     """
+    started = time.perf_counter()
     setup = _setup(
         model, data, key=key, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer,
         epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation=validation,
         metrics=metrics, callbacks=callbacks, verbose=verbose, forward=forward, remat=remat,
         steps_per_execution=steps_per_execution, placement=placement,
     )  # fmt: skip
+    setup.run.history.setup_seconds = time.perf_counter() - started  # this run's, after a resume too
     return _loop(setup, epochs)
 
 

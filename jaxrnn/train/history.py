@@ -20,6 +20,10 @@ class History:
     A resumed run's history is the whole run's: the updates and epochs before the
     interruption, then the resumed ones; the epoch it resumed in counts its time before
     the interruption too (the time in between not).
+
+    ``setup_seconds``: the time ``fit`` spent before its first epoch (checks, tracing the
+    objective on the data, placing data and state, a resume), this run's. The first
+    epoch's seconds include compiling the block of updates.
     """
 
     loss: list[float] = dataclasses.field(default_factory=list)
@@ -32,6 +36,7 @@ class History:
     stopped: str | None = None
     stop_reason: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    setup_seconds: float = 0.0
 
     @property
     def steps(self) -> int:
