@@ -413,3 +413,25 @@ def test_every_file_reader_names_a_missing_file_or_a_folder_alike(reader, tmp_pa
     assert str(e.value) == f"path {str(tmp_path)!r} is a folder, not a file"
     with pytest.raises(TypeError, match="path must be a path .str or os.PathLike., got int"):
         READERS[reader](3)
+
+
+def test_a_host_batches_source_used_again_trains_again_or_says_why_not():
+    """A re-iterable source gives a second fit the first fit's run; a one-shot generator,
+    read by the first call, is refused by the next (it used to train on nothing and report
+    a NaN loss)."""
+    x, y = class_data(n=32)
+    batches = [(x[:16], y[:16]), (x[16:], y[16:])]
+    again = jaxrnn.HostBatches(batches)
+    first, h1 = jaxrnn.fit(classifier(), again, key=key(), epochs=2, **FIT_NO_BATCH)
+    second, h2 = jaxrnn.fit(classifier(), again, key=key(), epochs=2, **FIT_NO_BATCH)
+    assert h1.loss == h2.loss and same(first, second)
+    once = jaxrnn.HostBatches(b for b in batches)
+    model, h = jaxrnn.fit(classifier(), once, key=key(), **FIT_NO_BATCH)
+    assert h.steps == 2
+    spent = "data: this HostBatches wraps a one-shot iterator .a generator. that an earlier fit, evaluate or predict"
+    with pytest.raises(ValueError, match=spent):
+        jaxrnn.fit(classifier(), once, key=key(), **FIT_NO_BATCH)
+    with pytest.raises(ValueError, match=spent):
+        jaxrnn.evaluate(model, once, loss="cross_entropy")
+    with pytest.raises(ValueError, match=spent.replace("data:", "inputs:")):
+        jaxrnn.predict(model, once)

@@ -78,6 +78,8 @@ def evaluate(
     'accuracy': ..., ...}`` (Python floats).
     """
     stream = data if isinstance(data, HostBatches) else None
+    if stream is not None:
+        stream.check_fresh()
     data = as_data(data) if stream is None else stream.first()
     warn_if_missing(model, data, "data")
     loss_fn = resolve_loss(loss)
@@ -137,7 +139,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
         raise TypeError(f"model: a {type(model).__name__} has no infer method (jaxrnn's models have one)")
     if isinstance(inputs, HostBatches):  # one pass; each batch inputs, or (inputs, targets[, lengths])
         parts = []
-        for batch in inputs.iterator():
+        for batch in inputs.iterator("inputs"):
             x, n = (
                 (batch[0], batch[2] if len(batch) == 3 else None) if isinstance(batch, tuple | list) else (batch, None)
             )

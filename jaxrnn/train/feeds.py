@@ -75,6 +75,7 @@ class HostBatches:
         self.one_shot = isinstance(batches, Iterator)
         self._first: Data | None = None
         self._iterator: Iterator | None = None
+        self._spent = False  # a one-shot iterator's pass has been handed out
 
     @property
     def length(self) -> int | None:
@@ -84,18 +85,29 @@ class HostBatches:
         except TypeError:
             return None
 
-    def iterator(self) -> Iterator:
-        """A fresh pass over the batches (a one-shot iterator: its rest, once)."""
+    def iterator(self, name: str = "data") -> Iterator:
+        """A fresh pass over the batches (a one-shot iterator: its only pass, once; a second
+        is an error naming ``name``, as ``check_fresh`` gives it)."""
         if self.one_shot:
-            if self._iterator is None:
-                self._iterator = self.batches
-            return self._iterator
+            self.check_fresh(name)
+            self._spent = True
+            return self.batches if self._iterator is None else self._iterator
         return iter(self.batches() if callable(self.batches) else self.batches)
+
+    def check_fresh(self, name: str = "data") -> None:
+        """ValueError if this wraps a one-shot iterator that an earlier call has read (a
+        second fit, evaluate or predict with it would see no batch): raised before any work."""
+        if self._spent:
+            raise ValueError(
+                f"{name}: this HostBatches wraps a one-shot iterator (a generator) that an earlier fit, evaluate or "
+                "predict has read: give each call a new one, or pass a re-iterable (a list, a DataLoader) or a "
+                "function that returns a new iterator"
+            )
 
     def first(self) -> Data:
         """The first batch, checked (read once; a one-shot iterator keeps it for its first pass)."""
         if self._first is None:
-            it = self.iterator()
+            it = self.batches if self.one_shot else self.iterator()  # peeking spends no one-shot pass
             try:
                 batch = next(it)
             except StopIteration:

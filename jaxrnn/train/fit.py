@@ -135,6 +135,8 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     """fit's arguments checked, each error naming its argument, before any work."""
     windows = data if isinstance(data, TBPTT) else None
     stream = data if isinstance(data, HostBatches) else None
+    if stream is not None:
+        stream.check_fresh()
     data = windows.data if windows is not None else as_data(data) if stream is None else stream.first()
     val = None if validation is None else as_data(validation, "validation")
     objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
