@@ -98,6 +98,15 @@ class Run:
         self.epoch_sums = {k: tuple(v) for k, v in position["epoch_sums"].items()}
         self.epoch_seconds = position.get("epoch_seconds", 0.0)  # absent in checkpoints before it was kept
 
+    def restore_callbacks(self) -> None:
+        """When resuming, give every callback its checkpointed state and kept model."""
+        if self.resumed_states is None:
+            return
+        for c in self.callbacks:
+            c.load_state_dict(self.resumed_states.get(type(c).__name__, {}))
+            if type(c).__name__ in self.resumed_models:
+                c.restore_kept_model(self.resumed_models[type(c).__name__])
+
 
 class Callback:
     """Base of the callbacks: every method is optional; subclass it for one's own.

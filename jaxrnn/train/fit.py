@@ -220,11 +220,7 @@ def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, bat
     run.total_steps = min(limits) if limits else None  # None: a stream of unknown length
     for c in sorted(callbacks, key=lambda c: not isinstance(c, cb.ModelCheckpoint)):  # a resume first
         c.on_train_begin(run)
-    if run.resumed_states is not None:  # after on_train_begin, where each callback forgot an earlier run
-        for c in callbacks:
-            c.load_state_dict(run.resumed_states.get(type(c).__name__, {}))
-            if type(c).__name__ in run.resumed_models:
-                c.restore_kept_model(run.resumed_models[type(c).__name__])
+    run.restore_callbacks()  # after on_train_begin, where each callback forgot an earlier run
     shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
     if stream is not None:
         feed = Streamed(stream, rows, block.size, devices.data if devices.n_dev > 1 else jax.device_put)
