@@ -64,17 +64,38 @@ class Bidirectional(eqx.Module):
         *,
         lengths: Int[Array, " B"] | None = None,
         mask: Bool[Array, "B T"] | None = None,
+        resets: Bool[Array, "B T"] | None = None,
+        initial: tuple[State, State] | None = None,
     ) -> tuple[Float[Array, "B T out"], tuple[State, State]]:
         """Outputs of both directions merged per step, and ``(forward_state, backward_state)``.
 
-        On a GPU an LSTM pair runs as one cuDNN call (``jaxrnn.layers.engine.run_pair``).
+        Args:
+            xs: the inputs (B, T, F).
+            state: ``(forward_state, backward_state)`` before the first step of each
+                direction; None: zeros.
+            lengths, mask: skipped steps, as in ``Recurrent``.
+            resets: (B, T) bool, where a segment starts: the forward direction restarts
+                before that step, the backward one after the segment's last step, so each
+                direction of each segment sees that segment alone.
+            initial: the pair of states a reset returns to; None: zeros.
+
+        Returns:
+            ``(outputs, (forward_state, backward_state))``, outputs (B, T, out).
+
+        On a GPU an LSTM pair without resets runs as one cuDNN call
+        (``jaxrnn.layers.engine.run_pair``).
         """
         s_f, s_b = (None, None) if state is None else state
+        i_f, i_b = (None, None) if initial is None else initial
 
         def separately():
-            y_f, f = self.forward(xs, s_f, lengths=lengths, mask=mask)
-            y_b, b = self.backward(xs, s_b, lengths=lengths, mask=mask)
+            y_f, f = self.forward(xs, s_f, lengths=lengths, mask=mask, resets=resets, initial=i_f)
+            y_b, b = self.backward(xs, s_b, lengths=lengths, mask=mask, resets=resets, initial=i_b)
             return y_f, y_b, (f, b)
+
+        if resets is not None:
+            y_f, y_b, states = separately()
+            return self._merge(y_f, y_b), states
 
         y_f, y_b, states = engine.run_pair(
             self.forward, self.backward, xs, (s_f, s_b), lengths=lengths, mask=mask, separately=separately

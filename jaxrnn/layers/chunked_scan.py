@@ -22,7 +22,8 @@ from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import State
 
-ProjectAndScan = Callable[[State, Array, Array | None], tuple[State, Array]]  # (state, xs, mask) -> (state, ys)
+# (state, xs, mask, resets) -> (state, ys)
+ProjectAndScan = Callable[[State, Array, Array | None, Array | None], tuple[State, Array]]
 
 
 def chunk_length(T: int, chunk: int | None) -> int:
@@ -38,12 +39,13 @@ def chunked(
     state: State,
     xs: Float[Array, "T B F"],
     mask: Bool[Array, "T B 1"] | None,
+    resets: Bool[Array, "T B 1"] | None = None,
     *,
     chunk: int | None = None,
     reverse: bool = False,
     checkpoint: bool = False,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """``run(state, xs, mask)`` chunk by chunk (each chunk under ``jax.checkpoint`` with
+    """``run(state, xs, mask, resets)`` chunk by chunk (each chunk under ``jax.checkpoint`` with
     ``checkpoint``); the same results.
 
     ``run`` is the layer's projection and scan over time-major ``xs``; ``chunk`` the
@@ -53,15 +55,17 @@ def chunked(
     c = chunk_length(T, chunk)
     n = -(-T // c)
     if n <= 1 and not checkpoint:
-        return run(state, xs, mask)
+        return run(state, xs, mask, resets)
     pad = n * c - T
     if pad:
         mask = jnp.ones((T, B, 1), bool) if mask is None else mask
         mask = jnp.concatenate([mask, jnp.zeros((pad, B, 1), bool)])
         xs = jnp.concatenate([xs, jnp.zeros((pad, *xs.shape[1:]), xs.dtype)])
+        if resets is not None:
+            resets = jnp.concatenate([resets, jnp.zeros((pad, B, 1), bool)])
     split = lambda a: None if a is None else a.reshape(n, c, *a.shape[1:])  # noqa: E731
     body = lambda s, inputs: run(s, *inputs)  # noqa: E731
     if checkpoint:
         body = jax.checkpoint(body, prevent_cse=False)
-    state, ys = jax.lax.scan(body, state, (split(xs), split(mask)), reverse=reverse)
+    state, ys = jax.lax.scan(body, state, (split(xs), split(mask), split(resets)), reverse=reverse)
     return state, ys.reshape(n * c, *ys.shape[2:])[:T]

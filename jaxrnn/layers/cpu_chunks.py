@@ -27,18 +27,19 @@ def platform_run(
     state: State,
     xs: Float[Array, "T B F"],
     mask: Bool[Array, "T B 1"] | None,
+    resets: Bool[Array, "T B 1"] | None = None,
     *,
     width: int,
     reverse: bool = False,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """``run(state, xs, mask)``; on the CPU in chunks of about ``CHUNK_BYTES`` of projected
+    """``run(state, xs, mask, resets)``; on the CPU in chunks of about ``CHUNK_BYTES`` of projected
     inputs (``width`` features a step and row, at least ``MIN_STEPS`` steps a chunk)."""
     T, B = xs.shape[:2]
     chunk = max(MIN_STEPS, CHUNK_BYTES // max(1, B * width * xs.dtype.itemsize))
     if T <= chunk:
-        return run(state, xs, mask)
+        return run(state, xs, mask, resets)
 
-    def on_cpu(state, xs, mask):
-        return chunked_scan.chunked(run, state, xs, mask, chunk=chunk, reverse=reverse)
+    def on_cpu(state, xs, mask, resets):
+        return chunked_scan.chunked(run, state, xs, mask, resets, chunk=chunk, reverse=reverse)
 
-    return jax.lax.platform_dependent(state, xs, mask, cpu=on_cpu, default=run)
+    return jax.lax.platform_dependent(state, xs, mask, resets, cpu=on_cpu, default=run)

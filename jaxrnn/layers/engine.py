@@ -17,7 +17,8 @@ is on and the platform and configuration allow it:
 - ``read_ahead``: the forward scan reads each step's input one step early
   (``read_ahead``); CPU.
 - ``cudnn``: the LSTM by cuDNN (``cudnn``); CUDA, a float32 ``LSTMCell`` without layer
-  norm, no remat, no mask other than lengths.
+  norm, no remat, no mask other than lengths, no resets (cuDNN's LSTM runs each row as
+  one sequence; with resets the layer takes the scan paths).
 
 The CPU and GPU paths are chosen when the program is compiled for a device
 (``jax.lax.platform_dependent``), so one model runs the right one wherever it is placed.
@@ -110,6 +111,8 @@ def run(
     state: State,
     valid: Bool[Array, "T B 1"] | None,
     *,
+    resets: Bool[Array, "T B 1"] | None = None,
+    initial: State | None = None,
     lengths: Int[Array, " B"] | None,
     prefix: bool,
     reverse: bool,
@@ -120,30 +123,36 @@ def run(
     """``cell`` over time-major ``xs`` (T, B, F) by the paths ``engine`` allows.
 
     ``valid`` (T, B, 1) marks the steps to run (None: all); ``prefix`` says they are a
-    prefix of each row, given by ``lengths`` (None: all T). Returns ``(final_state,
-    outputs)``, outputs (T, B, H).
+    prefix of each row, given by ``lengths`` (None: all T). ``resets`` (T, B, 1) marks
+    the steps before which the state returns to ``initial`` (``resets.step_resets``; None:
+    none). Returns ``(final_state, outputs)``, outputs (T, B, H).
     """
     scan = read_ahead.platform_scan if engine.read_ahead else jax.lax.scan
 
-    def project_and_scan(state, xs, valid):
+    def project_and_scan(state, xs, valid, resets):
         xw = bias_column.project(cell, xs) if engine.bias_column else cell.project(xs)
         if engine.fused_backward and isinstance(cell, FusedCell):
             return fused_scan(
-                cell, xw, state, valid, reverse=reverse, unroll=unroll, scan=scan,
+                cell, xw, state, valid, resets=resets, initial=initial, reverse=reverse, unroll=unroll, scan=scan,
                 shared_cotangent=engine.shared_cotangent,
             )  # fmt: skip
-        return plain_scan(cell, xw, state, valid, reverse=reverse, unroll=unroll, scan=scan)
+        return plain_scan(
+            cell, xw, state, valid, resets=resets, initial=initial, reverse=reverse, unroll=unroll, scan=scan
+        )
 
     if remat:
-        return chunked_scan.chunked(project_and_scan, state, xs, valid, chunk=chunk, reverse=reverse, checkpoint=True)
+        return chunked_scan.chunked(
+            project_and_scan, state, xs, valid, resets, chunk=chunk, reverse=reverse, checkpoint=True
+        )
 
     def scan_paths(state, xs, valid):
         if not engine.cpu_chunks:
-            return project_and_scan(state, xs, valid)
+            return project_and_scan(state, xs, valid, resets)
         width = cell.W_xh.shape[0]
-        return cpu_chunks.platform_run(project_and_scan, state, xs, valid, width=width, reverse=reverse)
+        return cpu_chunks.platform_run(project_and_scan, state, xs, valid, resets, width=width, reverse=reverse)
 
-    if engine.cudnn and cudnn.takes(cell, xs, prefix=prefix, remat=remat) and cudnn.available():
+    takes_cudnn = engine.cudnn and resets is None and cudnn.takes(cell, xs, prefix=prefix, remat=remat)
+    if takes_cudnn and cudnn.available():
 
         def on_gpu(state, xs, valid):
             return cudnn.lstm_layer(cell, xs, state, lengths, reverse=reverse)

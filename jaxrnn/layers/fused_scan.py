@@ -28,6 +28,10 @@ H 128, T 28 38.4 -> 35.3 ms; LSTM B 32, F 64, H 256, T 100 118.1 -> 107.1 ms; GR
 those shapes 32.7 -> 30.4 and 88.6 -> 86.2 ms (plain backward loop only); simple RNN
 B 128, H 128, T 28 7.49 -> 6.73 ms.
 
+With resets (``jaxrnn.layers.resets``) a step restarts from ``initial`` before it runs:
+the forward keeps the restarted state as the step's ``s_{t-1}``, and the backward sends
+that state's cotangent to ``initial`` instead of the previous step.
+
 The values and gradients are those of the plain scan (tests compare them for every
 cell); only the order of floating-point sums differs.
 """
@@ -43,6 +47,7 @@ from jaxtyping import Array, Bool, Float
 from jaxrnn.cells.base import FusedCell, State, SummedCell
 from jaxrnn.layers.mask import apply_mask
 from jaxrnn.layers.read_ahead import Scan
+from jaxrnn.layers.resets import restart
 
 
 def _add(a, b):
@@ -82,12 +87,13 @@ class _Loops(NamedTuple):
     def output(self, rest, s):
         return self.cell(rest).output(s)
 
-    def forward(self, W, rest, xw, s0, mask, keep: bool):
+    def forward(self, W, rest, xw, s0, mask, resets, initial, keep: bool):
         """The states and outputs; with ``keep``, also ``(s_{t-1}, a_t)`` of every step
-        (shared cotangent) or ``(s_{t-1}, hw_t)``."""
+        (shared cotangent) or ``(s_{t-1}, hw_t)``, ``s_{t-1}`` after a reset."""
 
         def body(s, inputs):
-            xw_t, m_t = inputs
+            xw_t, m_t, r_t = inputs
+            s = restart(s, r_t, initial)
             hw = self.output(rest, s) @ W.T
             if self.shared:
                 kept = xw_t + self.cell(rest).recurrent(hw)
@@ -97,19 +103,21 @@ class _Loops(NamedTuple):
                 new, y = self.pointwise(rest, s, xw_t, hw, m_t)
             return new, (y, (s, kept) if keep else None)
 
-        return self.scan(body, s0, (xw, mask), reverse=self.reverse, unroll=self.unroll)
+        return self.scan(body, s0, (xw, mask, resets), reverse=self.reverse, unroll=self.unroll)
 
     def backward(self, residuals, cotangents):
-        """The VJP: the pointwise part's per step, ``dW_hh`` in one matmul after the loop."""
-        W, rest, xw, mask, saved = residuals
+        """The VJP: the pointwise part's per step, ``dW_hh`` in one matmul after the loop.
+
+        At a reset the state's cotangent goes to ``initial`` instead of the previous step."""
+        W, rest, xw, mask, resets, initial, saved = residuals
         ds_final, dys = cotangents
         # A model that reads only the final state (many-to-one) leaves dys a symbolic zero:
         # the loop then adds a constant zero rather than reading a (T, B, H) array of zeros
         zero_dy = jnp.zeros(dys.shape[1:], dys.dtype) if _is_zero(dys) else None
 
         def body(carry, inputs):
-            ds, d_rest = carry
-            xw_t, m_t, dy_t, (s_prev, kept) = inputs  # xw_t None, kept a_t with a shared cotangent
+            ds, d_rest, d_initial = carry
+            xw_t, m_t, r_t, dy_t, (s_prev, kept) = inputs  # xw_t None, kept a_t with a shared cotangent
             dy_t = zero_dy if dy_t is None else dy_t
             if self.shared:
                 _, vjp = jax.vjp(lambda r, s, a: self.summed(r, s, a, m_t), rest, s_prev, kept)
@@ -119,14 +127,20 @@ class _Loops(NamedTuple):
                 _, vjp = jax.vjp(lambda r, s, x, h: self.pointwise(r, s, x, h, m_t), rest, s_prev, xw_t, kept)
                 dr, ds_prev, dxw_t, dhw_t = vjp((ds, dy_t))
             dr_out, ds_out = jax.vjp(self.output, rest, s_prev)[1](dhw_t @ W)
-            carry = (_add(ds_prev, ds_out), _add(d_rest, _add(dr, dr_out)))
+            ds_prev = _add(ds_prev, ds_out)
+            if r_t is not None:  # a reset step read initial, not the previous state
+                zero = jax.tree.map(jnp.zeros_like, ds_prev)
+                d_initial = _add(d_initial, restart(zero, r_t, ds_prev))
+                ds_prev = restart(ds_prev, r_t, zero)
+            carry = (ds_prev, _add(d_rest, _add(dr, dr_out)), d_initial)
             return carry, (dxw_t, None if self.shared else dhw_t)
 
         zero_rest = jax.tree.map(jnp.zeros_like, rest)
-        (ds0, d_rest), (dxw, dhw) = jax.lax.scan(
+        zero_initial = None if resets is None else jax.tree.map(jnp.zeros_like, initial)
+        (ds0, d_rest, d_initial), (dxw, dhw) = jax.lax.scan(
             body,
-            (_instantiate(ds_final), zero_rest),
-            (xw, mask, None if _is_zero(dys) else dys, saved),
+            (_instantiate(ds_final), zero_rest, zero_initial),
+            (xw, mask, resets, None if _is_zero(dys) else dys, saved),
             reverse=not self.reverse,
             unroll=self.unroll,
         )
@@ -138,7 +152,7 @@ class _Loops(NamedTuple):
         # gradient takes of d_xw too, so with a shared cotangent XLA forms it once, and
         # h_prev enters as it lies (an einsum here made XLA transpose both operands)
         dW = jnp.transpose(dhw, (2, 0, 1)).reshape(dhw.shape[-1], -1) @ h_prev.reshape(-1, h_prev.shape[-1])
-        return dW, d_rest, dxw, ds0, None
+        return dW, d_rest, dxw, ds0, None, None, d_initial
 
 
 def fused_scan(
@@ -147,6 +161,8 @@ def fused_scan(
     state: State,
     mask: Bool[Array, "T B 1"] | None = None,
     *,
+    resets: Bool[Array, "T B 1"] | None = None,
+    initial: State | None = None,
     reverse: bool = False,
     unroll: int = 1,
     scan: Scan = jax.lax.scan,
@@ -165,14 +181,16 @@ def fused_scan(
     loops = _Loops(static, scan, reverse, unroll, shared)
 
     @jax.custom_vjp
-    def run(W, rest, xw, s0, mask):
-        s, (ys, _) = loops.forward(W, rest, xw, s0, mask, keep=False)
+    def run(W, rest, xw, s0, mask, resets, initial):
+        s, (ys, _) = loops.forward(W, rest, xw, s0, mask, resets, initial, keep=False)
         return s, ys
 
-    def run_fwd(W, rest, xw, s0, mask):
-        W, rest, xw, s0, mask = jax.tree.map(lambda p: p.value, (W, rest, xw, s0, mask))
-        s, (ys, saved) = loops.forward(W, rest, xw, s0, mask, keep=True)
-        return (s, ys), (W, rest, None if loops.shared else xw, mask, saved)
+    def run_fwd(W, rest, xw, s0, mask, resets, initial):
+        W, rest, xw, s0, mask, resets, initial = jax.tree.map(
+            lambda p: p.value, (W, rest, xw, s0, mask, resets, initial)
+        )
+        s, (ys, saved) = loops.forward(W, rest, xw, s0, mask, resets, initial, keep=True)
+        return (s, ys), (W, rest, None if loops.shared else xw, mask, resets, initial, saved)
 
     run.defvjp(run_fwd, loops.backward, symbolic_zeros=True)  # fwd gets CustomVJPPrimal leaves
-    return run(dyn.W_hh, rest, xw, state, mask)
+    return run(dyn.W_hh, rest, xw, state, mask, resets, None if resets is None else initial)

@@ -16,7 +16,7 @@ from jaxrnn._checks import check_count, check_state
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers import engine as engines
 from jaxrnn.layers.engine import Engine
-from jaxrnn.layers.resets import restart
+from jaxrnn.layers.resets import check_reset, restart, step_resets
 
 
 class Recurrent(eqx.Module):
@@ -76,20 +76,42 @@ class Recurrent(eqx.Module):
         *,
         lengths: Int[Array, " B"] | None = None,
         mask: Bool[Array, "B T"] | None = None,
+        resets: Bool[Array, "B T"] | None = None,
+        initial: State | None = None,
     ) -> tuple[Float[Array, "B T H"], State]:
         """Run over ``xs`` (B, T, F) from ``state`` (zeros if None).
 
-        With ``lengths`` (B,), outputs at t >= lengths[b] are zero and the final state is
-        the state after the last valid step (for ``reverse``: after step 0, the valid
-        steps being taken from lengths[b]-1 down to 0). More generally, a step where
-        ``mask`` (B, T) is False is skipped: the state passes through unchanged, the
-        output is zero, and the input there influences nothing, forward or backward,
-        whatever it holds (NaN and inf included). T = 0 gives an empty (B, 0, H) output and the initial state.
-        Returns ``(outputs, final_state)``.
+        Args:
+            xs: the inputs (B, T, F).
+            state: the state before the first step (B, H) (the LSTM's: a pair ``(h, c)``);
+                None: zeros.
+            lengths: (B,) int: steps t >= lengths[b] are skipped. The final state is the
+                state after the last valid step (for ``reverse``: after step 0, the valid
+                steps being taken from lengths[b]-1 down to 0).
+            mask: (B, T) bool: a step where False is skipped: the state passes through
+                unchanged, the output is zero, and the input there influences nothing,
+                forward or backward, whatever it holds (NaN and inf included).
+            resets: (B, T) bool: where True a new segment (an episode, a packed sequence)
+                starts: the state returns to ``initial`` before that step, so each segment
+                computes what it computes run alone. A reverse layer restarts after each
+                segment's last step instead (before step t where ``resets[b, t + 1]``).
+                A flag at a skipped step is ignored (the step is not there). Default None.
+            initial: the state a reset returns to; None: zeros (what an episode starts
+                from); pass ``initial=state`` to restart from the state given.
+
+        Returns:
+            ``(outputs, final_state)``: outputs (B, T, H), zero at skipped steps. T = 0
+            gives an empty (B, 0, H) output and the initial state.
         """
         xs, state, valid, lengths = engines.time_major(self.cell, xs, state, lengths, mask)
+        T, B = xs.shape[:2]
+        flags = step_resets(B, T, resets, valid, reverse=self.reverse)
+        zero = self.cell.init_state((B,))
+        if initial is not None:
+            check_state(initial, zero, "initial")
         state, ys = engines.run(
             self.engine, self.cell, xs, state, valid,
+            resets=flags, initial=zero if initial is None else initial,
             lengths=lengths, prefix=mask is None,
             reverse=self.reverse, unroll=self.unroll, remat=self.remat, chunk=self.chunk,
         )  # fmt: skip
@@ -127,6 +149,7 @@ class Recurrent(eqx.Module):
         check_state(state, zero)
         initial = zero if initial is None else initial
         check_state(initial, zero, "initial")
+        reset = check_reset(reset, x.shape[0])
         new = self.cell(restart(state, reset, initial), x.astype(self.cell.W_xh.dtype))
         return self.cell.output(new), new
 

@@ -62,22 +62,43 @@ class Stacked(eqx.Module):
         *,
         lengths: Int[Array, " B"] | None = None,
         mask: Bool[Array, "B T"] | None = None,
+        resets: Bool[Array, "B T"] | None = None,
+        initial: tuple | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
     ) -> tuple[Float[Array, "B T out"], tuple]:
-        """The last layer's outputs (B, T, out) and the tuple of final states.
+        """The last layer's outputs and the tuple of final states.
 
-        ``lengths`` and ``mask`` skip steps as in ``Recurrent``.
+        Args:
+            xs: the inputs (B, T, F).
+            state: one state per layer (``init_state(B)``'s structure); None: zeros.
+            lengths, mask: skipped steps, as in ``Recurrent``.
+            resets: (B, T) bool, where a segment starts: every layer restarts there (see
+                ``Recurrent``), so a segment's outputs are those it gives run alone.
+            initial: one state per layer, what a reset returns to; None: zeros.
+            key: the dropout key (training with ``dropout > 0``).
+            inference: True turns dropout off.
+
+        Returns:
+            ``(outputs, states)``: the last layer's outputs (B, T, out) and the per-layer
+            final states.
+
+        Dropout draws an independent mask per element and step, so segments packed in
+        one row draw theirs independently, as they would run alone.
         """
-        if state is not None and (not isinstance(state, tuple) or len(state) != len(self.layers)):
-            raise ValueError(f"state must be a tuple of {len(self.layers)} per-layer states")
+        for name, given in (("state", state), ("initial", initial)):
+            if given is not None and (not isinstance(given, tuple) or len(given) != len(self.layers)):
+                raise ValueError(f"{name} must be a tuple of {len(self.layers)} per-layer states")
         use_dropout = self.dropout > 0 and not inference and len(self.layers) > 1
         if use_dropout and key is None:
             raise ValueError("key is required: dropout > 0 in training (or pass inference=True)")
         keys = jax.random.split(key, len(self.layers)) if use_dropout else [None] * len(self.layers)
         finals = []
         for i, layer in enumerate(self.layers):
-            xs, s = layer(xs, None if state is None else state[i], lengths=lengths, mask=mask)
+            xs, s = layer(
+                xs, None if state is None else state[i], lengths=lengths, mask=mask,
+                resets=resets, initial=None if initial is None else initial[i],
+            )  # fmt: skip
             finals.append(s)
             if use_dropout and i < len(self.layers) - 1:
                 xs = eqx.nn.Dropout(self.dropout)(xs, key=keys[i])

@@ -35,11 +35,21 @@ class _AbstractHeadOnRNN(eqx.Module):
         xs: Float[Array, "B T F"],
         *,
         lengths: Int[Array, " B"] | None = None,
+        resets: Bool[Array, "B T"] | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
     ) -> Array:
-        """The logits: (B, out) for ``ManyToOne``, (B, T, out) for ``ManyToMany``."""
-        ys, state = self.rnn(xs, lengths=lengths, key=key, inference=inference)
+        """The logits: (B, out) for ``ManyToOne``, (B, T, out) for ``ManyToMany``.
+
+        Args:
+            xs: the inputs (B, T, F).
+            lengths: (B,) int: steps t >= lengths[b] are skipped (padding).
+            resets: (B, T) bool, where a new segment starts: every layer's state returns to
+                zeros before that step (``jaxrnn.layers.Recurrent``).
+            key: the dropout key (training with dropout).
+            inference: True turns dropout off.
+        """
+        ys, state = self.rnn(xs, lengths=lengths, resets=resets, key=key, inference=inference)
         return self.read(ys, state)
 
     @abc.abstractmethod
@@ -109,11 +119,19 @@ class ManyToMany(_AbstractHeadOnRNN):
         *,
         lengths: Int[Array, " B"] | None = None,
         mask: Bool[Array, "B T"] | None = None,
+        resets: Bool[Array, "B T"] | None = None,
+        initial: tuple | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
     ) -> tuple[Float[Array, "B T out"], tuple]:
-        """Logits for every step and the final states, from ``state`` (zeros if None)."""
-        ys, state = self.rnn(xs, state, lengths=lengths, mask=mask, key=key, inference=inference)
+        """Logits for every step (B, T, out) and the final states, from ``state`` (zeros
+        if None). ``lengths``, ``mask``, ``resets`` and ``initial`` as in
+        ``jaxrnn.layers.Stacked``: a rollout of several episodes is one call with
+        ``resets`` at the episodes' first steps and ``state`` the one carried from the
+        previous rollout."""
+        ys, state = self.rnn(
+            xs, state, lengths=lengths, mask=mask, resets=resets, initial=initial, key=key, inference=inference
+        )
         return self.head(ys), state
 
     def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B T out"]:
