@@ -275,3 +275,35 @@ def test_resets_are_checked_before_any_work():
         rnn(xs, resets=jnp.zeros((T, B), bool))
     with pytest.raises(ValueError, match=r"initial must be a tuple of 1 per-layer states"):
         rnn(xs, resets=jnp.zeros((B, T), bool), initial=jnp.zeros((B, H)))
+
+
+@pytest.mark.parametrize("method", jaxrnn.parallel.METHODS)
+def test_parallel_in_time_cuts_the_chain_at_a_reset(method):
+    """DEER, quasi-DEER, ELK and quasi-ELK with resets: the segments run alone, values and
+    gradients (the adjoint's chain is cut at the same steps)."""
+    seed = 1000 + jaxrnn.parallel.METHODS.index(method)
+    case = draw(seed) | {"layers": 1, "bidirectional": False, "start": STARTS[seed % 3]}
+    case["cell"] = ("lstm", "gru_ln", "rnn", "gru_before")[seed % 4]
+    segs = segments_of(case["resets"], case["lengths_"])
+    with jax.enable_x64(True):
+        rnn = build(case)
+        k1, k2, k3, k4 = jax.random.split(key(seed), 4)
+        xs = jax.random.normal(k1, (B, T, F), jnp.float64)
+        state = random_state(rnn, k2)
+        w_y = jax.random.normal(k3, (B, T, rnn.output_size), jnp.float64)
+        v = random_state(rnn, k4)
+        resets, lengths = jnp.asarray(case["resets"]), case["lengths_"]
+
+        def parallel(rnn, xs, state):
+            given = None if case["start"] == "zeros" else state[0]
+            initial = state[0] if case["start"] == "state" else None
+            ys, final, info = jaxrnn.parallel.unroll(
+                rnn.layers[0].cell, xs, given, lengths=lengths, resets=resets, initial=initial, method=method
+            )
+            return ys, (final,)
+
+        (value, (ys, finals)), grads = loss_of(parallel, w_y, v)(rnn, xs, state)
+        (want, (want_ys, want_finals)), want_grads = loss_of(reference_run(rnn, case, segs), w_y, v)(rnn, xs, state)
+        assert_close(ys, want_ys, 1e-9, 1e-11, "outputs")
+        assert_close(finals, want_finals, 1e-9, 1e-11, "final states")
+        assert_close(eqx.filter(grads, eqx.is_array), eqx.filter(want_grads, eqx.is_array), 1e-7, 1e-10, "grads")

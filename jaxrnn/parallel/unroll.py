@@ -13,6 +13,11 @@ Jacobians (DEER: exact, so one iteration) or their diagonals (quasi-DEER); the s
 reverse scan is its fallback. One VJP of all the steps at once then gives the gradients
 of the weights, the inputs and the initial state. Nothing differentiates through the
 iterations.
+
+Resets (``jaxrnn.layers.resets``): a step that restarts reads ``initial``, not the state
+before it, so its Jacobian is zero: the chain of the linear recurrence is cut there, in the
+forward iteration and in the adjoint alike, and the cotangent of the restarted state goes
+to ``initial``.
 """
 
 from collections.abc import Callable
@@ -26,6 +31,7 @@ from jaxrnn._checks import check_count, check_sequence, check_state
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.mask import step_mask
 from jaxrnn.layers.recurrent import Recurrent
+from jaxrnn.layers.resets import step_resets
 from jaxrnn.parallel.newton import newton, shift
 from jaxrnn.parallel.predictability import Forecast, recommend
 from jaxrnn.parallel.steps import batched_jacobians, batched_steps, flattener, masked_step
@@ -51,13 +57,16 @@ def unroll(
     *,
     lengths: Int[Array, " B"] | None = None,
     mask: Bool[Array, "B T"] | None = None,
+    resets: Bool[Array, "B T"] | None = None,
+    initial: State | None = None,
     method: str = "deer",
     tol: float | None = None,
     max_iter: int = 50,
     damping: float = 1e-4,
     forecast: Forecast | None = None,
 ) -> tuple[Float[Array, "B T H"], State, ParallelInfo]:
-    """``Recurrent(cell)(xs, state, lengths=, mask=)``, computed in parallel over time.
+    """``Recurrent(cell)(xs, state, lengths=, mask=, resets=, initial=)``, computed in
+    parallel over time (a reset cuts the chain of step Jacobians).
 
     ``method``: "deer" (dense Jacobians, O(T n^3) work per iteration, few iterations),
     "quasi" (diagonal ones, O(T n), more iterations), "elk" and "quasi_elk" (the same with
@@ -86,10 +95,13 @@ def unroll(
     if method == "auto":
         method = "sequential" if forecast is None else recommend(forecast, T, B)
     dtype = cell.W_hh.dtype
-    state = cell.init_state((B,)) if state is None else state
-    check_state(state, cell.init_state((B,)))
-    if method == "sequential":  # the layer itself, with the user's lengths and mask as given
-        ys, final = Recurrent(cell)(xs, state, lengths=lengths, mask=mask)
+    zero = cell.init_state((B,))
+    state = zero if state is None else state
+    check_state(state, zero)
+    if initial is not None:
+        check_state(initial, zero, "initial")
+    if method == "sequential":  # the layer itself, with the user's arguments as given
+        ys, final = Recurrent(cell)(xs, state, lengths=lengths, mask=mask, resets=resets, initial=initial)
         return ys, final, ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True))
     tol = 100 * float(jnp.finfo(dtype).eps) if tol is None else tol
     if not tol > 0:
@@ -97,6 +109,7 @@ def unroll(
     if not damping > 0:
         raise ValueError(f"damping must be > 0, got {damping!r}")
     valid = step_mask(B, T, lengths, mask)
+    flags = step_resets(B, T, resets, valid, reverse=False)
     valid = jnp.ones((T, B, 1), bool) if valid is None else valid
     xs = jnp.where(valid, jnp.swapaxes(xs, 0, 1).astype(dtype), jnp.zeros((), dtype))
     flat, unflat = flattener(state)
@@ -107,32 +120,53 @@ def unroll(
             ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True)),
         )
     solve = _solver(unflat, method, tol, max_iter, damping)
-    S, iterations, residual, converged = solve(cell, cell.project(xs), flat(state), valid)
+    initial = None if flags is None else flat(zero if initial is None else initial)
+    S, iterations, residual, converged = solve(cell, cell.project(xs), flat(state), valid, flags, initial)
     ys = jnp.where(valid, cell.output(unflat(S)), jnp.zeros((), dtype))
     return jnp.swapaxes(ys, 0, 1), unflat(S[-1]), ParallelInfo(iterations, residual, converged)
 
 
+def _restarted(P: Float[Array, "*t B n"], restart) -> Float[Array, "*t B n"]:
+    """The start states ``P`` with the restarting ones replaced by the initial state;
+    ``restart`` is ``(flags (*t, B, 1), initial (B, n))`` or None (no resets)."""
+    if restart is None:
+        return P
+    flags, initial = restart
+    return jnp.where(flags, initial, P)
+
+
 def _solver(unflat: Callable, method: str, tol: float, max_iter: int, damping: float) -> Callable:
-    """The custom-VJP trajectory solve ``(cell, xw (T,B,G), s0 (B,n), valid (T,B,1)) ->
-    (S (T,B,n), iterations, residual, converged)``."""
+    """The custom-VJP trajectory solve ``(cell, xw (T,B,G), s0 (B,n), valid (T,B,1), flags
+    (T,B,1) or None, initial (B,n) or None) -> (S (T,B,n), iterations, residual, converged)``."""
     diagonal = method in ("quasi", "quasi_elk")
 
     def step(cell, p, xw, m):
         return masked_step(cell, unflat, p, xw, m)
 
-    def steps(cell, P, xw, m):
-        return batched_steps(cell, unflat, P, xw, m)
+    def steps(cell, P, xw, m, restart):
+        return batched_steps(cell, unflat, _restarted(P, restart), xw, m)
 
-    def jacobians(cell, P, xw, m):
-        return batched_jacobians(cell, unflat, P, xw, m, diagonal)
+    def jacobians(cell, P, xw, m, restart):
+        A = batched_jacobians(cell, unflat, _restarted(P, restart), xw, m, diagonal)
+        if restart is None:
+            return A
+        flags = restart[0] if diagonal else restart[0][..., None]
+        return jnp.where(flags, jnp.zeros((), A.dtype), A)  # a restarted step reads no earlier state
 
-    def sequential(cell, xw, s0, m):
-        return jax.lax.scan(lambda s, inp: (jax.vmap(step, (None, 0, 0, 0))(cell, s, *inp),) * 2, s0, (xw, m))[1]
+    def sequential(cell, xw, s0, m, restart):
+        flags = None if restart is None else restart[0]
 
-    def forward(cell, xw, s0, m):
+        def body(s, inputs):
+            x, m_t, r_t = inputs
+            s = jax.vmap(step, (None, 0, 0, 0))(cell, _restarted(s, None if r_t is None else (r_t, restart[1])), x, m_t)
+            return s, s
+
+        return jax.lax.scan(body, s0, (xw, m, flags))[1]
+
+    def forward(cell, xw, s0, m, restart):
         sol = newton(
-            lambda P: steps(cell, P, xw, m),
-            lambda P: jacobians(cell, P, xw, m),
+            lambda P: steps(cell, P, xw, m, restart),
+            lambda P: jacobians(cell, P, xw, m, restart),
             s0,
             xw.shape[0],
             diagonal=diagonal,
@@ -140,37 +174,43 @@ def _solver(unflat: Callable, method: str, tol: float, max_iter: int, damping: f
             max_iter=max_iter,
             damping=damping if method.endswith("elk") else None,
         )
-        S = jax.lax.cond(sol.converged, lambda: sol.states, lambda: sequential(cell, xw, s0, m))
+        S = jax.lax.cond(sol.converged, lambda: sol.states, lambda: sequential(cell, xw, s0, m, restart))
         return S, sol.iterations, sol.residual, sol.converged
 
+    def restart_of(flags, initial):
+        return None if flags is None else (flags, initial)
+
     @jax.custom_vjp
-    def solve(cell, xw, s0, m):
-        return forward(cell, xw, s0, m)
+    def solve(cell, xw, s0, m, flags, initial):
+        return forward(cell, xw, s0, m, restart_of(flags, initial))
 
-    def solve_fwd(cell, xw, s0, m):
-        out = forward(cell, xw, s0, m)
-        return out, (cell, xw, s0, m, out[0])
+    def solve_fwd(cell, xw, s0, m, flags, initial):
+        out = forward(cell, xw, s0, m, restart_of(flags, initial))
+        return out, (cell, xw, s0, m, flags, initial, out[0])
 
-    def adjoint_sequential(cell, G, P, xw, m):
+    def adjoint_sequential(cell, G, P, xw, m, restart):
         def back(lam_next, inputs):
-            g, p, x, m_t = inputs
-            _, vjp = jax.vjp(lambda p: jax.vmap(step, (None, 0, 0, 0))(cell, p, x, m_t), p)
+            g, p, x, m_t, r_t = inputs
+            restart_t = None if r_t is None else (r_t, restart[1])
+            _, vjp = jax.vjp(lambda p: jax.vmap(step, (None, 0, 0, 0))(cell, _restarted(p, restart_t), x, m_t), p)
             lam = g + vjp(lam_next)[0]
             return lam, lam
 
-        following = [jnp.concatenate([a[1:], a[-1:]]) for a in (P, xw, m)]  # step k+1; the last one unused
+        flags = None if restart is None else restart[0]
+        following = [None if a is None else jnp.concatenate([a[1:], a[-1:]]) for a in (P, xw, m, flags)]  # step k+1
         return jax.lax.scan(back, jnp.zeros_like(G[0]), (G, *following), reverse=True)[1]
 
     def solve_bwd(residuals, cotangents):
-        cell, xw, s0, m, S = residuals
+        cell, xw, s0, m, flags, initial, S = residuals
+        restart = restart_of(flags, initial)
         G = cotangents[0]
         P = shift(S, s0)
-        _, vjp_P = jax.vjp(lambda P: steps(cell, P, xw, m), P)
-        lam, converged = _adjoint(G, vjp_P, jacobians(cell, P, xw, m), diagonal, tol, max_iter)
-        lam = jax.lax.cond(converged, lambda: lam, lambda: adjoint_sequential(cell, G, P, xw, m))
-        _, vjp_all = jax.vjp(lambda c, P, x: steps(c, P, x, m), cell, P, xw)
-        g_cell, g_P, g_xw = vjp_all(lam)
-        return g_cell, g_xw, g_P[0], None
+        _, vjp_P = jax.vjp(lambda P: steps(cell, P, xw, m, restart), P)
+        lam, converged = _adjoint(G, vjp_P, jacobians(cell, P, xw, m, restart), diagonal, tol, max_iter)
+        lam = jax.lax.cond(converged, lambda: lam, lambda: adjoint_sequential(cell, G, P, xw, m, restart))
+        _, vjp_all = jax.vjp(lambda c, P, x, i: steps(c, P, x, m, restart_of(flags, i)), cell, P, xw, initial)
+        g_cell, g_P, g_xw, g_initial = vjp_all(lam)
+        return g_cell, g_xw, g_P[0], None, None, g_initial
 
     solve.defvjp(solve_fwd, solve_bwd)
     return solve
