@@ -14,11 +14,14 @@ from jaxrnn._checks import check_count, check_lengths
 
 
 class Data(NamedTuple):
-    """``inputs`` (N, T, F) or (N, U), ``targets`` (N, ...), optional ``lengths`` (N,)."""
+    """``inputs`` (N, T, F) or (N, U), ``targets`` (N, ...), optional ``lengths`` (N,);
+    ``segments`` (N, T) int32 for packed rows (``jaxrnn.datasets.pack``): the segment of
+    its row each step belongs to, -1 past the row's last segment."""
 
     inputs: Array
     targets: Array
     lengths: Array | None = None
+    segments: Array | None = None
 
     @property
     def size(self) -> int:
@@ -27,13 +30,17 @@ class Data(NamedTuple):
 
 
 def as_data(data, name: str = "data") -> Data:
-    """Accept ``(inputs, targets)``, ``(inputs, targets, lengths)`` or a ``Data``; check sizes.
+    """Accept ``(inputs, targets)``, ``(inputs, targets, lengths)``, a ``Data`` or packed
+    rows (a ``jaxrnn.datasets.Packed``); check sizes.
 
     Raises ValueError/TypeError naming ``name`` for a wrong container, mismatched example
     counts, and lengths that are not integers in [0, T].
     """
-    if isinstance(data, Data):
-        parts = tuple(data)
+    segments = None
+    if hasattr(data, "segments") and not isinstance(data, Data):  # packed rows
+        parts, segments = (data.inputs, data.targets, None), np.asarray(data.segments)
+    elif isinstance(data, Data):
+        parts, segments = tuple(data[:3]), data.segments
     elif isinstance(data, tuple | list) and len(data) in (2, 3):
         parts = tuple(data) + (None,) * (3 - len(data))
     else:
@@ -51,7 +58,38 @@ def as_data(data, name: str = "data") -> Data:
     if lengths is not None:
         T = inputs.shape[1] if inputs.ndim == 3 else 0
         lengths = check_lengths(lengths, inputs.shape[0], T, name=f"{name}: lengths")
-    return Data(inputs, targets, lengths)
+    if segments is not None:
+        segments = check_segments(segments, inputs.shape[:2], name)
+        if lengths is not None:
+            raise ValueError(f"{name}: packed rows take no lengths (their segments say where each sequence lies)")
+    return Data(inputs, targets, lengths, segments)
+
+
+def packed_kind(data) -> str | None:
+    """Packed rows (a ``jaxrnn.datasets.Packed``): whether their targets are per step
+    ("steps") or one per sequence ("sequences"); None for other data."""
+    if hasattr(data, "segments") and hasattr(data, "per_step"):
+        return "steps" if data.per_step else "sequences"
+    return None
+
+
+def check_segments(segments, shape: tuple[int, int], name: str) -> Array:
+    """Packed rows' segment ids, checked on the host: (N, T) integers, in each row 0, 1, ...
+    in order (a step repeats its predecessor's id or adds one), then -1 to the row's end."""
+    ids = np.asarray(segments)
+    if ids.shape != tuple(shape) or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{name}: segments must be integers of shape {tuple(shape)}, got {ids.dtype} {ids.shape}")
+    prev = np.concatenate([np.full((ids.shape[0], 1), -1), ids[:, :-1]], axis=1)
+    used = ids >= 0
+    ordered = np.where(used, (ids - np.maximum(prev, 0) <= 1) & (ids >= np.maximum(prev, 0)), True)
+    first = np.where(used[:, :1], ids[:, :1] == 0, True)
+    tail = ~used[:, :-1] <= ~used[:, 1:]  # once -1, -1 to the end
+    if not (ordered.all() and first.all() and tail.all() and (ids >= -1).all()):
+        raise ValueError(
+            f"{name}: segments must number each row's segments 0, 1, ... in order and end in -1 "
+            "(as jaxrnn.datasets.pack makes them)"
+        )
+    return jnp.asarray(ids, jnp.int32)
 
 
 def check_inputs(inputs, name: str) -> Array:

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from jaxrnn._checks import check_count
@@ -11,6 +12,7 @@ from jaxrnn.cells.base import Cell
 from jaxrnn.layers.bidirectional import Bidirectional
 from jaxrnn.layers.engine import Engine
 from jaxrnn.layers.recurrent import Recurrent
+from jaxrnn.layers.segments import segment_bounds
 
 Layer = Recurrent | Bidirectional
 
@@ -54,6 +56,26 @@ class Stacked(eqx.Module):
     def last_output(self, state: tuple) -> Float[Array, "B out"]:
         """The last layer's final ``h`` (both directions merged if bidirectional)."""
         return self.layers[-1].last_output(state[-1])
+
+    def segment_outputs(self, ys: Float[Array, "B T out"], segments: Int[Array, "B T"]) -> Float[Array, "B T out"]:
+        """For packed rows: each segment's final output (what ``last_output`` gives for its
+        sequence run alone) at position s of its row for segment s, zeros past the row's
+        segments. ``ys`` the outputs of a call with the segments' resets.
+
+        A bidirectional last layer reads its forward half at a segment's last step and its
+        backward half at its first; with ``merge='sum'`` the halves are gone: ValueError.
+        """
+        first, last, present = segment_bounds(segments)
+        take = lambda a, at: jnp.take_along_axis(a, at[..., None], axis=1)  # noqa: E731
+        layer = self.layers[-1]
+        if isinstance(layer, Bidirectional):
+            if layer.merge != "concat":
+                raise ValueError("a many-to-one model on packed rows needs merge='concat' in its last layer")
+            H = layer.forward.output_size
+            out = jnp.concatenate([take(ys[..., :H], last), take(ys[..., H:], first)], axis=-1)
+        else:
+            out = take(ys, first if layer.reverse else last)
+        return jnp.where(present[..., None], out, jnp.zeros((), out.dtype))
 
     def __call__(
         self,

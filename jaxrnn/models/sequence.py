@@ -3,8 +3,10 @@
 import abc
 
 import equinox as eqx
+import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from jaxrnn.layers.segments import segment_flags
 from jaxrnn.layers.stacked import Stacked
 from jaxrnn.models.head import Head
 
@@ -36,6 +38,7 @@ class _AbstractHeadOnRNN(eqx.Module):
         *,
         lengths: Int[Array, " B"] | None = None,
         resets: Bool[Array, "B T"] | None = None,
+        segments: Int[Array, "B T"] | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
     ) -> Array:
@@ -46,15 +49,28 @@ class _AbstractHeadOnRNN(eqx.Module):
             lengths: (B,) int: steps t >= lengths[b] are skipped (padding).
             resets: (B, T) bool, where a new segment starts: every layer's state returns to
                 zeros before that step (``jaxrnn.layers.Recurrent``).
+            segments: (B, T) int, packed rows (``jaxrnn.datasets.pack``): the segment of
+                its row each step belongs to, -1 after the last; it sets the resets and the
+                steps that run. A ``ManyToOne`` then gives (B, T, out): segment s's logits
+                at position s (``Packed.unpack`` puts them back in order).
             key: the dropout key (training with dropout).
             inference: True turns dropout off.
         """
-        ys, state = self.rnn(xs, lengths=lengths, resets=resets, key=key, inference=inference)
-        return self.read(ys, state)
+        mask = None
+        if segments is not None:
+            if lengths is not None or resets is not None:
+                raise ValueError("segments say where each sequence lies: pass no lengths or resets with them")
+            dtype, shape = getattr(segments, "dtype", None), tuple(getattr(segments, "shape", ()))
+            if shape != tuple(xs.shape[:2]) or dtype is None or not jnp.issubdtype(dtype, jnp.integer):
+                got = (str(dtype or type(segments).__name__), shape)
+                raise ValueError(f"segments must be an int array of shape {tuple(xs.shape[:2])}, got {got}")
+            mask, resets = segment_flags(segments)
+        ys, state = self.rnn(xs, lengths=lengths, mask=mask, resets=resets, key=key, inference=inference)
+        return self.read(ys, state, segments)
 
     @abc.abstractmethod
-    def read(self, ys: Float[Array, "B T H"], state: tuple) -> Array:
-        """The logits from the network's outputs and final states."""
+    def read(self, ys: Float[Array, "B T H"], state: tuple, segments: Int[Array, "B T"] | None = None) -> Array:
+        """The logits from the network's outputs and final states (and packed rows' segments)."""
 
     def init_state(self, batch: int) -> tuple:
         """The zero state of a batch of ``batch`` sequences: where ``step`` starts, and
@@ -74,13 +90,19 @@ class _AbstractHeadOnRNN(eqx.Module):
         y, state = self.rnn.step(state, x, reset=reset)
         return self.head(y), state
 
-    def train_logits(self, xs, targets, lengths, key) -> Array:
+    def train_logits(self, xs, targets, lengths, key, segments=None) -> Array:
         """Training protocol: the logits the loss reads (dropout on when ``key`` is given)."""
-        return self(xs, lengths=lengths, key=key, inference=key is None)
+        return self(xs, lengths=lengths, segments=segments, key=key, inference=key is None)
 
-    def infer(self, xs: Float[Array, "B T F"], *, lengths: Int[Array, " B"] | None = None) -> Array:
+    def infer(
+        self,
+        xs: Float[Array, "B T F"],
+        *,
+        lengths: Int[Array, " B"] | None = None,
+        segments: Int[Array, "B T"] | None = None,
+    ) -> Array:
         """Prediction protocol: the logits in inference mode (no dropout)."""
-        return self(xs, lengths=lengths, inference=True)
+        return self(xs, lengths=lengths, segments=segments, inference=True)
 
 
 class ManyToOne(_AbstractHeadOnRNN):
@@ -95,8 +117,11 @@ class ManyToOne(_AbstractHeadOnRNN):
     head: Head
     expects_lengths: bool = eqx.field(static=True, default=False)
 
-    def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B out"]:
-        """``head`` on the last layer's final state."""
+    def read(self, ys: Float[Array, "B T H"], state: tuple, segments: Int[Array, "B T"] | None = None) -> Array:
+        """``head`` on the last layer's final state (B, out); for packed rows on each
+        segment's, segment s at position s (B, T, out)."""
+        if segments is not None:
+            return self.head(self.rnn.segment_outputs(ys, segments))
         return self.head(self.rnn.last_output(state))
 
 
@@ -134,6 +159,6 @@ class ManyToMany(_AbstractHeadOnRNN):
         )
         return self.head(ys), state
 
-    def read(self, ys: Float[Array, "B T H"], state: tuple) -> Float[Array, "B T out"]:
+    def read(self, ys: Float[Array, "B T H"], state: tuple, segments: Int[Array, "B T"] | None = None) -> Array:
         """``head`` on every step's output."""
         return self.head(ys)

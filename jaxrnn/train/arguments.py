@@ -74,6 +74,8 @@ def targets(data: Data, name: str, objective: Objective, logits: jax.ShapeDtypeS
     counts = np.ones(ids.shape, bool)
     if data.lengths is not None and ids.ndim == 2 and data.inputs.ndim == 3 and ids.shape[1] == data.inputs.shape[1]:
         counts = np.arange(ids.shape[1])[None, :] < np.asarray(data.lengths)[:, None]
+    if data.segments is not None and ids.ndim == 2:
+        counts = np.asarray(objective.valid(None, data.segments, ids.shape[1]))
     classes = logits.shape[-1]
     bad = counts & ((ids < 0) | (ids >= classes))
     if bad.any():
@@ -102,7 +104,7 @@ def data(
         jax.eval_shape(lambda m, d, i: sequences.loss(m, None, d, i, 0, key), model, data, idx)
         if trace is not None:  # after the whole data, so that an error quotes their shapes, not a window's
             trace()
-        logits = jax.eval_shape(lambda m, d, i: sequences.forward(m, *_gathered(d, i), key), model, data, idx)
+        logits = jax.eval_shape(lambda m, d, i: sequences.logits(m, _gathered(d, i), key), model, data, idx)
     targets(data, name, sequences.objective, logits)
     return logits
 
@@ -125,6 +127,5 @@ def naming(name: str, caller: str):
         raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{name}: {e}{hint}") from None
 
 
-def _gathered(data: Data, idx):
-    take = lambda a: None if a is None else a[idx]  # noqa: E731
-    return take(data.inputs), take(data.targets), take(data.lengths)
+def _gathered(data: Data, idx) -> Data:
+    return Data(*(None if a is None else a[idx] for a in data))

@@ -15,7 +15,7 @@ import numpy as np
 from jaxtyping import Array
 
 from jaxrnn._checks import check_count, check_lengths
-from jaxrnn.data import Data, as_data, batch_indices, check_inputs
+from jaxrnn.data import Data, as_data, batch_indices, check_inputs, check_segments, packed_kind
 from jaxrnn.train import arguments, cpu_options
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
@@ -80,10 +80,11 @@ def evaluate(
     stream = data if isinstance(data, HostBatches) else None
     if stream is not None:
         stream.check_fresh()
+    packed = packed_kind(data)
     data = as_data(data) if stream is None else stream.first()
     warn_if_missing(model, data, "data")
     loss_fn = resolve_loss(loss)
-    objective = make_objective(loss_fn, loss_on, reduction, metrics)
+    objective = make_objective(loss_fn, loss_on, reduction, metrics, packed)
     check_count(batch_size, "batch_size")
     evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size), Placement(1))
     name = "data" if stream is None else "data: batch 0"
@@ -101,24 +102,29 @@ def evaluate(
     return finish(totals, objective.metrics)
 
 
-def make_objective(loss_fn: LossFn, loss_on: str, reduction: str, metrics: Sequence[str] | None) -> Objective:
-    """The objective of ``fit`` and ``evaluate``; ValueError naming the argument that is off."""
+def make_objective(
+    loss_fn: LossFn, loss_on: str, reduction: str, metrics: Sequence[str] | None, packed: str | None = None
+) -> Objective:
+    """The objective of ``fit`` and ``evaluate``; ValueError naming the argument that is off.
+    ``packed``: the kind of packed rows' targets (``jaxrnn.data.packed_kind``)."""
     if loss_on not in ("all", "last"):
         raise ValueError(f"loss_on must be 'all' or 'last', got {loss_on!r}")
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     class_ids = takes_class_ids(loss_fn)
     resolved: tuple[Metric, ...] = resolve_metrics(metrics, class_ids)
-    return Objective(loss_fn, reduction, loss_on == "last", class_ids, resolved)
+    if packed == "sequences" and loss_on == "last":
+        raise ValueError("loss_on='last' needs targets per step; these packed rows hold one per sequence")
+    return Objective(loss_fn, reduction, loss_on == "last", class_ids, resolved, packed)
 
 
 @cpu_options.filter_jit
-def _infer(model, inputs: Array, lengths: Array | None, options: dict):
+def _infer(model, inputs: Array, lengths: Array | None, segments: Array | None, options: dict):
     def one(batch):
-        x, n = batch
-        return model.infer(x, lengths=n, **options)
+        x, n, s = batch
+        return model.infer(x, lengths=n, **options, **({} if s is None else {"segments": s}))
 
-    return jax.lax.map(one, (inputs, lengths))
+    return jax.lax.map(one, (inputs, lengths, segments))
 
 
 OUTPUTS = ("logits", "probabilities", "classes")
@@ -133,10 +139,17 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     as ``accuracy`` counts). For OneToMany / EncoderDecoder the generated sequences (pass
     ``steps=`` and ``generate``'s options). ``lengths`` (N,) as in the models.
     ``inputs`` may be ``HostBatches`` (one pass; each batch the inputs, or ``(inputs,
-    targets[, lengths])`` whose targets are ignored): the predictions of every batch, in order.
+    targets[, lengths])`` whose targets are ignored): the predictions of every batch, in
+    order. ``inputs`` may be packed rows (a ``jaxrnn.datasets.Packed``): the predictions
+    come back per original sequence, in its order and layout (``Packed.unpack``).
     """
     if not isinstance(model, Predictor):
         raise TypeError(f"model: a {type(model).__name__} has no infer method (jaxrnn's models have one)")
+    packed, segments = (inputs, None) if packed_kind(inputs) is not None else (None, None)
+    if packed is not None:
+        if lengths is not None:
+            raise ValueError("lengths: packed rows take none (their segments say where each sequence lies)")
+        inputs, segments = packed.inputs, check_segments(packed.segments, np.shape(packed.inputs)[:2], "inputs")
     if isinstance(inputs, HostBatches):  # one pass; each batch inputs, or (inputs, targets[, lengths])
         parts = []
         for batch in inputs.iterator("inputs"):
@@ -158,7 +171,7 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     n = inputs.shape[0]
     if lengths is not None:
         lengths = check_lengths(jnp.asarray(lengths), n, inputs.shape[1] if inputs.ndim == 3 else 0)
-    warn_if_missing(model, Data(inputs, None, lengths), "inputs", advice="pass predict(..., lengths=lengths)")
+    warn_if_missing(model, Data(inputs, None, lengths, segments), "inputs", advice="pass predict(..., lengths=lengths)")
     rows = max(1, min(batch_size, n))
     n_batches = max(1, math.ceil(n / rows))
     pad = n_batches * rows - n
@@ -166,12 +179,14 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
     padded = shape(jnp.concatenate([inputs, jnp.zeros((pad, *inputs.shape[1:]), inputs.dtype)]))
     if lengths is not None:
         lengths = shape(jnp.concatenate([lengths, jnp.zeros(pad, lengths.dtype)]))
+    if segments is not None:  # padding rows hold no segment
+        segments = shape(jnp.concatenate([segments, jnp.full((pad, segments.shape[1]), -1, segments.dtype)]))
     with arguments.naming("inputs", "predict"):  # shape errors of the model on these inputs, named
-        out = _infer(model, padded, lengths, options)
+        out = _infer(model, padded, lengths, segments, options)
     out = out.reshape(n_batches * rows, *out.shape[2:])[:n]
     single = out.shape[-1] == 1
     if output == "probabilities":
-        return jax.nn.sigmoid(out) if single else jax.nn.softmax(out, axis=-1)
-    if output == "classes":
-        return (out[..., 0] > 0).astype(jnp.int32) if single else jnp.argmax(out, axis=-1)
-    return out
+        out = jax.nn.sigmoid(out) if single else jax.nn.softmax(out, axis=-1)
+    elif output == "classes":
+        out = (out[..., 0] > 0).astype(jnp.int32) if single else jnp.argmax(out, axis=-1)
+    return out if packed is None else jnp.asarray(packed.unpack(out))

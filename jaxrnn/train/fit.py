@@ -14,7 +14,7 @@ import optax
 from jaxtyping import PRNGKeyArray
 
 from jaxrnn._checks import check_count, prng_key
-from jaxrnn.data import as_data, batch_indices
+from jaxrnn.data import as_data, batch_indices, packed_kind
 from jaxrnn.layers import with_remat
 from jaxrnn.train import arguments
 from jaxrnn.train import callbacks as cb
@@ -137,9 +137,15 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
     stream = data if isinstance(data, HostBatches) else None
     if stream is not None:
         stream.check_fresh()
+    packed = packed_kind(data)
+    if validation is not None and packed_kind(validation) not in (None, packed):
+        raise ValueError(
+            f"validation: packed rows with targets per {packed_kind(validation)[:-1]}, but data's are per "
+            f"{packed[:-1] if packed else 'padded sequence'}: pack both the same way"
+        )
     data = windows.data if windows is not None else as_data(data) if stream is None else stream.first()
     val = None if validation is None else as_data(validation, "validation")
-    objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics)
+    objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics, packed or packed_kind(validation))
     ks = None if windows is None else (windows.k1, windows.k2)
     warn_if_missing(model, data, "data", stacklevel=5)
     if val is not None:

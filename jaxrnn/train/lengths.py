@@ -68,8 +68,8 @@ def warn_if_missing(
     """Warn when ``data`` (``name``) has no lengths but should: the model was trained with
     padded data and their lengths (or ``trained_with``: the training data of this fit are
     such), or its sequences end in all-zero steps as padded ones do. ``advice``: how the
-    call that warns takes lengths."""
-    if data.lengths is not None or np.ndim(data.inputs) != 3:
+    call that warns takes lengths. Packed rows (``segments``) need none."""
+    if data.lengths is not None or data.segments is not None or np.ndim(data.inputs) != 3:
         return
     if trained_with or trained_with_lengths(model):
         why = "the training data have lengths" if trained_with else "the model was trained with lengths"

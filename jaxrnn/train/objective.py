@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from jaxrnn.layers.segments import segment_bounds, segment_flags
 from jaxrnn.train.losses import LossFn, reduce
 from jaxrnn.train.metrics import Metric
 
@@ -16,7 +17,9 @@ Sums = dict[str, tuple[Array, Array]]
 class Objective(NamedTuple):
     """The loss function, its reduction, which positions count, and the metrics beside it.
 
-    ``class_ids``: the loss reads targets as class ids (one per position).
+    ``class_ids``: the loss reads targets as class ids (one per position). ``packed``:
+    for packed rows (``segments``), whether the targets are per step ("steps") or one per
+    segment, at position s of its row ("sequences"); None: padded data.
     """
 
     loss: LossFn
@@ -24,15 +27,31 @@ class Objective(NamedTuple):
     last_step_only: bool
     class_ids: bool
     metrics: tuple[Metric, ...] = ()
+    packed: str | None = None
+
+    def valid(self, lengths: Array | None, segments: Array | None, T: int) -> Bool[Array, "B T"] | None:
+        """The positions of a batch's targets that count: the steps before each length;
+        for packed rows the steps in a segment, or (targets per sequence) the first as
+        many positions as the row has segments."""
+        if segments is None:
+            return lengths_mask(lengths, T)
+        if self.packed == "sequences":
+            return segment_bounds(segments)[2]
+        return segments >= 0
 
     def positions(
-        self, logits: Array, targets: Array, weights: Float[Array, " B"], valid: Bool[Array, "B T"] | None
+        self,
+        logits: Array,
+        targets: Array,
+        weights: Float[Array, " B"],
+        valid: Bool[Array, "B T"] | None,
+        segments: Array | None = None,
     ) -> tuple[Array, Array, Array]:
         """Logits, targets and weights at the positions that count.
 
         One output per sequence: weights are the examples'. One per step: ``valid`` masks
         skipped steps (when the output has the inputs' length); with ``last_step_only``
-        only each sequence's last valid step counts.
+        only each sequence's last valid step counts (each segment's, in packed rows).
         """
         per_step = logits.ndim == 3 if self.class_ids else logits.ndim == 3 and targets.ndim == 3
         if not per_step:
@@ -45,6 +64,9 @@ class Objective(NamedTuple):
         w = jnp.broadcast_to(weights[:, None], logits.shape[:2])
         if valid is not None and valid.shape == w.shape:
             w = w * valid
+        if self.last_step_only and segments is not None:
+            ends = segments != jnp.concatenate([segments[:, 1:], jnp.full_like(segments[:, :1], -1)], axis=1)
+            return logits, targets, w * (ends & (segments >= 0))
         if self.last_step_only:
             T = logits.shape[1]
             last = T - 1 - jnp.argmax(w[:, ::-1] > 0, axis=1)  # last position with weight
@@ -52,14 +74,16 @@ class Objective(NamedTuple):
             return pick(logits), pick(targets), weights * (w.max(1) > 0)
         return logits, targets, w
 
-    def __call__(self, logits, targets, weights, valid=None) -> tuple[Array, Sums]:
+    def __call__(self, logits, targets, weights, valid=None, segments=None) -> tuple[Array, Sums]:
         """The loss and the sums behind it and the metrics.
 
         Positions of weight 0 (padding, steps past a sequence's length) contribute exactly
         nothing: their targets are replaced by a harmless value before the loss is taken,
         so a -100 or NaN written there cannot leak into the loss or its gradient.
+        ``segments``: packed rows' ids; with reduction 'sum' each segment counts as one
+        sequence, so that the loss is the padded data's.
         """
-        logits, targets, w = self.positions(logits, targets, weights, valid)
+        logits, targets, w = self.positions(logits, targets, weights, valid, segments)
         jax.eval_shape(self.loss, logits, targets)  # the loss's own shape errors first (no compute)
         counts = w > 0
         target_mask = (
@@ -70,6 +94,12 @@ class Objective(NamedTuple):
         targets = jnp.where(target_mask, targets, jnp.zeros((), targets.dtype))
         values = jnp.where(counts, self.loss(logits, targets), 0.0)
         total, count = reduce(values, w, self.reduction)
+        if segments is not None and self.packed == "sequences":
+            count = jnp.sum(w)  # one position per sequence, as in padded data
+        elif segments is not None and self.reduction == "sum" and not self.last_step_only:
+            count = jnp.sum(w * segment_flags(segments)[1])  # a sequence per segment, not per row
+        elif segments is not None and self.reduction == "sum":
+            count = jnp.sum(w)  # one position (its last step) per sequence
         sums = {"loss": (total, count)}
         for metric in self.metrics:
             sums[metric.name] = reduce(jnp.where(counts, metric.per_position(logits, targets), 0.0), w, "mean")

@@ -15,7 +15,8 @@ class Trainable(Protocol):
     """``train_logits(inputs, targets, lengths, key)``: the logits the loss reads.
 
     ``key`` drives dropout; ``key=None`` means inference (evaluation). Decoders are
-    teacher-forced on ``targets``.
+    teacher-forced on ``targets``. On packed rows (``jaxrnn.datasets.pack``) it is also
+    given ``segments=`` (B, T), which ``ManyToOne`` and ``ManyToMany`` take.
     """
 
     def train_logits(self, inputs: Array, targets: Array, lengths: Array | None, key: PRNGKeyArray | None) -> Array: ...
@@ -44,7 +45,8 @@ class Predictor(Protocol):
 
 
 Forward = Callable[..., Array]
-"""``forward(model, inputs, targets, lengths, key) -> logits`` for models of your own."""
+"""``forward(model, inputs, targets, lengths, key) -> logits`` for models of your own
+(on packed rows also given ``segments=``)."""
 
 
 def training_forward(model, forward: Forward | None) -> Forward:
@@ -63,5 +65,5 @@ def training_forward(model, forward: Forward | None) -> Forward:
     return _train_logits
 
 
-def _train_logits(model, inputs, targets, lengths, key):
-    return model.train_logits(inputs, targets, lengths, key)
+def _train_logits(model, inputs, targets, lengths, key, **packed):
+    return model.train_logits(inputs, targets, lengths, key, **packed)

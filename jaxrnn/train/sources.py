@@ -90,11 +90,16 @@ class Sequences(NamedTuple):
         """The objective on the batch at ``idx``: ``(value, (carry, sums))``."""
         safe, weights = _safe(idx)
         take = lambda a: None if a is None else self.constrain(_gather(a, safe, weights))  # noqa: E731
-        inputs, targets, lengths = take(data.inputs), take(data.targets), take(data.lengths)
-        valid = lengths_mask(lengths, inputs.shape[1]) if inputs.ndim == 3 else None
-        logits = self.forward(model, inputs, targets, lengths, key)
-        value, sums = self.objective(logits, targets, self.constrain(weights), valid)
+        inputs, targets, lengths, segments = (take(a) for a in data)
+        valid = self.objective.valid(lengths, segments, inputs.shape[1]) if inputs.ndim == 3 else None
+        logits = self.logits(model, Data(inputs, targets, lengths, segments), key)
+        value, sums = self.objective(logits, targets, self.constrain(weights), valid, segments)
         return value, (carry, sums)
+
+    def logits(self, model, batch: Data, key):
+        """The forward pass on one batch; packed rows' ``segments`` go to it as a keyword."""
+        extra = {} if batch.segments is None else {"segments": batch.segments}
+        return self.forward(model, batch.inputs, batch.targets, batch.lengths, key, **extra)
 
 
 class Padded(NamedTuple):

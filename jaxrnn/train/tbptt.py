@@ -54,6 +54,11 @@ class TBPTT:
                 f"{type(data).__name__} (the windows are planned on the whole arrays: HostBatches cannot be cut)"
             )
         self.data: Data = as_data(data)
+        if self.data.segments is not None:
+            raise ValueError(
+                "TBPTT cuts padded sequences into windows; packed rows are not supported (pass the padded "
+                "sequences, or fit the packed rows whole)"
+            )
         if self.data.inputs.ndim != 3:
             raise ValueError(f"TBPTT needs sequence inputs (N, T, F), got shape {tuple(self.data.inputs.shape)}")
 
