@@ -290,3 +290,27 @@ def test_vowels_compares_lengths_with_padding_on_ts_files(tmp_path):
     assert [r["mode"] for r in rows] == ["lengths", "padding"]
     assert 0 <= rows[0]["jaxrnn"]["accuracy_without_lengths"] <= 1 and 0 <= rows[1]["torch"]["accuracy"] <= 1
     assert "| gru | lengths, tested without |" in (out / "results.md").read_text()
+
+
+def test_packing_measures_both_layouts_on_the_lines_of_a_text(tmp_path):
+    from benchmarks import packing
+
+    text = tmp_path / "austen.txt"
+    novel = "It is a truth universally acknowledged\n\nthat a single man\nin possession\nof a good fortune\n"
+    text.write_text(novel * 12)
+    packing.main(
+        ["--text", str(text), "--lines", "40", "--synthetic", "0", "--hidden", "4", "--batch", "8",
+         "--epochs", "2", "--timing-epochs", "2", "--rounds", "1", "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    results = json.loads((tmp_path / "out" / "results.json").read_text())["data"]
+    lines = results["lines"]  # 40 non-empty lines: their lengths less one (the last character predicts nothing)
+    lengths = [len(s) - 1 for s in text.read_text().splitlines() if s.strip()][:40]
+    assert lines["real_steps"] == sum(lengths)
+    assert lines["padding"] == 1 - sum(lengths) / (40 * max(lengths))
+    assert 1 - lines["padding"] < lines["fill_packed"] <= 1
+    for layout in ("padded", "packed"):
+        assert len(lines[layout]["val_accuracy"]) == 2 and lines[layout]["real_steps_per_second"] > 0
+    assert "| lines |" in (tmp_path / "out" / "results.md").read_text()
+    train, held, _, _ = packing.lognormal(100, 30)  # the synthetic set: lengths cut, labels the sign of the mean
+    assert train.size == 80 and held.size == 20 and 2 <= train.lengths.min() and train.lengths.max() <= 30
+    np.testing.assert_array_equal(train.targets, (train.inputs[..., 0].sum(1) > 0).astype(np.int32))
