@@ -67,7 +67,7 @@ def torch_run(model, train: jaxrnn.Data, test: jaxrnn.Data, mode: str, args, see
         out, _ = rnn(x)
         return head(out[:, -1])
 
-    x, y, n = (torch.tensor(np.asarray(a)) for a in train)
+    x, y, n = (torch.tensor(np.asarray(a)) for a in train[:3])
     y = y.long()
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -81,7 +81,7 @@ def torch_run(model, train: jaxrnn.Data, test: jaxrnn.Data, mode: str, args, see
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
     seconds = time.perf_counter() - start
-    tx, ty, tn = (torch.tensor(np.asarray(a)) for a in test)
+    tx, ty, tn = (torch.tensor(np.asarray(a)) for a in test[:3])
     with torch.no_grad():
         right = (logits(tx, tn).argmax(1) == ty.long()).float().mean().item()
     return right, seconds
