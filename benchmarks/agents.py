@@ -34,8 +34,6 @@ own episodes (``jaxrnn.spectra``: step Jacobians on the trajectory of one episod
 """
 
 import argparse
-import functools
-import json
 import os
 
 import equinox as eqx
@@ -292,14 +290,14 @@ def figures(results: dict, folder: str) -> None:
         axes[n].plot(np.arange(1, len(r) + 1) * entry["steps_per_update"], r, label=kind)
     axes[n].set(title="CartPole, no velocities", xlabel="environment steps", ylabel="return")
     axes[n].legend()
-    save_figure(fig, os.path.join(folder, "returns.png"))
+    save_figure(fig, folder, "returns.png")
     fig, ax = plt.subplots(figsize=(4.5, 3), constrained_layout=True)
     for kind, entry in chain.items():
         ax.plot(args["memory"], (final(entry["returns"]) + 1) / 2, "o-", label=kind)
     ax.set(xscale="log", xlabel="memory length N", ylabel="final success rate", ylim=(0.4, 1.05))
     ax.axhline(0.5, color="grey", lw=0.5)
     ax.legend()
-    save_figure(fig, os.path.join(folder, "memory_chain.png"))
+    save_figure(fig, folder, "memory_chain.png")
 
 
 def main(argv=None) -> None:

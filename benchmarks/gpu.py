@@ -62,6 +62,8 @@ FIRST_TESTS = [
     "tests/test_parallel.py",
     "tests/test_fit.py",
     "tests/test_step.py",
+    "tests/test_segments.py",  # resets through every path (cuDNN must fall back), parallel in time included
+    "tests/test_packing.py",
     "tests/test_trust.py",
 ]
 
