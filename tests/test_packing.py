@@ -131,8 +131,8 @@ def test_packing_mistakes_are_named():
     with pytest.raises(ValueError, match=r"lengths must be 30 integers in \[1, 11\] \(an empty sequence packs"):
         pack((xs, y, np.where(np.arange(N) == 3, 0, lengths)))
     packed = pack((xs, y, lengths))
-    with pytest.raises(ValueError, match="TBPTT cuts padded sequences into windows; packed rows are not supported"):
-        jaxrnn.TBPTT(packed._replace(per_step=True, targets=np.zeros(packed.segments.shape, np.int32)), 4)
+    with pytest.raises(ValueError, match="TBPTT on packed rows needs targets per step, got one per sequence"):
+        jaxrnn.TBPTT(packed, 4)
     bad = packed._replace(segments=np.where(packed.segments == 1, 2, packed.segments))
     with pytest.raises(ValueError, match=r"data: segments must number each row's segments 0, 1, \.\.\. in order"):
         jaxrnn.evaluate(models()[0], bad, loss="cross_entropy")
@@ -144,3 +144,21 @@ def test_packing_mistakes_are_named():
         jaxrnn.predict(summed, packed)
     with pytest.raises(ValueError, match="loss_on='last' needs targets per step"):
         jaxrnn.evaluate(models()[0], packed, loss="cross_entropy", loss_on="last")
+
+
+def test_truncated_bptt_carries_the_state_across_windows_and_restarts_it_at_each_sequence():
+    """Windows of 4 steps over rows of 2T: sequences cross window edges. With a learning
+    rate of 0 each window's loss is the model's on those steps; weighted by their counts
+    they give the padded data's loss, computed without windows or packing."""
+    _, many = models()
+    data = padded_data(7, per_step=True)
+    packed = pack(data, row_length=2 * T)
+    k = 4
+    options = dict(loss="cross_entropy", optimizer=optax.sgd(0.0), epochs=1, key=key(0), verbose=0, shuffle=False)
+    _, history = jaxrnn.fit(many, jaxrnn.TBPTT(packed, k), batch_size=len(packed.inputs), **options)
+    used = packed.segments >= 0
+    counts = [used[:, w * k : (w + 1) * k].sum() for w in range(-(-2 * T // k))]
+    assert len(history.loss) == len(counts)
+    windowed = np.dot(history.loss, counts) / np.sum(counts)
+    want = jaxrnn.evaluate(many, data, loss="cross_entropy")["loss"]
+    assert windowed == pytest.approx(want, rel=1e-5)

@@ -27,7 +27,8 @@ class Stateful(Protocol):
     """What truncated BPTT needs: the state carried across windows.
 
     ``init_state(batch)`` is the zero state; ``run(xs, state, mask=, key=)`` returns the
-    logits of every step and the state after the window.
+    logits of every step and the state after the window (on packed rows it is also given
+    ``resets=``, the steps where a segment starts).
     """
 
     def init_state(self, batch: int) -> Any: ...

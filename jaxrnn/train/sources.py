@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Int
 
 from jaxrnn.data import Data
+from jaxrnn.layers.segments import segment_flags
 from jaxrnn.train import tbptt as tb
 from jaxrnn.train.objective import Objective, lengths_mask
 from jaxrnn.train.protocol import Forward
@@ -103,11 +104,13 @@ class Sequences(NamedTuple):
 
 
 class Padded(NamedTuple):
-    """Sequences padded in time for the windows, with their (N, T_padded) mask of valid steps."""
+    """Sequences padded in time for the windows, with their (N, T_padded) mask of valid
+    steps and, for packed rows, the steps where a segment starts."""
 
     inputs: Array
     targets: Array
     valid: Bool[Array, "N Tp"]
+    resets: Bool[Array, "N Tp"] | None = None
 
 
 class Windows:
@@ -115,7 +118,9 @@ class Windows:
 
     The model must carry state (``train.protocol.Stateful``). The state is reset to zero
     at each batch's first window; windows past every sequence of a batch hold no loss
-    and are not planned. The state carried to the next window is the one this window's
+    and are not planned. On packed rows the state also restarts at each segment's first
+    step, inside a window or at its edge, so that a window may cross from one sequence
+    (an episode) into the next. The state carried to the next window is the one this window's
     forward pass reached, whether or not its update was applied (a skipped update leaves
     the parameters that computed it); a sequence whose state holds a NaN or inf (a NaN in
     its inputs) restarts from the zero state.
@@ -126,9 +131,13 @@ class Windows:
         self.geometry = tb.geometry(T, k1, k2)
 
     def device_data(self, data: Data) -> Padded:
-        """What ``loss`` reads: inputs, targets and the mask of valid steps, padded in time."""
-        lengths = jnp.full(data.size, self.T) if data.lengths is None else data.lengths
+        """What ``loss`` reads: inputs, targets and the mask of valid steps (for packed rows
+        with the segments' first steps), padded in time."""
         pad = lambda a: tb.pad_time(a, self.geometry, self.T)  # noqa: E731
+        if data.segments is not None:
+            valid, resets = segment_flags(data.segments)
+            return Padded(pad(data.inputs), pad(data.targets), pad(valid), pad(resets))
+        lengths = jnp.full(data.size, self.T) if data.lengths is None else data.lengths
         return Padded(pad(data.inputs), pad(data.targets), pad(lengths_mask(lengths, self.T)))
 
     def plan(self, order: np.ndarray, lengths: np.ndarray) -> Plan:
@@ -158,11 +167,13 @@ class Windows:
         cols = window * k1 + jnp.arange(k2)
         take = lambda a: self.constrain(_gather(a, (safe[:, None], cols[None, :]), weights))  # noqa: E731
         inputs, targets, valid = take(data.inputs), take(data.targets), take(data.valid)
+        resets = None if data.resets is None else take(data.resets)
+        part = lambda cut: {} if resets is None else {"resets": resets[:, cut]}  # noqa: E731
         zero = model.init_state(self.rows)
         carry = jax.tree.map(lambda c, z: jnp.where(window == 0, z, c), carry, zero)
         k_a, k_b = jax.random.split(key)
-        logits_a, mid = model.run(inputs[:, :k1], carry, mask=valid[:, :k1], key=k_a)
-        logits_b, _ = model.run(inputs[:, k1:], mid, mask=valid[:, k1:], key=k_b)
+        logits_a, mid = model.run(inputs[:, :k1], carry, mask=valid[:, :k1], key=k_a, **part(slice(None, k1)))
+        logits_b, _ = model.run(inputs[:, k1:], mid, mask=valid[:, k1:], key=k_b, **part(slice(k1, None)))
         logits = jnp.concatenate([logits_a, logits_b], axis=1)[:, -k1:]
         value, sums = self.objective(logits, targets[:, -k1:], self.constrain(weights), valid[:, -k1:])
         return value, (jax.lax.stop_gradient(restart_non_finite(mid, zero)), sums)

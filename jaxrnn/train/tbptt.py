@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from jaxrnn._checks import check_count
-from jaxrnn.data import Data, as_data
+from jaxrnn.data import Data, as_data, packed_kind
 
 
 class TBPTT:
@@ -31,11 +31,14 @@ class TBPTT:
     skipped as non-finite still carries its state on; a sequence whose state is NaN or
     inf (a NaN in its inputs) restarts from zero. ``k1 = k2 = T`` is full BPTT. One long
     stream cut by ``jaxrnn.streams`` and trained with ``batch_size=n_streams`` carries
-    the state through the whole stream.
+    the state through the whole stream. On packed rows (``jaxrnn.datasets.pack`` with
+    targets per step) the state also restarts at each sequence's first step, so a window
+    may cross from one sequence (an episode) into the next.
 
     Args:
         data: ``(inputs, targets[, lengths])`` arrays, inputs (N, T, F), as ``fit`` takes
-            them (not ``HostBatches``: the windows are planned on the whole arrays).
+            them, or packed rows (not ``HostBatches``: the windows are planned on the whole
+            arrays).
         k1: steps between updates.
         k2: steps each update backpropagates through, at least ``k1`` (default ``k1``:
             chunks of k1 steps, the state carried between them without gradient).
@@ -53,12 +56,9 @@ class TBPTT:
                 f"TBPTT needs the data as arrays (inputs, targets[, lengths]), inputs (N, T, F), got a "
                 f"{type(data).__name__} (the windows are planned on the whole arrays: HostBatches cannot be cut)"
             )
+        if packed_kind(data) == "sequences":
+            raise ValueError("TBPTT on packed rows needs targets per step, got one per sequence")
         self.data: Data = as_data(data)
-        if self.data.segments is not None:
-            raise ValueError(
-                "TBPTT cuts padded sequences into windows; packed rows are not supported (pass the padded "
-                "sequences, or fit the packed rows whole)"
-            )
         if self.data.inputs.ndim != 3:
             raise ValueError(f"TBPTT needs sequence inputs (N, T, F), got shape {tuple(self.data.inputs.shape)}")
 
