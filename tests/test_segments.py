@@ -161,6 +161,14 @@ def random_state(rnn, k):
     return jax.tree.map(lambda z: jax.random.normal(k, z.shape, jnp.float64), rnn.init_state(B))
 
 
+def arrays_for(rnn, seed: int):
+    """Inputs, a state, and the weights a loss puts on the outputs and the final states."""
+    k1, k2, k3, k4 = jax.random.split(key(seed), 4)
+    xs = jax.random.normal(k1, (B, T, F), jnp.float64)
+    w_y = jax.random.normal(k3, (B, T, rnn.output_size), jnp.float64)
+    return xs, random_state(rnn, k2), w_y, random_state(rnn, k4)
+
+
 def loss_of(run, w_y, v):
     def loss(rnn, xs, state):
         ys, finals = run(rnn, xs, state)
@@ -183,11 +191,7 @@ def test_a_packed_row_is_its_segments_run_alone(seed, monkeypatch):
     segs = segments_of(case["resets"], case["lengths_"])
     with jax.enable_x64(True):
         rnn = build(case)
-        k1, k2, k3, k4 = jax.random.split(key(seed), 4)
-        xs = jax.random.normal(k1, (B, T, F), jnp.float64)
-        state = random_state(rnn, k2)
-        w_y = jax.random.normal(k3, (B, T, rnn.output_size), jnp.float64)
-        v = random_state(rnn, k4)
+        xs, state, w_y, v = arrays_for(rnn, seed)
         (value, (ys, finals)), grads = loss_of(packed_run(on_path(rnn, case, monkeypatch), case), w_y, v)(
             on_path(rnn, case, monkeypatch), xs, state
         )
@@ -287,11 +291,7 @@ def test_parallel_in_time_cuts_the_chain_at_a_reset(method):
     segs = segments_of(case["resets"], case["lengths_"])
     with jax.enable_x64(True):
         rnn = build(case)
-        k1, k2, k3, k4 = jax.random.split(key(seed), 4)
-        xs = jax.random.normal(k1, (B, T, F), jnp.float64)
-        state = random_state(rnn, k2)
-        w_y = jax.random.normal(k3, (B, T, rnn.output_size), jnp.float64)
-        v = random_state(rnn, k4)
+        xs, state, w_y, v = arrays_for(rnn, seed)
         resets, lengths = jnp.asarray(case["resets"]), case["lengths_"]
 
         def parallel(rnn, xs, state):
