@@ -297,3 +297,84 @@ def test_bad_input():
         sp.eigenvalues(jnp.ones((3, 4)))
     with pytest.raises(ValueError, match="transient must lie"):
         sp.lyapunov_spectrum(J, transient=12)
+
+
+STARTS = (0, 5, 6, 13, 21)  # a stream of segments [0, 5), [5, 6), [6, 13), [13, 21), [21, 30)
+
+
+def stream_resets(T=30, starts=STARTS[1:]):
+    return jnp.zeros(T, bool).at[jnp.array(starts)].set(True)
+
+
+def segments(T=30):
+    bounds = list(STARTS) + [T]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+@pytest.mark.parametrize("cell_type", [jaxrnn.SimpleRNNCell, jaxrnn.LSTMCell, jaxrnn.GRUCell])
+def test_stream_with_resets_is_each_segment_alone(cell_type):
+    """A stream with resets: its states equal the layer's with the same resets, and its step
+    Jacobians, input Jacobians and state gradients equal each segment run alone from the
+    initial state, with the Jacobian at each segment's start zero (float64)."""
+    with jax.enable_x64(True):
+        cell = cell_type(F, H, key=key(3), dtype=jnp.float64)
+        xs = inputs(30, seed=4, dtype=jnp.float64)
+        s0 = jax.tree.map(lambda a: 0.3 * jax.random.normal(key(5), a.shape, a.dtype), cell.init_state())
+        resets = stream_resets()
+        layer = jaxrnn.layers.Recurrent(cell)
+        traj = sp.trajectory(cell, xs, s0, resets=resets)
+        batched = jax.tree.map(lambda a: a[None], s0)
+        outs, _ = layer(xs[None], batched, resets=resets[None], initial=batched)
+        np.testing.assert_allclose(traj.states[1:, :H], outs[0], rtol=1e-12, atol=1e-14)
+        J = np.asarray(sp.step_jacobians(cell, xs, s0, resets=resets))
+        Jx = np.asarray(sp.input_jacobians(cell, xs, s0, resets=resets))
+        G = np.asarray(sp.state_gradients(cell, xs, s0, resets=resets))
+        for a, b in segments():
+            alone = np.asarray(sp.step_jacobians(cell, xs[a:b], s0))
+            np.testing.assert_allclose(J[a + 1 : b], alone[1:], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(J[a], 0.0 if a > 0 else alone[0], rtol=1e-12, atol=0)
+            np.testing.assert_allclose(Jx[a:b], sp.input_jacobians(cell, xs[a:b], s0), rtol=1e-12, atol=1e-14)
+        a, b = segments()[-1]  # L = sum h_T reads the last segment only: no gradient reaches back across its start
+        np.testing.assert_allclose(G[a:b], sp.state_gradients(cell, xs[a:b], s0), rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(G[:a], 0.0)
+        assert np.all(np.isneginf(np.asarray(sp.log_singular_values(jnp.asarray(J), t=8, k=3))))
+
+
+def test_lyapunov_with_resets_pools_the_segments():
+    """Pooled exponents = the kept-step-weighted mean of each segment's own estimate (its
+    Jacobians after the cut, ``transient`` of them dropped); an orthogonal linear cell
+    gives ln a on every stream."""
+    with jax.enable_x64(True):
+        cell = jaxrnn.GRUCell(F, H, key=key(6), dtype=jnp.float64)
+        xs = inputs(30, seed=7, dtype=jnp.float64)
+        resets = stream_resets()
+        J = sp.step_jacobians(cell, xs, resets=resets)
+        for transient in (0, 2):
+            pooled = sp.lyapunov_spectrum(J, transient=transient, resets=resets, blocks=2)
+            parts, weights = [], []
+            for a, b in segments():
+                chain = J[a + 1 : b] if a > 0 else J[a:b]  # a restarted step's Jacobian is the cut
+                if chain.shape[0] > transient:
+                    parts.append(sp.lyapunov_spectrum(chain, transient=transient).exponents)
+                    weights.append(chain.shape[0] - transient)
+            want = np.average(np.stack(parts), axis=0, weights=weights)
+            np.testing.assert_allclose(pooled.exponents, want, rtol=1e-10)
+            assert pooled.running.shape == (sum(weights), H)
+        linear = sp.step_jacobians(linear_cell(0.9, dtype=jnp.float64), inputs(30, dtype=jnp.float64), resets=resets)
+        np.testing.assert_allclose(sp.lyapunov_spectrum(linear, resets=resets).exponents, np.log(0.9), rtol=1e-9)
+
+
+def test_resets_bad_input():
+    cell = jaxrnn.GRUCell(F, H, key=key())
+    xs = inputs()
+    flag_error = r"resets must be a bool array of shape \(12,\) \(one flag per step\), got \('int32', \(12,\)\)"
+    with pytest.raises(ValueError, match=flag_error):
+        sp.step_jacobians(cell, xs, resets=jnp.zeros(T, jnp.int32))
+    with pytest.raises(ValueError, match=r"resets must be a bool array of shape \(12,\)"):
+        sp.state_gradients(cell, xs, resets=jnp.zeros((1, T), bool))
+    resets = jnp.zeros(T, bool).at[jnp.arange(0, T, 2)].set(True)
+    J = sp.step_jacobians(cell, xs, resets=resets)
+    with pytest.raises(ValueError, match=r"no segment is longer than transient \+ 1 = 2 steps"):
+        sp.lyapunov_spectrum(J, transient=1, resets=resets)
+    with pytest.raises(ValueError, match="resets must be concrete"):
+        jax.jit(lambda r: sp.lyapunov_spectrum(J, resets=r))(resets)

@@ -5,10 +5,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float
 
 from jaxrnn.cells.base import Cell, State
-from jaxrnn.spectra.jacobians import as_cell, check_trajectory, flat_step, initial_state
+from jaxrnn.layers.resets import restart
+from jaxrnn.spectra.jacobians import as_cell, check_resets, check_trajectory, flat_step, initial_state
 
 
 def last_step_loss(hs: Float[Array, "T H"]) -> Float[Array, ""]:
@@ -23,27 +24,32 @@ def state_gradients(
     xs: Float[Array, "T F"],
     state0: State | None = None,
     loss: Callable[[Array], Array] = last_step_loss,
+    *,
+    resets: Bool[Array, " T"] | None = None,
 ) -> Float[Array, "T n"]:
     """``dL/ds_k`` for k = 1..T (row k-1), flattened states, in one backward pass.
 
     A perturbation e_k, zero, is added to each state, s_k = step(s_{k-1}, x_k) + e_k;
     then dL/de_k = dL/ds_k, the total derivative through all later steps. ``loss``
     maps the outputs h_1..h_T (T, H) to a scalar; the default is ``last_step_loss``,
-    L = sum(h_T).
+    L = sum(h_T). With ``resets`` (T,), steps where it is True start from ``state0``
+    (``jaxrnn.spectra.jacobians``): no gradient flows back across a segment's start.
     """
     cell = as_cell(cell)
     check_trajectory(cell, xs)
+    resets = check_resets(resets, xs.shape[0])
     state0 = initial_state(cell, state0)
     step, s0, unravel = flat_step(cell, state0)
     xw = cell.project(xs)
+    flags = jnp.zeros(xs.shape[0], bool) if resets is None else resets
 
     def loss_of(eps):
         def body(s, inp):
-            x_t, e_t = inp
-            s = step(s, x_t) + e_t
+            x_t, e_t, reset = inp
+            s = step(restart(s, reset, s0), x_t) + e_t
             return s, cell.output(unravel(s))
 
-        _, hs = jax.lax.scan(body, s0, (xw, eps))
+        _, hs = jax.lax.scan(body, s0, (xw, eps, flags))
         return loss(hs)
 
     return jax.grad(loss_of)(jnp.zeros((xs.shape[0], s0.shape[0]), s0.dtype))

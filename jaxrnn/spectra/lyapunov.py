@@ -4,8 +4,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+import numpy as np
+from jaxtyping import Array, Bool, Float
 
+from jaxrnn.spectra.jacobians import check_resets
 from jaxrnn.spectra.products import check_jacobians, qr_signed
 
 
@@ -20,13 +22,24 @@ class Lyapunov(NamedTuple):
 
 
 def lyapunov_spectrum(
-    J: Float[Array, "T n n"], *, transient: int = 0, blocks: int = 10, num: int | None = None
+    J: Float[Array, "T n n"],
+    *,
+    transient: int = 0,
+    blocks: int = 10,
+    num: int | None = None,
+    resets: Bool[Array, " T"] | None = None,
 ) -> Lyapunov:
     """Q_t R_t = J_t Q_{t-1}; lambda_i = mean over t > transient of log R_t[i, i].
 
     ``J[t-1] = d s_t / d s_{t-1}``. The first ``transient`` steps orient Q and are not
     averaged. The sum of all n exponents equals the mean of log|det J_t| over the
     averaged steps. ``num`` < n computes only the largest ``num`` exponents (Q is n x num).
+
+    ``resets`` (T,), as given to ``step_jacobians``: the stream is several segments
+    (episodes) and the estimate pools them. Where a step restarts, its Jacobian (zero)
+    is skipped and Q starts again from the identity; the first ``transient`` steps of
+    every segment orient Q and are not averaged; ``running`` and the batch means run
+    over the averaged steps in order. ``resets`` must be concrete (not traced).
     """
     check_jacobians(J)
     T, n = J.shape[0], J.shape[1]
@@ -37,13 +50,19 @@ def lyapunov_spectrum(
         raise ValueError(f"transient must lie in [0, T={T}), got {transient}")
     if blocks < 2:
         raise ValueError(f"blocks must be >= 2, got {blocks}")
+    restarts = np.zeros(T, bool) if resets is None else _concrete_resets(resets, T)
+    kept = np.flatnonzero(~restarts & (_steps_into_segment(restarts) >= transient))
+    if kept.size == 0:
+        raise ValueError(f"no segment is longer than transient + 1 = {transient + 1} steps: nothing to average")
+    eye = jnp.eye(n, num, dtype=J.dtype)
 
-    def body(Q, J_t):
+    def body(Q, inputs):
+        J_t, restart = inputs
         Q, R = qr_signed(J_t @ Q)
-        return Q, jnp.log(jnp.maximum(jnp.diagonal(R), jnp.finfo(J.dtype).tiny))
+        return jnp.where(restart, eye, Q), jnp.log(jnp.maximum(jnp.diagonal(R), jnp.finfo(J.dtype).tiny))
 
-    _, stretches = jax.lax.scan(body, jnp.eye(n, num, dtype=J.dtype), J)
-    kept = stretches[transient:]
+    _, stretches = jax.lax.scan(body, eye, (J, jnp.asarray(restarts)))
+    kept = stretches[kept]
     running = jnp.cumsum(kept, axis=0) / jnp.arange(1, kept.shape[0] + 1, dtype=J.dtype)[:, None]
     m = kept.shape[0] // blocks
     if m >= 1:
@@ -52,3 +71,21 @@ def lyapunov_spectrum(
     else:
         stderr = jnp.full(num, jnp.nan, J.dtype)
     return Lyapunov(running[-1], stderr, running)
+
+
+def _concrete_resets(resets, T: int) -> np.ndarray:
+    """``resets`` on the host: a bool array of shape (T,)."""
+    if isinstance(resets, jax.core.Tracer):
+        raise ValueError("resets must be concrete (a NumPy or JAX array outside jit): the steps averaged depend on it")
+    return np.asarray(check_resets(resets, T))
+
+
+def _steps_into_segment(restarts: np.ndarray) -> np.ndarray:
+    """For each step, how many Jacobians of its segment's chain come before it (a
+    restarted step's own Jacobian is the cut, so the step after it counts 0)."""
+    count, out = 0, np.zeros(restarts.shape[0], int)
+    for t, restart in enumerate(restarts):
+        count = -1 if restart else count
+        out[t] = count
+        count += 1
+    return out
