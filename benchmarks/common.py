@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import jaxlib
 
 import jaxrnn
+from jaxrnn.study.report import results_json
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -39,6 +40,14 @@ def compile_pair(forward, params, x, device):
     return result
 
 
+def command_line() -> str:
+    """The command as a user types it, ``python -m benchmarks.x ...``: no path of the
+    machine that ran it."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = f"python -m {spec.name}" if spec is not None else f"python {os.path.basename(sys.argv[0])}"
+    return " ".join([program, *sys.argv[1:]])
+
+
 def environment(threads: int) -> dict:
     """Versions, devices, CPU model and threads, for the record."""
     cpu = platform.processor()
@@ -56,7 +65,7 @@ def environment(threads: int) -> dict:
         "cores": os.cpu_count(),
         "threads": threads,
         "devices": [str(d) for d in jax.devices()],
-        "command": " ".join(sys.argv),
+        "command": command_line(),
     }
     for name in ("torch", "flax", "equinox", "optax"):
         try:
@@ -81,7 +90,7 @@ def write_results(folder: str, module: str, argv, header: str, results: dict, te
     """``results.json`` and ``results.md`` (``write_markdown`` of ``text``) in ``folder``."""
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
+        f.write(results_json(results) + "\n")
     write_markdown(os.path.join(folder, "results.md"), module, argv, header, text)
 
 

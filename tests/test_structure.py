@@ -4,6 +4,8 @@ is private to the package, not to a module)."""
 
 import ast
 import pathlib
+import re
+import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "jaxrnn"
 
@@ -68,3 +70,32 @@ def test_no_import_cycle_between_modules():
         if name not in state:
             visit(name, [name])
     assert not cycles, cycles[:5]
+
+
+def tracked_files() -> list[pathlib.Path]:
+    """The files git tracks in this checkout (CI runs the suite in a fresh clone)."""
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT.parent, capture_output=True, check=True).stdout
+    return [ROOT.parent / name for name in out.decode().split("\0") if name]
+
+
+def test_no_tracked_file_above_one_megabyte():
+    """Large results are kept as summaries (what the pages cite and the figures draw)."""
+    sizes = {p.relative_to(ROOT.parent): p.stat().st_size for p in tracked_files() if p.is_file()}
+    large = {str(name): size for name, size in sizes.items() if size > 1_000_000}
+    assert not large, large
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(work|home|tmp|root|Users|mnt|scratch|private)/")
+
+
+def test_results_and_docs_carry_no_machine_path():
+    """A results file records its command as a user types it (``python -m benchmarks.x``,
+    ``--data data/mnist``), not the paths of the machine that ran it."""
+    found = [
+        f"{p.relative_to(ROOT.parent)}:{i + 1}: {line.strip()[:120]}"
+        for p in tracked_files()
+        if p.parts[len(ROOT.parent.parts)] in ("benchmarks", "docs") and p.suffix in (".md", ".json", ".txt")
+        for i, line in enumerate(p.read_text(errors="replace").splitlines())
+        if MACHINE_PATH.search(line)
+    ]
+    assert not found, found[:10]

@@ -99,6 +99,18 @@ def table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def results_json(obj, depth: int = 0) -> str:
+    """``obj`` as JSON with one key a line and every list of numbers on one line: readable,
+    and a results file about half the size of ``json.dumps(indent=1)``."""
+    pad = " " * (depth + 1)
+    if isinstance(obj, dict) and obj:
+        items = [f"{pad}{json.dumps(str(k))}: {results_json(v, depth + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    if isinstance(obj, list) and any(isinstance(v, dict | list) for v in obj):
+        return "[\n" + ",\n".join(pad + results_json(v, depth + 1) for v in obj) + "\n" + " " * depth + "]"
+    return json.dumps(obj, allow_nan=True)
+
+
 def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
     """Write results.json, table.md and the figures; returns the paths written
     (``force``: see ``check_writable``)."""
@@ -115,7 +127,7 @@ def write_report(results: dict, folder: str, force: bool = False) -> list[str]:
         return written[-1]
 
     with open(path("results.json"), "w") as f:
-        json.dump(results, f, indent=1, allow_nan=True)
+        f.write(results_json(results) + "\n")
     with open(path("table.md"), "w") as f:
         f.write(f"{caption(results)}:\n\n{table(results)}\n")
     figures = [("learning_curves.png", _learning_curves), ("gradient_vs_lag.png", _gradient_vs_lag)]
