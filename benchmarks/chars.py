@@ -1,7 +1,7 @@
 """A character-level language model on Jane Austen's six novels: jaxrnn against PyTorch
 on the same text, model, initial weights, optimizer, windows and number of updates.
 
-    python -m benchmarks.data austen data/austen
+    python -m jaxrnn.datasets.fetch austen data/austen
     python -m benchmarks.chars --data data/austen/austen.txt --out benchmarks/results/chars
 
 The text (``datasets.CharCorpus``: every character its own id) is split in order: the
@@ -192,7 +192,7 @@ def plot(results: dict, folder: str) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="the text file (python -m benchmarks.data austen)")
+    p.add_argument("--data", required=True, help="the text file (python -m jaxrnn.datasets.fetch austen)")
     p.add_argument("--out", required=True)
     p.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=sorted(CELLS))
     p.add_argument("--hidden", type=int, default=256)

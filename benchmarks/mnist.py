@@ -1,7 +1,7 @@
 """MNIST as sequences: jaxrnn against PyTorch on the same data, model, initial weights,
 optimizer, batch size and number of updates, in one run.
 
-    python -m benchmarks.data mnist data/mnist
+    python -m jaxrnn.datasets.fetch mnist data/mnist
     python -m benchmarks.mnist --data data/mnist --out benchmarks/results/mnist_rows
     python -m benchmarks.mnist --data data/mnist --order pixels --cells lstm rnn irnn \
         --out benchmarks/results/mnist_pixels
@@ -157,7 +157,7 @@ def plot(results: dict, folder: str, title: str) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="folder of the MNIST IDX files (python -m benchmarks.data mnist)")
+    p.add_argument("--data", required=True, help="the MNIST IDX files (python -m jaxrnn.datasets.fetch mnist)")
     p.add_argument("--out", required=True)
     p.add_argument("--order", default="rows", choices=["rows", "pixels", "permuted"])
     p.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=sorted(CELLS))

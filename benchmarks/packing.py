@@ -1,7 +1,7 @@
 """Packed rows against padded batches: real steps per second and time to a given accuracy.
 
-    python -m benchmarks.data vowels data/vowels
-    python -m benchmarks.data austen data/austen
+    python -m jaxrnn.datasets.fetch vowels data/vowels
+    python -m jaxrnn.datasets.fetch austen data/austen
     python -m benchmarks.packing --vowels data/vowels --text data/austen/austen.txt --out benchmarks/results/packing
 
 Three data sets, each trained twice from the same weights with ``jaxrnn.fit``: padded

@@ -2,7 +2,7 @@
 1986-2017, next-day forecasts by the three cells against the persistence forecast
 ("tomorrow = today") and a linear autoregression, jaxrnn and PyTorch side by side.
 
-    python -m benchmarks.data msft data/msft
+    python -m jaxrnn.datasets.fetch msft data/msft
     python -m benchmarks.stocks --data data/msft/msft.csv --out benchmarks/results/stocks
 
 Three framings of the same series, each cut in time 70/15/15 (train, validation, test)
@@ -168,7 +168,7 @@ def plot(results: dict, folder: str, days: int = 120) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="msft.csv (python -m benchmarks.data msft)")
+    p.add_argument("--data", required=True, help="msft.csv (python -m jaxrnn.datasets.fetch msft)")
     p.add_argument("--out", required=True)
     p.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], choices=sorted(CELLS))
     p.add_argument("--window", type=int, default=5, help="past days in a window (the notes' 5)")

@@ -2,7 +2,7 @@
 LPC cepstrum coefficients over 7-29 frames, with exact lengths against zero padding read as
 data, jaxrnn and PyTorch on the same weights.
 
-    python -m benchmarks.data vowels data/vowels
+    python -m jaxrnn.datasets.fetch vowels data/vowels
     python -m benchmarks.vowels --data data/vowels --out benchmarks/results/vowels
 
 Inputs are standardised per channel with the training set's statistics over valid frames

@@ -210,8 +210,8 @@ def test_a_character_corpus_splits_in_order_and_streams_one_hot(tmp_path):
 
 
 def test_the_austen_command_reads_r_character_vectors_written_by_hand():
-    """benchmarks/data.py's reader of R's lazy-load database, on chunks serialised here."""
-    from benchmarks.data import read_r_strings
+    """jaxrnn.datasets.fetch's reader of R's lazy-load database, on chunks serialised here."""
+    from jaxrnn.datasets.fetch import read_r_strings
 
     def chunk(strings, version=3):
         body = b"X\n" + struct.pack(">3i", version, 0x040201, 0x030500)
