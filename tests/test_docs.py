@@ -6,6 +6,8 @@ paragraph holds a list or a table as literal text (Markdown swallows a list that
 a line of text with no blank line, and a table indented inside a list item)."""
 
 import html
+import importlib
+import inspect
 import os
 import pathlib
 import re
@@ -43,7 +45,56 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
     api = (tmp_path / "site" / "api" / "callbacks" / "index.html").read_text()
     assert "ModelCheckpoint" in api and "resume" in api  # the reference is generated from the docstrings
     faults = [fault for page in sorted((ROOT / "docs").rglob("*.md")) for fault in rendering_faults(page, tmp_path)]
+    faults += [fault for page in sorted((ROOT / "docs" / "api").glob("*.md")) for fault in api_faults(page, tmp_path)]
     assert not faults, "\n".join(faults)
+
+
+def api_faults(source: pathlib.Path, site: pathlib.Path) -> list[str]:
+    """What an API page shows wrongly: an object that is not public (a private name, a
+    module's internals where a package's ``__all__`` is meant), or a callable class
+    without its ``__call__`` and the shapes it takes and returns."""
+    page = (site / "site" / "api" / source.stem / "index.html").read_text()
+    shown = re.findall(r'<h\d id="(jaxrnn\.[^"]+)"', page)
+    faults = []
+    for target in re.findall(r"^::: (\S+)", source.read_text(), flags=re.M):
+        obj = documented(target)
+        members = [name[len(target) + 1 :] for name in shown if name.startswith(target + ".")]
+        public = getattr(obj, "__all__", None) if inspect.ismodule(obj) else None
+        if inspect.ismodule(obj) and public is None:
+            faults.append(f"{source.name}: {target} is a module without __all__ (its internals would show)")
+        for member in members:
+            first = member.split(".")[0]
+            if any(part.startswith("_") and part != "__call__" for part in member.split(".")):
+                faults.append(f"{source.name}: {target}.{member} is private")
+            elif public is not None and first not in public:
+                faults.append(f"{source.name}: {target}.{member} is not in {target}.__all__")
+        method = call_method(obj) if inspect.isclass(obj) else None
+        if method is not None:
+            section = re.search(rf'id="{re.escape(target)}\.{method}"(.*?)(<h\d id=|$)', page, flags=re.S)
+            if section is None:
+                faults.append(f"{source.name}: {target} does not show its {method}")
+            elif not re.search(r"Array\b|\((B|N|T|\.\.\.|\*b)\b", plain(section.group(1))):
+                faults.append(f"{source.name}: {target}.{method} shows no shapes")
+    return faults
+
+
+def documented(target: str):
+    """The object a ``::: target`` line documents: a module, or a name in one."""
+    try:
+        return importlib.import_module(target)
+    except ImportError:
+        module, _, name = target.rpartition(".")
+        return getattr(documented(module), name)
+
+
+def call_method(cls: type) -> str | None:
+    """What a user calls an instance of ``cls`` through: ``forward`` for a PyTorch module,
+    ``__call__`` for a class that has one (of its own or inherited), else None."""
+    if any(base.__module__.startswith("torch") and base.__name__ == "Module" for base in cls.__mro__):
+        return "forward"
+    if issubclass(cls, BaseException) or not any("__call__" in vars(base) for base in cls.__mro__[:-1]):
+        return None
+    return "__call__"
 
 
 def rendering_faults(source: pathlib.Path, site: pathlib.Path) -> list[str]:

@@ -298,7 +298,7 @@ def test_fits_default_loss_on_a_classifier_hints_at_cross_entropy():
 def test_a_resumed_epoch_counts_its_time_before_the_interruption(tmp_path, monkeypatch):
     """fit's clock advances 0.5 s at every reading: the resumed epoch reports the time of
     its updates before the interruption and after, as the uninterrupted run does."""
-    fit_module = importlib.import_module("jaxrnn.train.fit")  # the module, not the function of its name
+    fit_module = importlib.import_module("jaxrnn.train.fitting")
 
     clock = {"t": 0.0}
 
@@ -321,7 +321,7 @@ def test_a_resumed_epoch_counts_its_time_before_the_interruption(tmp_path, monke
 def test_a_terminal_without_width_gets_lines_not_a_bar(monkeypatch, capsys):
     from jaxrnn.callbacks import EpochPrinter
 
-    fit_module = importlib.import_module("jaxrnn.train.fit")
+    fit_module = importlib.import_module("jaxrnn.train.fitting")
 
     monkeypatch.setattr(fit_module.sys.stderr, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(fit_module, "_columns", lambda: 0)

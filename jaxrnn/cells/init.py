@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+__all__ = ["Initializer", "gaussian", "glorot_uniform", "identity", "orthogonal"]
+
 Initializer = Callable[[PRNGKeyArray, tuple[int, ...], jnp.dtype], Array]
 
 

@@ -2,9 +2,9 @@
 
 from jaxrnn.data import Data, streams
 from jaxrnn.train.devices import Placement
-from jaxrnn.train.evaluate import evaluate, predict
+from jaxrnn.train.evaluation import evaluate, predict
 from jaxrnn.train.feeds import HostBatches
-from jaxrnn.train.fit import default_optimizer, fit
+from jaxrnn.train.fitting import default_optimizer, fit
 from jaxrnn.train.history import History
 from jaxrnn.train.lengths import MissingLengthsWarning
 from jaxrnn.train.losses import binary_cross_entropy, cross_entropy, mse

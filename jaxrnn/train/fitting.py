@@ -19,7 +19,7 @@ from jaxrnn.layers import with_remat
 from jaxrnn.train import arguments
 from jaxrnn.train import callbacks as cb
 from jaxrnn.train.devices import Placement
-from jaxrnn.train.evaluate import Evaluator, make_objective
+from jaxrnn.train.evaluation import Evaluator, make_objective
 from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
 from jaxrnn.train.lengths import padded, remember, warn_if_missing
