@@ -104,7 +104,8 @@ def run(name: str, data, args) -> dict:
     classes = int(np.max(train.targets)) + 1
     real = int(np.sum(train.lengths))
     steps = int(np.prod(train.inputs.shape[:2]))
-    options = dict(loss="cross_entropy", optimizer=jaxrnn.default_optimizer(args.lr), verbose=0, metrics=["accuracy"])
+    loss = jaxrnn.Loss("cross_entropy", metrics=["accuracy"])
+    options = dict(loss=loss, optimizer=jaxrnn.default_optimizer(args.lr), verbose=0)
     model = model_for(kind, cell, train, classes, args.hidden, args.seed)
     parts = layouts(train, test, args.batch, args.row_factor)
     epochs = {layout: [] for layout in parts}

@@ -384,7 +384,6 @@ def fit_args(c: Config, key, val) -> dict:
         validation=val,
         optimizer=optimizer(c.optimizer),
         verbose=False,
-        metrics=[],
     )
 
 

@@ -60,8 +60,6 @@ def no_update(monkeypatch):
         (dict(key=0), TypeError, "key must be a PRNG key"),
         (dict(epochs=True), ValueError, r"epochs must be an int >= 0, got True"),
         (dict(steps_per_execution=0), ValueError, r"steps_per_execution must be an int >= 1"),
-        (dict(metrics=["f1"]), ValueError, r"metrics must be names from .*unknown \['f1'\]"),
-        (dict(loss="mse", metrics=["perplexity"]), ValueError, r"need loss='cross_entropy'"),
         (dict(callbacks=[print]), TypeError, r"callbacks must be jaxrnn.callbacks objects"),
     ],
 )
@@ -91,10 +89,11 @@ def test_bad_class_ids_are_named_before_any_update(no_update, targets, error, ma
 def test_loss_on_last_needs_one_output_per_step(no_update):
     x, _, _ = data()
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(3)), jaxrnn.Head(H, 1, key=key(4)))
-    with pytest.raises(ValueError, match=r"data: loss_on='last' needs one output per step .* gives \(8, 1\)"):
-        jaxrnn.fit(model, (x, jnp.ones((16, 1))), key=key(), batch_size=8, loss_on="last")
-    with pytest.raises(ValueError, match=r"loss_on='last' needs one output per step"):
-        jaxrnn.evaluate(model, (x, jnp.ones((16, 1))), loss_on="last")
+    last = jaxrnn.Loss(on="last")
+    with pytest.raises(ValueError, match=r"data: Loss\(on='last'\) needs one output per step .* gives \(8, 1\)"):
+        jaxrnn.fit(model, (x, jnp.ones((16, 1))), key=key(), batch_size=8, loss=last)
+    with pytest.raises(ValueError, match=r"Loss\(on='last'\) needs one output per step"):
+        jaxrnn.evaluate(model, (x, jnp.ones((16, 1))), loss=last)
 
 
 def test_bad_validation_is_found_before_any_update(no_update):
@@ -204,3 +203,33 @@ def test_temp_files_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
     x, y, lengths = data()
     jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, callbacks=[ModelCheckpoint(str(path))])
     assert sorted(os.listdir(tmp_path)) == [".other.ckpt.tmp-keep", "run.ckpt"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(on="first"), ValueError, r"Loss: on must be 'all' or 'last', got 'first'"),
+        (dict(reduction="max"), ValueError, r"Loss: reduction must be 'mean' or 'sum', got 'max'"),
+        (dict(metrics=["f1"]), ValueError, r"metrics must be names from .*unknown \['f1'\]"),
+        (dict(metrics="accuracy"), TypeError, r"metrics must be a list of names"),
+        (dict(fn="mse", metrics=["perplexity"]), ValueError, r"need loss='cross_entropy'"),
+        (dict(fn="hinge"), ValueError, "loss must be one of"),
+    ],
+)
+def test_a_bad_loss_object_names_its_field_when_built(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        jaxrnn.Loss(**kwargs)
+
+
+def test_fit_validation_and_evaluate_report_the_same_loss_object():
+    """One Loss for all three: fit's last validation equals evaluate on the same data with it."""
+    x, y, lengths = data()
+    loss = jaxrnn.Loss("cross_entropy", on="last", reduction="sum", metrics=["accuracy", "perplexity"])
+    model, history = jaxrnn.fit(
+        tagger(), (x, y, lengths), key=key(), loss=loss, batch_size=8, validation=(x, y, lengths), verbose=False
+    )
+    got = jaxrnn.evaluate(model, (x, y, lengths), loss=loss)
+    assert set(got) == {"loss", "accuracy", "perplexity"}
+    for name, value in got.items():
+        assert history.epochs[-1][f"val_{name}"] == pytest.approx(value, rel=1e-5)
+    assert loss == jaxrnn.Loss("cross_entropy", on="last", reduction="sum", metrics=("accuracy", "perplexity"))

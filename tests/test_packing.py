@@ -92,8 +92,9 @@ def test_evaluate_and_predict_on_packed_rows_give_the_padded_results(kind, reduc
     model = one if kind == "many_to_one" else many
     data = padded_data(3, per_step=kind == "many_to_many")
     packed = pack(data, row_length=2 * T)
-    want = jaxrnn.evaluate(model, data, loss="cross_entropy", reduction=reduction, metrics=["accuracy"])
-    got = jaxrnn.evaluate(model, packed, loss="cross_entropy", reduction=reduction, metrics=["accuracy"], batch_size=4)
+    loss = jaxrnn.Loss("cross_entropy", reduction=reduction, metrics=["accuracy"])
+    want = jaxrnn.evaluate(model, data, loss=loss)
+    got = jaxrnn.evaluate(model, packed, loss=loss, batch_size=4)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
     assert got["accuracy"] == pytest.approx(want["accuracy"], abs=1e-9)
     np.testing.assert_allclose(
@@ -104,8 +105,8 @@ def test_evaluate_and_predict_on_packed_rows_give_the_padded_results(kind, reduc
 def test_loss_on_the_last_step_of_each_packed_sequence():
     _, many = models()
     data = padded_data(4, per_step=True)
-    want = jaxrnn.evaluate(many, data, loss="cross_entropy", loss_on="last")
-    got = jaxrnn.evaluate(many, pack(data, row_length=T + 5), loss="cross_entropy", loss_on="last")
+    want = jaxrnn.evaluate(many, data, loss=jaxrnn.Loss("cross_entropy", on="last"))
+    got = jaxrnn.evaluate(many, pack(data, row_length=T + 5), loss=jaxrnn.Loss("cross_entropy", on="last"))
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
 
 
@@ -142,8 +143,8 @@ def test_packing_mistakes_are_named():
     )
     with pytest.raises(ValueError, match="a many-to-one model on packed rows needs merge='concat'"):
         jaxrnn.predict(summed, packed)
-    with pytest.raises(ValueError, match="loss_on='last' needs targets per step"):
-        jaxrnn.evaluate(models()[0], packed, loss="cross_entropy", loss_on="last")
+    with pytest.raises(ValueError, match="Loss: on='last' needs targets per step"):
+        jaxrnn.evaluate(models()[0], packed, loss=jaxrnn.Loss("cross_entropy", on="last"))
 
 
 def test_truncated_bptt_carries_the_state_across_windows_and_restarts_it_at_each_sequence():

@@ -80,8 +80,7 @@ def test_evaluate_cross_entropy_and_metrics_equal_numpy_by_hand():
     got = jaxrnn.evaluate(
         model,
         (x, y, lengths),
-        loss="cross_entropy",
-        metrics=["accuracy", "perplexity", "bits_per_char"],
+        loss=jaxrnn.Loss("cross_entropy", metrics=["accuracy", "perplexity", "bits_per_char"]),
         batch_size=7,
     )
     logits = np.asarray(model(x, lengths=lengths), np.float64)
@@ -105,9 +104,11 @@ def test_evaluate_mse_last_step_and_sum_reduction_by_hand():
     last = np.asarray(lengths) - 1
     data = (x, targets, lengths)
     assert jaxrnn.evaluate(model, data)["loss"] == pytest.approx(sq[valid].mean(), rel=1e-5)
-    assert jaxrnn.evaluate(model, data, reduction="sum")["loss"] == pytest.approx((sq * valid).sum(1).mean(), rel=1e-5)
+    summed = jaxrnn.evaluate(model, data, loss=jaxrnn.Loss(reduction="sum"))["loss"]
+    assert summed == pytest.approx((sq * valid).sum(1).mean(), rel=1e-5)
     want_last = sq[np.arange(20), last].mean()
-    assert jaxrnn.evaluate(model, data, loss_on="last", batch_size=3)["loss"] == pytest.approx(want_last, rel=1e-5)
+    on_last = jaxrnn.evaluate(model, data, loss=jaxrnn.Loss(on="last"), batch_size=3)["loss"]
+    assert on_last == pytest.approx(want_last, rel=1e-5)
 
 
 def test_binary_cross_entropy_and_its_accuracy_by_hand():
@@ -119,7 +120,7 @@ def test_binary_cross_entropy_and_its_accuracy_by_hand():
     z = np.asarray(model(x), np.float64)
     p = 1 / (1 + np.exp(-z))
     bce = -(np.asarray(t) * np.log(p) + (1 - np.asarray(t)) * np.log(1 - p)).mean(-1)
-    got = jaxrnn.evaluate(model, (x, t), loss="binary_cross_entropy", metrics=["accuracy"])
+    got = jaxrnn.evaluate(model, (x, t), loss=jaxrnn.Loss("binary_cross_entropy", metrics=["accuracy"]))
     assert got["loss"] == pytest.approx(bce.mean(), rel=1e-5)
     assert got["accuracy"] == pytest.approx(((z > 0) == (np.asarray(t) > 0.5)).all(-1).mean())
     trained, hist = jaxrnn.fit(
@@ -134,8 +135,7 @@ def test_fit_metrics_for_a_language_model():
         tagger(),
         jaxrnn.TBPTT((x, y, lengths), 3),
         key=key(),
-        loss="cross_entropy",
-        metrics=["perplexity", "bits_per_char"],
+        loss=jaxrnn.Loss("cross_entropy", metrics=["perplexity", "bits_per_char"]),
         validation=(x[:8], y[:8], lengths[:8]),
         epochs=2,
         batch_size=8,

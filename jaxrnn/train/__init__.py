@@ -9,11 +9,13 @@ from jaxrnn.train.history import History
 from jaxrnn.train.lengths import MissingLengthsWarning
 from jaxrnn.train.losses import binary_cross_entropy, cross_entropy, mse
 from jaxrnn.train.metrics import accuracy
+from jaxrnn.train.objective import Loss
 from jaxrnn.train.tbptt import TBPTT
 
 __all__ = [
     "Data",
     "History",
+    "Loss",
     "MissingLengthsWarning",
     "HostBatches",
     "Placement",

@@ -6,7 +6,6 @@ the batches with ``lax.map`` inside one jit-compiled call, the model in inferenc
 """
 
 import math
-from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -20,9 +19,9 @@ from jaxrnn.train import arguments, cpu_options
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
 from jaxrnn.train.lengths import warn_if_missing
-from jaxrnn.train.losses import LossFn, resolve_loss, takes_class_ids
-from jaxrnn.train.metrics import Metric, finish, resolve_metrics
-from jaxrnn.train.objective import Objective
+from jaxrnn.train.losses import LossFn
+from jaxrnn.train.metrics import finish
+from jaxrnn.train.objective import Loss, Objective, as_loss
 from jaxrnn.train.protocol import Forward, Predictor, training_forward
 from jaxrnn.train.sources import Sequences
 
@@ -60,22 +59,27 @@ def evaluate(
     model,
     data,
     *,
-    loss: str | LossFn = "mse",
-    loss_on: str = "all",
-    reduction: str = "mean",
-    metrics: Sequence[str] | None = None,
+    loss: str | LossFn | Loss = "mse",
     batch_size: int = 256,
     forward: Forward | None = None,
 ) -> dict[str, float]:
-    """The loss (and metrics) of ``model`` on ``data = (inputs, targets[, lengths])``.
+    """The loss (and metrics) of ``model`` on ``data``, averaged over every valid position
+    of the whole data set, in inference mode (no dropout).
 
-    The same objective as ``fit`` (see there for ``loss``, ``loss_on``, ``reduction``,
-    ``metrics``, ``forward``), averaged over every valid position of the whole data set,
-    in inference mode. ``data`` may be ``HostBatches`` (batches from the host, one pass;
-    ``batch_size`` then is the batches' own). Pass the ``loss`` the model was trained with: the default is
-    "mse" (a model does not record its training loss), and targets that do not fit it
-    (class ids for a classifier) are an error that says so. Returns ``{'loss': ...,
-    'accuracy': ..., ...}`` (Python floats).
+    Args:
+        model: the model, as ``fit`` takes it.
+        data: ``(inputs, targets[, lengths])`` arrays (inputs (N, T, F) or (N, F)),
+            packed rows (``jaxrnn.datasets.pack``), or ``HostBatches`` (one pass; its
+            batches are the batches, ``batch_size`` is then unused).
+        loss: the ``Loss`` the model was trained with (or its name, for ``Loss(name)``):
+            the default is "mse", since a model does not record its training loss;
+            targets that do not fit it (class ids for a classifier) are an error that
+            says so.
+        batch_size: sequences a batch (one compiled ``lax.map`` over the batches).
+        forward: as in ``fit``, for a model outside the training protocol.
+
+    Returns:
+        ``{'loss': ..., '<metric>': ...}`` as Python floats.
     """
     stream = data if isinstance(data, HostBatches) else None
     if stream is not None:
@@ -83,8 +87,7 @@ def evaluate(
     packed = packed_kind(data)
     data = as_data(data) if stream is None else stream.first()
     warn_if_missing(model, data, "data")
-    loss_fn = resolve_loss(loss)
-    objective = make_objective(loss_fn, loss_on, reduction, metrics, packed)
+    objective = as_loss(loss).objective(packed)
     check_count(batch_size, "batch_size")
     evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size), Placement(1))
     name = "data" if stream is None else "data: batch 0"
@@ -100,22 +103,6 @@ def evaluate(
             t0, c0 = totals.get(k, (0.0, 0.0))
             totals[k] = (t0 + t, c0 + c)
     return finish(totals, objective.metrics)
-
-
-def make_objective(
-    loss_fn: LossFn, loss_on: str, reduction: str, metrics: Sequence[str] | None, packed: str | None = None
-) -> Objective:
-    """The objective of ``fit`` and ``evaluate``; ValueError naming the argument that is off.
-    ``packed``: the kind of packed rows' targets (``jaxrnn.data.packed_kind``)."""
-    if loss_on not in ("all", "last"):
-        raise ValueError(f"loss_on must be 'all' or 'last', got {loss_on!r}")
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    class_ids = takes_class_ids(loss_fn)
-    resolved: tuple[Metric, ...] = resolve_metrics(metrics, class_ids)
-    if packed == "sequences" and loss_on == "last":
-        raise ValueError("loss_on='last' needs targets per step; these packed rows hold one per sequence")
-    return Objective(loss_fn, reduction, loss_on == "last", class_ids, resolved, packed)
 
 
 @cpu_options.filter_jit

@@ -15,16 +15,16 @@ from jaxtyping import PRNGKeyArray
 
 from jaxrnn._checks import check_count, prng_key
 from jaxrnn.data import as_data, batch_indices, packed_kind
-from jaxrnn.layers import with_remat
 from jaxrnn.train import arguments
 from jaxrnn.train import callbacks as cb
 from jaxrnn.train.devices import Placement
-from jaxrnn.train.evaluation import Evaluator, make_objective
+from jaxrnn.train.evaluation import Evaluator
 from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
 from jaxrnn.train.lengths import padded, remember, warn_if_missing
-from jaxrnn.train.losses import LossFn, resolve_loss
+from jaxrnn.train.losses import LossFn
 from jaxrnn.train.metrics import finish
+from jaxrnn.train.objective import Loss, as_loss
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
 from jaxrnn.train.sources import Sequences, Windows
 from jaxrnn.train.state import TrainState
@@ -48,19 +48,15 @@ def fit(
     data,
     *,
     key: PRNGKeyArray,
-    loss: str | LossFn = "mse",
-    loss_on: str = "all",
-    reduction: str = "mean",
+    loss: str | LossFn | Loss = "mse",
     optimizer: optax.GradientTransformation | None = None,
     epochs: int = 1,
     batch_size: int = 32,
     shuffle: bool = True,
     validation=None,
-    metrics: Sequence[str] | None = None,
     callbacks: Sequence[cb.Callback] = (),
     verbose: bool = True,
     forward: Forward | None = None,
-    remat: bool | None = None,
     steps_per_execution: int | None = None,
     placement: Placement | None = None,
 ) -> tuple[eqx.Module, History]:
@@ -74,25 +70,23 @@ def fit(
             the same trained by truncated BPTT; or ``HostBatches(loader)``, batches
             streamed from the host in the loader's order (the data guide).
         key: drives shuffling and dropout: the same key gives the same run.
-        loss: on logits: "mse", "cross_entropy" (class ids), "binary_cross_entropy" or
-            ``f(logits, targets) -> per-position loss``; steps past ``lengths`` are masked.
-        loss_on: "all" steps or each sequence's "last" valid step.
-        reduction: "mean" over every valid (sequence, step), or "sum" over steps.
+        loss: a ``jaxrnn.Loss`` (the loss function, the steps it is on, its reduction,
+            the metrics beside it), or a loss name or function for ``Loss(loss)``: on
+            logits, "mse", "cross_entropy" (class ids), "binary_cross_entropy" or
+            ``f(logits, targets) -> per-position loss``; steps past ``lengths`` are
+            masked. Validation reports the same; give ``evaluate`` the same object.
         optimizer: any Optax transformation; default ``default_optimizer()``.
         epochs: passes over the data.
         batch_size: examples per update (above the data size: one batch of all of it);
             the last batch is padded with weight-0 examples.
         shuffle: draw a new order every epoch.
         validation: data of the same form: ``val_loss`` and ``val_<metric>`` each epoch.
-        metrics: from "accuracy", "perplexity", "bits_per_char" (default: accuracy for
-            cross-entropy).
         callbacks: ``jaxrnn.callbacks`` objects (``EarlyStopping``, ``ModelCheckpoint``,
             ``CSVLogger``, ...; ``StopOnNonFinite(10)`` and ``WarnOnLossRise(10)`` are
             added unless given).
         verbose: a progress bar on a terminal, one line per epoch otherwise.
         forward: ``forward(model, inputs, targets, lengths, key) -> logits`` for a model
             outside the training protocol.
-        remat: set remat on every recurrent layer (None: as the layers say).
         steps_per_execution: updates per device call (default up to 32); callbacks and
             the bar act between calls.
         placement: where the data and the model live (``Placement``); default
@@ -108,9 +102,8 @@ def fit(
     """
     started = time.perf_counter()
     setup = _setup(
-        model, data, key=key, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer,
-        epochs=epochs, batch_size=batch_size, shuffle=shuffle, validation=validation,
-        metrics=metrics, callbacks=callbacks, verbose=verbose, forward=forward, remat=remat,
+        model, data, key=key, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+        shuffle=shuffle, validation=validation, callbacks=callbacks, verbose=verbose, forward=forward,
         steps_per_execution=steps_per_execution, placement=placement,
     )  # fmt: skip
     setup.run.history.setup_seconds = time.perf_counter() - started  # this run's, after a resume too
@@ -130,8 +123,8 @@ class _Setup(NamedTuple):
     devices: Placement
 
 
-def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, validation, metrics, callbacks,
-             verbose, forward, remat, steps_per_execution):  # fmt: skip
+def _checked(model, data, *, loss, optimizer, epochs, validation, callbacks, verbose, forward,
+             steps_per_execution):  # fmt: skip
     """fit's arguments checked, each error naming its argument, before any work."""
     windows = data if isinstance(data, TBPTT) else None
     stream = data if isinstance(data, HostBatches) else None
@@ -145,7 +138,7 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
         )
     data = windows.data if windows is not None else as_data(data) if stream is None else stream.first()
     val = None if validation is None else as_data(validation, "validation")
-    objective = make_objective(resolve_loss(loss), loss_on, reduction, metrics, packed or packed_kind(validation))
+    objective = as_loss(loss).objective(packed or packed_kind(validation))
     ks = None if windows is None else (windows.k1, windows.k2)
     warn_if_missing(model, data, "data", stacklevel=5)
     if val is not None:
@@ -165,21 +158,18 @@ def _checked(model, data, *, loss, loss_on, reduction, optimizer, epochs, valida
             f"got a {type(model).__name__}" + (" with forward=" if forward is not None else "")
         )
     optimizer = default_optimizer() if optimizer is None else optimizer
-    if remat is not None:
-        model = with_remat(model, remat)
     model = remember(model, data)  # padded data with lengths: the model records it, in its checkpoints too
     arguments.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
     return model, stream, data, val, objective, ks, callbacks, run_forward, optimizer
 
 
-def _setup(model, data, *, key, loss, loss_on, reduction, optimizer, epochs, batch_size, shuffle, validation,
-           metrics, callbacks, verbose, forward, remat, steps_per_execution, placement) -> _Setup:  # fmt: skip
+def _setup(model, data, *, key, loss, optimizer, epochs, batch_size, shuffle, validation, callbacks, verbose,
+           forward, steps_per_execution, placement) -> _Setup:  # fmt: skip
     """Every check before any work (``_checked``), then the pieces: placement, source,
     feed, block, the run."""
     model, stream, data, val, objective, ks, callbacks, run_forward, optimizer = _checked(
-        model, data, loss=loss, loss_on=loss_on, reduction=reduction, optimizer=optimizer, epochs=epochs,
-        validation=validation, metrics=metrics, callbacks=callbacks, verbose=verbose,
-        forward=forward, remat=remat, steps_per_execution=steps_per_execution,
+        model, data, loss=loss, optimizer=optimizer, epochs=epochs, validation=validation, callbacks=callbacks,
+        verbose=verbose, forward=forward, steps_per_execution=steps_per_execution,
     )  # fmt: skip
     key = prng_key(key)
     if placement is not None and not isinstance(placement, Placement):

@@ -1,5 +1,12 @@
-"""What one update differentiates: the loss of a model's logits at the positions that count."""
+"""What one update differentiates: the loss of a model's logits at the positions that count.
 
+``Loss`` is the user's setting (which loss, on which steps, reduced how, the metrics
+beside it), shared by ``fit``, its validation and ``evaluate``; ``Objective`` is what the
+update and the evaluator compute from it for one kind of data.
+"""
+
+import dataclasses
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -7,11 +14,62 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from jaxrnn.layers.segments import segment_bounds, segment_flags
-from jaxrnn.train.losses import LossFn, reduce
-from jaxrnn.train.metrics import Metric
+from jaxrnn.train.losses import LossFn, reduce, resolve_loss, takes_class_ids
+from jaxrnn.train.metrics import Metric, resolve_metrics
 
 Sums = dict[str, tuple[Array, Array]]
 """``{name: (total, count)}``: sums over positions that add up across batches."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """What ``fit`` minimises and ``evaluate`` reports: one object for both.
+
+    ``fit(..., loss="cross_entropy")`` is ``Loss("cross_entropy")``; pass a ``Loss`` for
+    anything else, and the same one to ``evaluate``. Checked when built: a wrong value is
+    a ValueError naming the field, before any work.
+
+    Args:
+        fn: "mse", "cross_entropy" (targets are class ids), "binary_cross_entropy", or
+            ``fn(logits, targets) -> per-position loss`` (logits (..., out)); always on
+            logits, never on probabilities.
+        on: "all" steps, or each sequence's "last" valid step (a model with one output
+            per step, (B, T, out)); steps past ``lengths`` never count.
+        reduction: "mean" over every valid (sequence, step), or "sum" over steps, then the
+            mean over sequences (the notes' L = sum_t L_t).
+        metrics: names from "accuracy", "perplexity", "bits_per_char", reported beside the
+            loss (each ``val_<name>`` in validation); None: accuracy for cross-entropy,
+            nothing otherwise.
+    """
+
+    fn: str | LossFn = "mse"
+    on: str = "all"
+    reduction: str = "mean"
+    metrics: Sequence[str] | None = None
+
+    def __post_init__(self):
+        if self.on not in ("all", "last"):
+            raise ValueError(f"Loss: on must be 'all' or 'last', got {self.on!r}")
+        if self.reduction not in ("mean", "sum"):
+            raise ValueError(f"Loss: reduction must be 'mean' or 'sum', got {self.reduction!r}")
+        resolve_metrics(self.metrics, takes_class_ids(resolve_loss(self.fn)))
+        if self.metrics is not None:
+            object.__setattr__(self, "metrics", tuple(self.metrics))
+
+    def objective(self, packed: str | None = None) -> "Objective":
+        """What an update and the evaluator compute; ``packed``: the kind of packed rows'
+        targets (``jaxrnn.data.packed_kind``), None for padded data."""
+        if packed == "sequences" and self.on == "last":
+            raise ValueError("Loss: on='last' needs targets per step; these packed rows hold one per sequence")
+        fn = resolve_loss(self.fn)
+        class_ids = takes_class_ids(fn)
+        metrics = resolve_metrics(self.metrics, class_ids)
+        return Objective(fn, self.reduction, self.on == "last", class_ids, metrics, packed)
+
+
+def as_loss(loss) -> Loss:
+    """``loss`` as a ``Loss``: a ``Loss`` itself, or a loss name or function for ``Loss(loss)``."""
+    return loss if isinstance(loss, Loss) else Loss(loss)
 
 
 class Objective(NamedTuple):
@@ -57,8 +115,8 @@ class Objective(NamedTuple):
         if not per_step:
             if self.last_step_only:
                 raise ValueError(
-                    f"loss_on='last' needs one output per step (B, T, out); the model gives {tuple(logits.shape)}, "
-                    "one per sequence, which is already its last step: leave loss_on='all'"
+                    f"Loss(on='last') needs one output per step (B, T, out); the model gives {tuple(logits.shape)}, "
+                    "one per sequence, which is already its last step: leave on='all'"
                 )
             return logits, targets, weights
         w = jnp.broadcast_to(weights[:, None], logits.shape[:2])
