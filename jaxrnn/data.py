@@ -119,11 +119,19 @@ def batch_indices(n: int, batch_size: int, key: PRNGKeyArray | None, epoch: int)
 def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple[Array, Array]:
     """Cut one long sequence into ``n_streams`` parallel streams for next-step prediction.
 
-    Returns ``(inputs, targets)`` of shape (n_streams, L) with ``targets[b, t] =
-    inputs[b, t + 1]`` in the original order: stream b is the b-th contiguous slice of
-    the sequence, so consecutive time chunks of a batch continue each other. Fit them
-    as ``TBPTT((inputs, targets), k)`` with ``batch_size=n_streams``: the state is carried from chunk to
-    chunk (stateful training, the character-level language-model setting).
+    Stream b is the b-th contiguous slice of the sequence, so consecutive time chunks of a
+    batch continue each other. Fit them as ``TBPTT((inputs, targets), k)`` with
+    ``batch_size=n_streams``: the state is carried from chunk to chunk (stateful
+    training, the character-level language-model setting).
+
+    Args:
+        sequence: one long sequence (N, ...), e.g. token ids (N,).
+        n_streams: B, the parallel streams (the batch).
+        window: cut L down to a multiple of it (the TBPTT window), if given.
+
+    Returns:
+        ``(inputs, targets)``, each (n_streams, L, ...), with ``targets[b, t] =
+        inputs[b, t + 1]`` in the original order.
     """
     n_streams = check_count(n_streams, "n_streams")
     sequence = jnp.asarray(sequence)

@@ -90,7 +90,12 @@ def _build(spec, where: str):
 
 
 def save(path: str, model: eqx.Module) -> None:
-    """Write ``model`` (arrays and architecture) to ``path`` atomically."""
+    """Write ``model`` (arrays and architecture) to ``path`` atomically.
+
+    Args:
+        path: the file to write (an existing one is replaced whole, never half-written).
+        model: any jaxrnn model or layer (an Equinox module built from jaxrnn's parts).
+    """
     if not isinstance(model, eqx.Module):
         raise TypeError(f"model must be an Equinox module (a jaxrnn model or layer), got {type(model).__name__}")
     ckpt.check_writable(path)
@@ -100,8 +105,15 @@ def save(path: str, model: eqx.Module) -> None:
 def load(path: str) -> eqx.Module:
     """The model saved at ``path`` by ``save`` or in a ``fit`` checkpoint; nothing else needed.
 
-    ValueError naming the path for a file that is not a jaxrnn checkpoint, is corrupt,
-    or holds no architecture (a checkpoint of an older jaxrnn).
+    Args:
+        path: a file written by ``save`` or ``ModelCheckpoint``.
+
+    Returns:
+        The model, rebuilt from the architecture in the file, with its arrays.
+
+    Raises:
+        ValueError: naming the path, for a file that is not a jaxrnn checkpoint, is
+            corrupt, or holds no architecture (a checkpoint of an older jaxrnn).
     """
     meta = ckpt.read_meta(path)
     spec = meta.get("architecture")

@@ -28,7 +28,18 @@ GatedCell = LSTMCell | GRUCell | ResetBeforeGRUCell
 
 
 def chrono_init(cell: GatedCell, t_max: int, *, key: PRNGKeyArray) -> GatedCell:
-    """``cell`` with chrono-initialised gate biases for dependencies up to ``t_max`` steps."""
+    """``cell`` with chrono-initialised gate biases for dependencies up to ``t_max`` steps.
+
+    Args:
+        cell: an ``LSTMCell``, ``GRUCell`` or ``ResetBeforeGRUCell``.
+        t_max: the longest dependency expected, in steps (>= 3); each unit's time scale
+            is drawn from U(1, t_max - 1).
+        key: draws the time scales.
+
+    Returns:
+        A copy of ``cell`` with the gate biases set (module docstring); every other
+        weight unchanged.
+    """
     if not isinstance(cell, (LSTMCell, GRUCell, ResetBeforeGRUCell)):
         raise TypeError(f"chrono_init takes an LSTMCell, GRUCell or ResetBeforeGRUCell, got {type(cell).__name__}")
     check_count(t_max, "t_max", 3, why="time scales are drawn from U(1, t_max - 1)")

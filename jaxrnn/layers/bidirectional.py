@@ -16,6 +16,11 @@ class Bidirectional(eqx.Module):
 
     ``merge='concat'`` gives (B, T, 2H) with the forward half first (PyTorch's layout);
     ``'sum'`` gives (B, T, H). The state is the pair ``(forward_state, backward_state)``.
+
+    Args:
+        forward: a ``Recurrent`` layer (``reverse=False``).
+        backward: a ``Recurrent`` layer with ``reverse=True`` and the same input size.
+        merge: "concat" or "sum".
     """
 
     forward: Recurrent

@@ -22,7 +22,12 @@ class Stacked(eqx.Module):
 
     ``dropout`` is applied to the outputs of every layer but the last (as in PyTorch),
     in training only: pass ``key`` when ``dropout > 0`` and ``inference=False``.
-    The state is a tuple with one entry per layer.
+    The state is a tuple with one entry per layer. ``make_rnn`` builds one.
+
+    Args:
+        layers: ``Recurrent`` or ``Bidirectional`` layers, each one's input size the
+            previous one's output size.
+        dropout: the probability of dropping each output of every layer but the last.
     """
 
     layers: tuple[Layer, ...]
@@ -164,9 +169,24 @@ def make_rnn(
 ) -> Stacked:
     """Build a ``Stacked`` of ``num_layers`` layers of ``cell_type`` (like ``torch.nn.LSTM``).
 
-    ``cell_kwargs`` go to every cell (e.g. ``layer_norm=True``, ``activation='relu'``);
-    ``unroll``, ``remat`` and ``engine`` to every layer (``Recurrent``; ``engine`` None:
-    every fast path allowed).
+    Args:
+        cell_type: ``SimpleRNNCell``, ``LSTMCell``, ``GRUCell`` or ``ResetBeforeGRUCell``.
+        input_size: F, the features of each input step.
+        hidden_size: H of every layer.
+        key: the weights' PRNG key (one per layer and direction is split from it).
+        num_layers: layers stacked, each reading the previous one's outputs.
+        bidirectional: each layer a ``Bidirectional`` pair.
+        merge: how a bidirectional layer joins its directions: "concat" (2H, PyTorch's
+            layout) or "sum" (H).
+        dropout: on the outputs of every layer but the last, in training.
+        unroll: steps per iteration of each layer's scan.
+        remat: every layer recomputes its steps in the backward pass (lowest memory).
+        engine: the fast paths every layer may take (None: all).
+        **cell_kwargs: for every cell (e.g. ``layer_norm=True``, ``activation='relu'``).
+
+    Returns:
+        The ``Stacked`` network: called on (B, T, F) it gives (B, T, H) outputs (2H for
+        bidirectional "concat") and one final state per layer.
     """
     num_layers = check_count(num_layers, "num_layers")
     if not (isinstance(cell_type, type) and issubclass(cell_type, Cell)):

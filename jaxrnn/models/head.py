@@ -20,6 +20,13 @@ class Head(eqx.Module):
     ``__call__`` returns the pre-activation (logits), which is what the losses take;
     ``activate`` applies ``g`` ('linear', 'sigmoid' or 'softmax') for predictions.
     Init: W_hy Glorot uniform, b_y zero.
+
+    Args:
+        hidden_size: H, the features it reads (2H after a bidirectional "concat" layer).
+        out_size: the outputs (classes, or target features).
+        key: draws W_hy.
+        activation: g of ``activate``: "linear", "sigmoid" or "softmax".
+        dtype: of the weights.
     """
 
     W_hy: Float[Array, "out H"]

@@ -109,8 +109,12 @@ class ManyToOne(_AbstractHeadOnRNN):
     """Sequence in, one output: ``head`` on the final ``h`` (at each sequence's last valid step).
 
     Example: sentiment of a sentence, the adding problem. Returns logits (B, out).
-    ``expects_lengths``: set by ``fit`` when the model is trained with lengths, so that
-    ``evaluate`` and ``predict`` warn if they are not given (kept in the saved file).
+
+    Args:
+        rnn: the recurrent network (``make_rnn``), (B, T, F) -> (B, T, H).
+        head: the readout of the last layer's final ``h`` (H -> out).
+        expects_lengths: set by ``fit`` when the model is trained with lengths, so that
+            ``evaluate`` and ``predict`` warn if they are not given (kept in the saved file).
     """
 
     rnn: Stacked
@@ -130,7 +134,11 @@ class ManyToMany(_AbstractHeadOnRNN):
 
     Example: tagging, next-token prediction. Returns logits (B, T, out); skipped steps
     (past a sequence's length) see ``h = 0`` and give ``b_y`` (mask them in the loss).
-    ``expects_lengths``: as in ``ManyToOne``.
+
+    Args:
+        rnn: the recurrent network (``make_rnn``), (B, T, F) -> (B, T, H).
+        head: the readout of every step's ``h`` (H -> out).
+        expects_lengths: as in ``ManyToOne``.
     """
 
     rnn: Stacked

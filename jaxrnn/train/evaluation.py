@@ -118,17 +118,27 @@ OUTPUTS = ("logits", "probabilities", "classes")
 
 
 def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str = "logits", **options) -> Array:
-    """``model.infer`` on ``inputs`` (N, ...) batch by batch, in one compiled call; returns (N, ...).
+    """``model.infer`` on ``inputs`` batch by batch, in one compiled call, in inference mode.
 
-    For ManyToOne / ManyToMany models ``output`` says what comes back: "logits" (what the
-    losses take), "probabilities" (softmax over the last axis; the sigmoid for one
-    output) or "classes" (the argmax over the last axis; ``logit > 0`` for one output,
-    as ``accuracy`` counts). For OneToMany / EncoderDecoder the generated sequences (pass
-    ``steps=`` and ``generate``'s options). ``lengths`` (N,) as in the models.
-    ``inputs`` may be ``HostBatches`` (one pass; each batch the inputs, or ``(inputs,
-    targets[, lengths])`` whose targets are ignored): the predictions of every batch, in
-    order. ``inputs`` may be packed rows (a ``jaxrnn.datasets.Packed``): the predictions
-    come back per original sequence, in its order and layout (``Packed.unpack``).
+    Args:
+        model: a jaxrnn model (or one with an ``infer`` method).
+        inputs: (N, T, F) sequences (or the model's own input, e.g. (N, U) for
+            ``OneToMany``); ``HostBatches`` (one pass; each batch the inputs, or
+            ``(inputs, targets[, lengths])`` whose targets are ignored); or packed rows
+            (a ``jaxrnn.datasets.Packed``).
+        batch_size: sequences a batch.
+        lengths: (N,) valid steps of each sequence, as in the models.
+        output: for ManyToOne / ManyToMany, "logits" (what the losses take),
+            "probabilities" (softmax over the last axis; the sigmoid for one output) or
+            "classes" (the argmax over the last axis; ``logit > 0`` for one output, as
+            ``accuracy`` counts).
+        **options: for OneToMany / EncoderDecoder, ``steps=`` and ``generate``'s options.
+
+    Returns:
+        (N, out) for ManyToOne, (N, T, out) for ManyToMany ((N,) / (N, T) for "classes");
+        the generated sequences for OneToMany / EncoderDecoder; for ``HostBatches`` every
+        batch's, in order; for packed rows one per original sequence, in its order and
+        layout (``Packed.unpack``).
     """
     if not isinstance(model, Predictor):
         raise TypeError(f"model: a {type(model).__name__} has no infer method (jaxrnn's models have one)")

@@ -37,7 +37,14 @@ even the smallest models' updates (benchmarks/results/fit_throughput/results.md)
 
 
 def default_optimizer(learning_rate: float = 1e-3) -> optax.GradientTransformation:
-    """Clip by global norm 1.0, then Adam; the learning rate is injected so fit can record it."""
+    """Clip by global norm 1.0, then Adam; the learning rate is injected so fit can record it.
+
+    Args:
+        learning_rate: Adam's step size.
+
+    Returns:
+        The Optax transformation ``fit`` uses when given none.
+    """
     return optax.chain(
         optax.clip_by_global_norm(1.0), optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
     )
