@@ -131,7 +131,7 @@ def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple
 
     Returns:
         ``(inputs, targets)``, each (n_streams, L, ...), with ``targets[b, t] =
-        inputs[b, t + 1]`` in the original order.
+            inputs[b, t + 1]`` in the original order.
     """
     n_streams = check_count(n_streams, "n_streams")
     sequence = jnp.asarray(sequence)

@@ -55,7 +55,7 @@ def api_faults(source: pathlib.Path, site: pathlib.Path) -> list[str]:
     without its ``__call__`` and the shapes it takes and returns."""
     page = (site / "site" / "api" / source.stem / "index.html").read_text()
     shown = re.findall(r'<h\d id="(jaxrnn\.[^"]+)"', page)
-    faults = []
+    faults = [f"{source.name}: {fault}" for fault in split_returns(page)]
     for target in re.findall(r"^::: (\S+)", source.read_text(), flags=re.M):
         obj = documented(target)
         members = [name[len(target) + 1 :] for name in shown if name.startswith(target + ".")]
@@ -75,6 +75,18 @@ def api_faults(source: pathlib.Path, site: pathlib.Path) -> list[str]:
                 faults.append(f"{source.name}: {target} does not show its {method}")
             elif not re.search(r"Array\b|\((B|N|T|\.\.\.|\*b)\b", plain(section.group(1))):
                 faults.append(f"{source.name}: {target}.{method} shows no shapes")
+    return faults
+
+
+def split_returns(page: str) -> list[str]:
+    """Returns sections that the docstring parser broke into several unnamed items (a
+    description continued on a line of its own, for a tuple or union return type)."""
+    faults = []
+    for match in re.finditer(r"Returns:</span></p>\s*<ul>(.*?)</ul>", page, flags=re.S):
+        unnamed = [item for item in re.findall(r"<li.*?</li>", match.group(1), flags=re.S) if "<b>" not in item]
+        if len(unnamed) > 1:
+            owner = re.findall(r'<h\d id="([^"]+)"', page[: match.start()])[-1]
+            faults.append(f"{owner}: Returns split into {len(unnamed)} items: {plain(unnamed[1])[:60]!r}")
     return faults
 
 

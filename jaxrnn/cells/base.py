@@ -146,8 +146,11 @@ class Cell(eqx.Module):
             x: the input, (..., input_size).
 
         Returns:
-            The state after the step. A ``state`` of another shape or dtype than
-            ``init_state(x.shape[:-1])`` is a ValueError naming both.
+            The state after the step: (..., H), or the LSTM's pair (h, c).
+
+        Raises:
+            ValueError: naming both, for a ``state`` of another shape or dtype than
+                ``init_state(x.shape[:-1])``.
         """
         xw = self.project(x)
         check_state(state, self.init_state(jnp.shape(x)[:-1]))

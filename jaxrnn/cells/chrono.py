@@ -38,7 +38,7 @@ def chrono_init(cell: GatedCell, t_max: int, *, key: PRNGKeyArray) -> GatedCell:
 
     Returns:
         A copy of ``cell`` with the gate biases set (module docstring); every other
-        weight unchanged.
+            weight unchanged.
     """
     if not isinstance(cell, (LSTMCell, GRUCell, ResetBeforeGRUCell)):
         raise TypeError(f"chrono_init takes an LSTMCell, GRUCell or ResetBeforeGRUCell, got {type(cell).__name__}")

@@ -14,7 +14,7 @@ def pad_sequences(sequences: Sequence, *, dtype=np.float32) -> tuple[np.ndarray,
 
     Returns:
         inputs (N, max T_i, F) with zeros after each sequence's end (F = 1 for 1-D
-        sequences), lengths (N,) int32: pass both to ``fit`` as ``(inputs, targets, lengths)``.
+            sequences), lengths (N,) int32: pass both to ``fit`` as ``(inputs, targets, lengths)``.
     """
     arrays = [np.asarray(s, dtype=dtype) for s in sequences]
     if not arrays:

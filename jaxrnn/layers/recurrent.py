@@ -101,7 +101,7 @@ class Recurrent(eqx.Module):
 
         Returns:
             ``(outputs, final_state)``: outputs (B, T, H), zero at skipped steps. T = 0
-            gives an empty (B, 0, H) output and the initial state.
+                gives an empty (B, 0, H) output and the initial state.
         """
         xs, state, valid, lengths = engines.time_major(self.cell, xs, state, lengths, mask)
         T, B = xs.shape[:2]

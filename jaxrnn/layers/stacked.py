@@ -108,7 +108,7 @@ class Stacked(eqx.Module):
 
         Returns:
             ``(outputs, states)``: the last layer's outputs (B, T, out) and the per-layer
-            final states.
+                final states.
 
         Dropout draws an independent mask per element and step, so segments packed in
         one row draw theirs independently, as they would run alone.
@@ -186,7 +186,7 @@ def make_rnn(
 
     Returns:
         The ``Stacked`` network: called on (B, T, F) it gives (B, T, H) outputs (2H for
-        bidirectional "concat") and one final state per layer.
+            bidirectional "concat") and one final state per layer.
     """
     num_layers = check_count(num_layers, "num_layers")
     if not (isinstance(cell_type, type) and issubclass(cell_type, Cell)):

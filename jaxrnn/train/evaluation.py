@@ -136,9 +136,9 @@ def predict(model, inputs, *, batch_size: int = 256, lengths=None, output: str =
 
     Returns:
         (N, out) for ManyToOne, (N, T, out) for ManyToMany ((N,) / (N, T) for "classes");
-        the generated sequences for OneToMany / EncoderDecoder; for ``HostBatches`` every
-        batch's, in order; for packed rows one per original sequence, in its order and
-        layout (``Packed.unpack``).
+            the generated sequences for OneToMany / EncoderDecoder; for ``HostBatches`` every
+            batch's, in order; for packed rows one per original sequence, in its order and
+            layout (``Packed.unpack``).
     """
     if not isinstance(model, Predictor):
         raise TypeError(f"model: a {type(model).__name__} has no infer method (jaxrnn's models have one)")

@@ -101,9 +101,11 @@ def fit(
             several, ``Placement(devices=1)`` for one.
 
     Returns:
-        The trained model and its ``History`` (per update: loss, gradient norm before
-        clipping, learning rate, applied or skipped as non-finite; per epoch: metrics,
-        seconds, steps; why training stopped early).
+        model: The trained model.
+        history: Its ``History``: per update the loss, the gradient norm before clipping,
+            the learning rate and whether the update was applied or skipped as
+            non-finite; per epoch the metrics, seconds and steps; why training stopped
+            early.
 
     The training guide (docs/guides/training.md) says what each choice does and why.
     """
