@@ -11,6 +11,9 @@ Environments (gymnax 1.0.1, pure JAX, vmapped):
   before); success = the share of episodes ending in +1 (chance: 0.5). Several N.
 - **CartPole without velocities**: CartPole-v1 (return up to 500) observing the cart's
   position and the pole's angle only; the velocities must be inferred from the history.
+  Both are divided by their termination thresholds (2.4 and 12 degrees, 0.2095 rad), so
+  that the policy sees values in [-1, 1]: unscaled, the angle's changes (about 0.01 rad
+  a step) are too small for any of the three cells to learn from in 5M steps.
 
 Policy and value share one network: the recurrent ones ``make_rnn(cell, obs, --hidden)``
 and a ``Head`` of actions + 1 outputs (the last the value), called step by step when
@@ -23,14 +26,17 @@ PPO): ``--envs`` environments side by side, rollouts of ``--steps`` steps, gener
 advantage estimation (gamma 0.99, lambda 0.95), ``--epochs`` epochs of ``--minibatches``
 minibatches of whole environment rows (their sequences kept, so backpropagation runs
 through each rollout from the state it started with), clipped surrogate (0.2), value
-loss 0.5, entropy bonus 0.01, Adam 3e-4 after clipping the global norm at 0.5. A reset
+loss 0.5, entropy bonus 0.01, Adam with its rate ``--lr`` (1e-3) falling linearly to 0
+over the run, after clipping the global norm at 0.5. A reset
 flag is the previous step's ``done`` (gymnax resets an environment when it is done, so
 its next observation is the first of a new episode). The whole training run is one
 compiled ``lax.scan``, vmapped over seeds and (MemoryChain) memory lengths.
 
 After training, the largest Lyapunov exponent of each recurrent agent's cell along its
-own episodes (``jaxrnn.spectra``: step Jacobians on the trajectory of one episode,
-``lyapunov_spectrum``), one episode per seed: how fast the trained memory forgets.
+own episodes: ``--spectra-steps`` steps of the greedy policy, episodes following each
+other with the state restarted at each one's start, and the exponent pooled over them
+(``jaxrnn.spectra`` with ``resets``: step Jacobians cut at each episode's start,
+``lyapunov_spectrum(..., resets=)``), per seed: how fast the trained memory forgets.
 """
 
 import argparse
@@ -73,18 +79,23 @@ def make_policy(kind: str, obs: int, actions: int, hidden: int, key):
 
 
 class Hidden(eqx.Module):
-    """An environment with part of its observation hidden: only ``keep`` is seen."""
+    """An environment with part of its observation hidden: only ``keep`` is seen, divided
+    by ``scale``."""
 
     env: object = eqx.field(static=True)
     keep: tuple = eqx.field(static=True)
+    scale: tuple = eqx.field(static=True)
+
+    def seen(self, obs):
+        return obs[jnp.array(self.keep)] / jnp.array(self.scale)
 
     def reset(self, key, params):
         obs, state = self.env.reset(key, params)
-        return obs[jnp.array(self.keep)], state
+        return self.seen(obs), state
 
     def step(self, key, state, action, params):
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        return obs[jnp.array(self.keep)], state, reward, terminated | truncated
+        return self.seen(obs), state, reward, terminated | truncated
 
 
 def environments(memory: list[int]):
@@ -95,15 +106,21 @@ def environments(memory: list[int]):
     pole, pole_params = gymnax.make("CartPole-v1")
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *[chain_params.replace(memory_length=n) for n in memory])
     return {
-        "memory_chain": (Hidden(chain, (0, 1, 2)), stacked, 3, 2),
-        "cartpole_no_velocity": (Hidden(pole, (0, 2)), jax.tree.map(lambda a: jnp.asarray(a)[None], pole_params), 2, 2),
+        "memory_chain": (Hidden(chain, (0, 1, 2), (1.0, 1.0, 1.0)), stacked, 3, 2),
+        "cartpole_no_velocity": (
+            Hidden(pole, (0, 2), (2.4, 0.2095)),
+            jax.tree.map(lambda a: jnp.asarray(a)[None], pole_params),
+            2,
+            2,
+        ),
     }
 
 
 def make_train(env, policy0, args):
     """``train(key, params) -> (policy, returns per update)``: the whole PPO run, compiled."""
     B, T = args.envs, args.steps
-    optimizer = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(3e-4))
+    lr = optax.linear_schedule(args.lr, 0.0, args.updates * args.epochs * args.minibatches)
+    optimizer = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(lr))
     params0, static = eqx.partition(policy0, eqx.is_inexact_array)
 
     def split(out):  # logits and value from the head's outputs
@@ -190,26 +207,29 @@ def make_train(env, policy0, args):
     return train
 
 
-def episode(env, env_params, policy, key, length: int):
-    """One episode's observations under the trained policy (greedy), for its spectra."""
+def episodes(env, env_params, policy, key, steps: int):
+    """``steps`` observations of the greedy trained policy, episodes following each other,
+    and the reset flags (True at each episode's first step after the first), for its spectra."""
     obs, env_state = env.reset(key, env_params)
     state = policy.init_state(1)
 
     def body(carry, k):
-        obs, env_state, state = carry
-        out, state = policy.step(state, obs[None], reset=None)
+        obs, env_state, state, done = carry
+        out, state = policy.step(state, obs[None], reset=done[None])
         action = jnp.argmax(out[0, :-1])
-        obs2, env_state, _, _ = env.step(k, env_state, action, env_params)
-        return (obs2, env_state, state), obs
+        obs2, env_state, _, done2 = env.step(k, env_state, action, env_params)
+        return (obs2, env_state, state, done2), (obs, done)
 
-    _, seen = jax.lax.scan(body, (obs, env_state, state), jax.random.split(key, length))
-    return seen
+    carry = (obs, env_state, state, jnp.zeros((), bool))
+    _, (seen, resets) = jax.lax.scan(body, carry, jax.random.split(key, steps))
+    return seen, resets
 
 
-def largest_exponent(policy, observations) -> float:
+def largest_exponent(policy, observations, resets) -> float:
+    """The largest Lyapunov exponent of the policy's cell, pooled over the episodes."""
     cell = policy.rnn.layers[0].cell
-    J = jaxrnn.spectra.step_jacobians(cell, observations)
-    return float(jaxrnn.spectra.lyapunov_spectrum(J, num=1).exponents[0])
+    J = jaxrnn.spectra.step_jacobians(cell, observations, resets=resets)
+    return float(jaxrnn.spectra.lyapunov_spectrum(J, num=1, resets=np.asarray(resets)).exponents[0])
 
 
 def run(args) -> dict:
@@ -232,9 +252,8 @@ def run(args) -> dict:
                     for r in range(n_params):
                         one = jax.tree.map(lambda a, s=s, r=r: a[s, r] if eqx.is_array(a) else a, policies)
                         p = jax.tree.map(lambda a, r=r: a[r], params)
-                        length = int(p.memory_length) + 1 if name == "memory_chain" else 500
-                        seen = episode(env, p, one, jax.random.key(100 + s), length)
-                        exponents[s, r] = largest_exponent(one, seen)
+                        seen, resets = episodes(env, p, one, jax.random.key(100 + s), args.spectra_steps)
+                        exponents[s, r] = largest_exponent(one, seen, resets)
                 entry["largest_lyapunov"] = exponents.tolist()
             results["runs"].setdefault(name, {})[kind] = entry
             print(name, kind, np.nanmean(returns[..., -5:], axis=(0, 2)), flush=True)
@@ -285,10 +304,12 @@ def figures(results: dict, folder: str) -> None:
             axes[i].plot(np.arange(1, len(r) + 1) * entry["steps_per_update"], r, label=kind)
         axes[i].set(title=f"MemoryChain N = {memory}", xlabel="environment steps", ylim=(0, 1.05))
     axes[0].set_ylabel("success rate")
+    window = 50  # CartPole's per-update returns average few episodes: a running mean over 50 updates
     for kind, entry in pole.items():
         r = np.nanmean(np.asarray(entry["returns"], float)[:, 0], axis=0)
-        axes[n].plot(np.arange(1, len(r) + 1) * entry["steps_per_update"], r, label=kind)
-    axes[n].set(title="CartPole, no velocities", xlabel="environment steps", ylabel="return")
+        r = np.convolve(np.nan_to_num(r, nan=np.nanmean(r)), np.ones(window) / window, mode="valid")
+        axes[n].plot(np.arange(window, window + len(r)) * entry["steps_per_update"], r, label=kind)
+    axes[n].set(title="CartPole, no velocities", xlabel="environment steps", ylabel=f"return ({window}-update mean)")
     axes[n].legend()
     save_figure(fig, folder, "returns.png")
     fig, ax = plt.subplots(figsize=(4.5, 3), constrained_layout=True)
@@ -298,18 +319,36 @@ def figures(results: dict, folder: str) -> None:
     ax.axhline(0.5, color="grey", lw=0.5)
     ax.legend()
     save_figure(fig, folder, "memory_chain.png")
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), constrained_layout=True, gridspec_kw={"width_ratios": [3, 1]})
+    recurrent = [kind for kind in pole if "largest_lyapunov" in pole[kind]]
+    for i, kind in enumerate(recurrent):  # the colours of the returns figure (C0 is feed-forward)
+        exponents = np.asarray(chain[kind]["largest_lyapunov"]).mean(0)
+        axes[0].plot(args["memory"], exponents, "o-", color=f"C{i + 1}", label=kind)
+    axes[0].set(xscale="log", xlabel="memory length N", ylabel="largest Lyapunov exponent (nats/step)")
+    axes[0].set_xticks(args["memory"], [str(n) for n in args["memory"]])
+    axes[0].minorticks_off()
+    axes[0].set_title("MemoryChain, trained cells")
+    axes[0].axhline(0, color="grey", lw=0.5)
+    axes[0].legend()
+    values = [float(np.mean(pole[kind]["largest_lyapunov"])) for kind in recurrent]
+    axes[1].bar(recurrent, values, color=[f"C{i + 1}" for i in range(len(recurrent))])
+    axes[1].set_title("CartPole, no vel.")
+    axes[1].axhline(0, color="grey", lw=0.5)
+    save_figure(fig, folder, "spectra.png")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--memory", type=lambda s: [int(v) for v in s.split(",")], default=[4, 8, 16, 32, 64])
-    p.add_argument("--envs", type=int, default=32)
+    p.add_argument("--envs", type=int, default=8)
     p.add_argument("--steps", type=int, default=128)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--minibatches", type=int, default=4)
     p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--updates", type=int, default=100, help="PPO updates on MemoryChain")
-    p.add_argument("--cartpole-updates", type=int, default=250)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's rate at the start (linear to 0)")
+    p.add_argument("--updates", type=int, default=400, help="PPO updates on MemoryChain")
+    p.add_argument("--cartpole-updates", type=int, default=5000)
+    p.add_argument("--spectra-steps", type=int, default=2000, help="steps of episodes for each exponent")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -323,7 +362,7 @@ def main(argv=None) -> None:
         argv,
         "PPO agents on partially observed environments: feed-forward, simple RNN, LSTM and GRU policies.",
         results,
-        tables(results) + "\n\n![returns](returns.png)\n\n![MemoryChain](memory_chain.png)",
+        tables(results) + "\n\n![returns](returns.png)\n\n![MemoryChain](memory_chain.png)\n\n![spectra](spectra.png)",
     )
     print(tables(results))
 
