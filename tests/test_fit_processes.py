@@ -60,7 +60,8 @@ def free_port() -> int:
 def run(tmp_path, mode: str, nproc: int) -> tuple[list[np.ndarray], dict]:
     # the runs share JAX's persistent compilation cache: they compile the same programs
     cache = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", **cache}
+    # at LLVM optimisation level 0 as the suite (tests/conftest.py), and no other flag of the parent
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_backend_optimization_level=0", **cache}
     port = str(free_port())
     procs = [
         subprocess.Popen(
