@@ -45,7 +45,7 @@ from jaxrnn.cells import CELLS
 FRAMINGS = ("prices", "scaled prices", "returns")
 
 
-def framing(close: np.ndarray, name: str, window: int) -> datasets.Forecast:
+def framing(close: np.ndarray, name: str, window: int) -> datasets.SeriesSplits:
     """The windows of one framing of the closing prices."""
     if name == "returns":
         return datasets.forecast_windows(100 * np.diff(np.log(close)), window)
@@ -56,7 +56,7 @@ def rmse(prediction, target) -> float:
     return float(np.sqrt(np.mean((np.asarray(prediction) - np.asarray(target)) ** 2)))
 
 
-def baselines(f: datasets.Forecast, name: str) -> dict[str, float]:
+def baselines(f: datasets.SeriesSplits, name: str) -> dict[str, float]:
     """Test RMSE of persistence, the zero return (returns only) and the linear AR."""
     units = f.target_scaler.inverse
     truth = units(f.test.targets)
@@ -73,7 +73,7 @@ def baselines(f: datasets.Forecast, name: str) -> dict[str, float]:
     return out
 
 
-def train_pair(cell: str, f: datasets.Forecast, seed: int, args) -> dict:
+def train_pair(cell: str, f: datasets.SeriesSplits, seed: int, args) -> dict:
     """jaxrnn and its PyTorch copy trained alike; each one's test RMSE, predictions, seconds."""
     import torch
 

@@ -99,3 +99,20 @@ def test_results_and_docs_carry_no_machine_path():
         if MACHINE_PATH.search(line)
     ]
     assert not found, found[:10]
+
+
+def test_one_name_per_thing_across_the_public_namespaces():
+    """A name that jaxrnn or one of its packages exports means one object wherever it is
+    exported (``jaxrnn.datasets.SeriesSplits`` and ``jaxrnn.parallel.Forecast`` were once
+    both ``Forecast``)."""
+    import importlib
+
+    packages = [name for name, path in MODULES.items() if path.name == "__init__.py"]
+    meaning: dict[str, dict[int, str]] = {}
+    for package in packages:
+        module = importlib.import_module(package)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            meaning.setdefault(name, {}).setdefault(id(obj), f"{package}.{name}")
+    clashes = {name: sorted(where.values()) for name, where in meaning.items() if len(where) > 1}
+    assert not clashes, clashes

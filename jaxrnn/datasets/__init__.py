@@ -20,13 +20,13 @@ from jaxrnn.datasets.sequences import (
     standardise,
     validation_split,
 )
-from jaxrnn.datasets.series import Forecast, forecast_windows, read_csv_columns
+from jaxrnn.datasets.series import SeriesSplits, forecast_windows, read_csv_columns
 from jaxrnn.datasets.text import CharCorpus
 from jaxrnn.datasets.ts import Labelled, read_ts
 
 __all__ = [
     "CharCorpus",
-    "Forecast",
+    "SeriesSplits",
     "Labelled",
     "Packed",
     "Scaler",

@@ -42,7 +42,7 @@ def read_csv_columns(path: str | os.PathLike, columns: Sequence[str]) -> np.ndar
     return np.asarray(rows, np.float64)
 
 
-class Forecast(NamedTuple):
+class SeriesSplits(NamedTuple):
     """Windows of a series split in time: ``train``, ``validation``, ``test`` as ``Data``
     (inputs (N, window, C) float32, targets (N, 1) float32), the ``scaler`` fitted on the
     training part (``scaler.inverse`` takes predictions back to the series' units, on
@@ -65,7 +65,7 @@ def forecast_windows(
     target: int = 0,
     split: Sequence[float] = (0.7, 0.15, 0.15),
     standardise: bool = True,
-) -> Forecast:
+) -> SeriesSplits:
     """Windows of ``window`` steps of ``series`` (T,) or (T, C), each predicting channel
     ``target`` ``horizon`` steps after its last step.
 
@@ -100,4 +100,4 @@ def forecast_windows(
         out.append(Data(inputs, z[t, target : target + 1].astype(np.float32)))
         indices.append(t)
     target_scaler = Scaler(scaler.mean[target : target + 1], scaler.std[target : target + 1])
-    return Forecast(*out, scaler, target_scaler, tuple(indices))
+    return SeriesSplits(*out, scaler, target_scaler, tuple(indices))
