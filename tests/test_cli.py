@@ -185,3 +185,23 @@ def test_study_writes_only_into_its_own_report_folder(tmp_path, capsys):
     report.check_writable(str(folder), force=True)
     (folder / "results.json").write_text(json.dumps({"config": {}, "runs": {}}))  # a report: may be rewritten
     report.check_writable(str(folder))
+
+
+def test_the_command_keeps_a_persistent_compilation_cache(tmp_path):
+    """In $XDG_CACHE_HOME/jaxrnn/xla unless JAX_COMPILATION_CACHE_DIR says where: a program
+    the command's process compiles lands there."""
+    script = (
+        "import jax, jax.numpy as jnp; from jaxrnn.study.cli import main;"
+        "main(['tasks']); print(jax.config.jax_compilation_cache_dir);"
+        "f = jax.jit(lambda x: jnp.linalg.qr(x @ x.T + jnp.sin(x))[0].sum());"
+        "print(f(jnp.ones((64, 64))))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    folder = tmp_path / "jaxrnn" / "xla"
+    assert str(folder) in first.stdout and any(folder.iterdir())
+    given = {**env, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "mine")}
+    second = subprocess.run([sys.executable, "-c", script], env=given, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0 and str(tmp_path / "mine") in second.stdout, second.stderr[-2000:]

@@ -1,0 +1,102 @@
+"""What a small `fit` costs outside its epochs: three `fit` calls of the same model and
+shapes in one process, in two fresh processes one after the other, without and with JAX's
+persistent compilation cache.
+
+    python -m benchmarks.fit_start --out benchmarks/results/fit_start
+
+The work: a GRU of 32 units, many-to-one, on 50 series of 40 steps (a UCR/UEA-sized set),
+20 epochs of 4 updates with validation. Each run is a new Python process (JAX starts
+cold); "cache" runs share one cache folder (``jax_compilation_cache_dir``, programs that
+took >= 0.1 s to compile), emptied before the first of them, so the second cached process
+reads what the first wrote. Per call: wall time, XLA compilations and their seconds (JAX's
+monitoring events), fit's setup seconds and the epochs' seconds. No repeats: the point is
+the difference between a first and a later call, seconds against tenths.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+from benchmarks.common import environment, write_results
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import jax, jax.numpy as jnp
+    if os.environ.get("FIT_START_CACHE"):
+        jax.config.update("jax_compilation_cache_dir", os.environ["FIT_START_CACHE"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    from jax import monitoring
+    import jaxrnn
+
+    compiles = []
+    monitoring.register_event_duration_secs_listener(
+        lambda name, secs, **kw: compiles.append(secs) if name.endswith("backend_compile_duration") else None
+    )
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    x = jax.random.normal(k[0], (50, 40, 3))
+    y = (x[:, :, 0].sum(1) > 0).astype(jnp.int32)
+    rows = []
+    for call in range(3):
+        model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 32, key=k[1]), jaxrnn.Head(32, 2, key=k[2]))
+        compiles.clear()
+        started = time.perf_counter()
+        _, h = jaxrnn.fit(model, (x, y), key=k[3], loss="cross_entropy", epochs=20, batch_size=16,
+                          validation=(x, y), verbose=False)
+        rows.append(dict(call=call + 1, seconds=time.perf_counter() - started, compiles=len(compiles),
+                         compile_seconds=sum(compiles), setup_seconds=h.setup_seconds,
+                         epoch_seconds=sum(h.epoch_seconds)))
+    print(json.dumps(rows))
+    """
+)
+
+
+def run_process(cache: str | None) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    if cache is not None:
+        env["FIT_START_CACHE"] = cache
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(runs: list[dict]) -> str:
+    lines = [
+        "| cache | process | fit call | wall s | XLA compilations | compile s | setup s | epochs s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for r in run["calls"]:
+            lines.append(
+                f"| {run['cache']} | {run['process']} | {r['call']} | {r['seconds']:.2f} | {r['compiles']} "
+                f"| {r['compile_seconds']:.2f} | {r['setup_seconds']:.2f} | {r['epoch_seconds']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    runs = []
+    folder = tempfile.mkdtemp(prefix="fit_start_cache_")
+    try:
+        for cache in (None, folder):
+            for process in (1, 2):
+                calls = run_process(cache)
+                runs.append({"cache": "yes" if cache else "no", "process": process, "calls": calls})
+                print(runs[-1], flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    text = table(runs)
+    header = "Three fit calls of the same model and shapes per process, two processes, without and with JAX's cache."
+    write_results(args.out, "fit_start", argv, header, {"environment": environment(0), "runs": runs}, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
