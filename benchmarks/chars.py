@@ -8,7 +8,7 @@ The text (``datasets.CharCorpus``: every character its own id) is split in order
 first 90% trains, the next 5% validates, the last 5% tests. The training part is cut
 into ``--streams`` contiguous streams (one batch row each); truncated BPTT runs windows
 of ``--k`` characters along them, the state carried from window to window without
-gradient (``jaxrnn.TBPTT(data, k)``; PyTorch: the state detached between windows), reset
+gradient (``jaxrnn.TBPTT(jaxrnn.Batches(data, n_streams), k)``; PyTorch: the state detached between windows), reset
 to zero at each epoch's start. An epoch is ``--updates`` windows (the first
 ``updates * k`` characters of each stream); ``--epochs`` passes over them. For each
 cell, a jaxrnn ``ManyToMany`` of ``--layers`` layers of ``--hidden`` units reads the
@@ -128,8 +128,8 @@ def run_cell(cell: str, corpus: datasets.CharCorpus, train: jaxrnn.Data, held_ou
 
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(args.lr))
     trained, history = jaxrnn.fit(
-        model, jaxrnn.TBPTT(train, args.k), key=k_fit, loss="cross_entropy", optimizer=optimizer,
-        epochs=args.epochs, batch_size=args.streams, verbose=False,
+        model, jaxrnn.TBPTT(jaxrnn.Batches(train, args.streams), args.k), key=k_fit, loss="cross_entropy",
+        optimizer=optimizer, epochs=args.epochs, verbose=False,
         callbacks=[jaxrnn.callbacks.LambdaCallback(after_epoch)],
     )  # fmt: skip
     for e, seconds in zip(epochs, history.epoch_seconds):

@@ -41,11 +41,10 @@ def main() -> None:
     ]:
         _, h = jaxrnn.fit(
             start,
-            task.train,
+            jaxrnn.Batches(task.train, 32),
             key=key,
             loss="mse",
             epochs=1,
-            batch_size=32,
             optimizer=opt,
             validation=task.validation,
             callbacks=[jaxrnn.callbacks.StopOnNonFinite(args.steps)],

@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
         model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 32, key=k[1]), jaxrnn.Head(32, 2, key=k[2]))
         compiles.clear()
         started = time.perf_counter()
-        _, h = jaxrnn.fit(model, (x, y), key=k[3], loss="cross_entropy", epochs=20, batch_size=16,
+        _, h = jaxrnn.fit(model, jaxrnn.Batches((x, y), 16), key=k[3], loss="cross_entropy", epochs=20,
                           validation=(x, y), verbose=False)
         rows.append(dict(call=call + 1, seconds=time.perf_counter() - started, compiles=len(compiles),
                          compile_seconds=sum(compiles), setup_seconds=h.setup_seconds,

@@ -15,7 +15,7 @@ folder) lets each call after the warm-up load it instead of recompiling, so that
 compile time's run-to-run jitter (~0.1 s, ~1 ms per update here) does not swamp the
 difference. Implementations:
 
-- ``fit``: ``jaxrnn.fit(model, (x, y), ...)`` with its default block of updates per call;
+- ``fit``: ``jaxrnn.fit(model, Batches((x, y), B), ...)`` with its default block of updates per call;
 - ``fit_block1``: the same with ``steps_per_execution=1`` (one device call per update);
 - ``fit_stream``: ``jaxrnn.fit(model, HostBatches(...))``: the same data kept on the host
   as numpy, each epoch's batches drawn by a numpy permutation and streamed to the device
@@ -87,11 +87,10 @@ def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False, stream=Fal
     x, y = make_data(T, F, n)
     model, _ = jaxrnn.fit(
         make_model(F, H),
-        host_batches(x, y, batch) if stream else (x, y),
+        host_batches(x, y, batch) if stream else jaxrnn.Batches((x, y), batch),
         key=jax.random.PRNGKey(2),
         optimizer=optax.adam(1e-3),
         epochs=epochs,
-        batch_size=batch,
         verbose=False,
         steps_per_execution=block,
         placement=jaxrnn.Placement() if shard else jaxrnn.Placement(devices=1),

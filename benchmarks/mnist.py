@@ -99,8 +99,8 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
 
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(lr))
     trained, history = jaxrnn.fit(
-        model, train, key=k_fit, loss="cross_entropy", optimizer=optimizer, epochs=args.epochs,
-        batch_size=args.batch, verbose=False, callbacks=[jaxrnn.callbacks.LambdaCallback(after_epoch)],
+        model, jaxrnn.Batches(train, args.batch), key=k_fit, loss="cross_entropy", optimizer=optimizer,
+        epochs=args.epochs, verbose=False, callbacks=[jaxrnn.callbacks.LambdaCallback(after_epoch)],
     )  # fmt: skip
     for e, seconds in zip(epochs, history.epoch_seconds):
         e["jaxrnn_seconds"] = seconds

@@ -112,7 +112,7 @@ def run(name: str, data, args) -> dict:
     for _ in range(args.rounds):  # throughput: the layouts interleaved
         for layout, (d, _, b) in parts.items():
             _, h = jaxrnn.fit(
-                model, d, batch_size=b, epochs=args.timing_epochs, key=jax.random.key(args.seed), **options
+                model, jaxrnn.Batches(d, b), epochs=args.timing_epochs, key=jax.random.key(args.seed), **options
             )
             epochs[layout] += h.epoch_seconds[1:]
     out = {"real_steps": real, "padded_steps": steps, "padding": 1 - real / steps}
@@ -121,7 +121,7 @@ def run(name: str, data, args) -> dict:
     for layout, (d, v, b) in parts.items():
         seconds = statistics.median(epochs[layout])
         _, h = jaxrnn.fit(
-            model, d, batch_size=b, epochs=args.epochs, validation=v, key=jax.random.key(args.seed), **options
+            model, jaxrnn.Batches(d, b), epochs=args.epochs, validation=v, key=jax.random.key(args.seed), **options
         )
         accuracy = [e["val_accuracy"] for e in h.epochs]
         times = [statistics.median(h.epoch_seconds[1:])] + h.epoch_seconds[1:]

@@ -91,7 +91,7 @@ def train_pair(cell: str, f: datasets.SeriesSplits, seed: int, args) -> dict:
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(args.lr))
     start = time.perf_counter()
     trained, _ = jaxrnn.fit(
-        model, f.train, key=k_fit, loss="mse", optimizer=optimizer, epochs=args.epochs, batch_size=args.batch,
+        model, jaxrnn.Batches(f.train, args.batch), key=k_fit, loss="mse", optimizer=optimizer, epochs=args.epochs,
         verbose=False,
     )  # fmt: skip
     jax_seconds = time.perf_counter() - start

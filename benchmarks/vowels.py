@@ -93,8 +93,8 @@ def jax_run(model, train, test, mode: str, args, seed: int) -> dict:
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(args.lr))
     start = time.perf_counter()
     trained, _ = jaxrnn.fit(
-        model, data, key=jax.random.PRNGKey(100 + seed), loss="cross_entropy", optimizer=optimizer,
-        epochs=args.epochs, batch_size=args.batch, verbose=False,
+        model, jaxrnn.Batches(data, args.batch), key=jax.random.PRNGKey(100 + seed), loss="cross_entropy",
+        optimizer=optimizer, epochs=args.epochs, verbose=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     scored = test if mode == "lengths" else test._replace(lengths=None)

@@ -4,17 +4,15 @@ Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``j
 through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
-from jaxrnn import callbacks, datasets, parallel, spectra, tasks
+from jaxrnn import callbacks, data, datasets, parallel, spectra, tasks
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, chrono_init, init
-from jaxrnn.data import Data, streams
+from jaxrnn.data import TBPTT, Batches, Data, HostBatches, streams
 from jaxrnn.interop import from_torch, to_torch
 from jaxrnn.io import load, save
 from jaxrnn.layers import Bidirectional, Recurrent, Stacked, make_rnn
 from jaxrnn.models import Decoder, EncoderDecoder, Head, ManyToMany, ManyToOne, OneToMany
 from jaxrnn.train import (
-    TBPTT,
     History,
-    HostBatches,
     Loss,
     MissingLengthsWarning,
     Placement,
@@ -27,6 +25,7 @@ from jaxrnn.train import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Batches",
     "Bidirectional",
     "Cell",
     "Data",
@@ -49,6 +48,7 @@ __all__ = [
     "SimpleRNNCell",
     "Stacked",
     "callbacks",
+    "data",
     "datasets",
     "chrono_init",
     "default_optimizer",

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import jax
 import numpy as np
+import pytest
 
 from benchmarks import (
     chars,
@@ -92,6 +93,7 @@ def test_lstm_profile_tiny_writes_its_tables(tmp_path):
     assert sum(float(share.rstrip("%")) for *_, share in thunk_rows) <= 100.05
 
 
+@pytest.mark.slow
 def test_fit_throughput_tiny_writes_its_table(tmp_path):
     # its own process (the benchmark turns on JAX's persistent compilation cache), with the
     # host as two devices for fit_sharded
@@ -155,6 +157,7 @@ def test_parallel_iterations_tiny_writes_its_table(tmp_path):
     assert not jax.config.jax_enable_x64  # its float64 ends with the run: it once leaked into later tests
 
 
+@pytest.mark.slow
 def test_the_gpu_command_runs_every_stage_tiny_on_the_cpu(tmp_path):
     """``python -m benchmarks.gpu --tiny``: every stage in its own process, at most 8 flat
     files, each stage's status and results, the summary with the goals' lines."""
@@ -219,6 +222,7 @@ def test_mnist_trains_both_frameworks_from_the_same_weights_on_idx_files(tmp_pat
     assert "| gru | 2 | 2 | 0.001 |" in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_pixel_mnist_and_the_character_model_save_models_whose_spectra_are_drawn(tmp_path):
     """Pixel MNIST (three cells) and the character language model, tiny, save their
     trained models; the spectra command reads them and measures each along test data."""

@@ -98,6 +98,7 @@ def without_seconds(results: dict) -> dict:
     return {**results, "runs": {k: strip(r) for k, r in results["runs"].items()}}
 
 
+@pytest.mark.slow
 def test_small_study_writes_the_report_and_another_process_gets_the_same_numbers(tmp_path):
     folder = tmp_path / "report"
     args = ["study", "--lengths", "6", "--seeds", "2", "--hidden", "8", "--examples", "256", "--epochs", "1", "--quiet"]

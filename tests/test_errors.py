@@ -168,7 +168,7 @@ def test_a_bfloat16_model_trains(cell):
     )
     x = jax.random.normal(k3, (64, 8, IN)).astype(jnp.bfloat16)
     y = x[:, :, :1].sum(1) / 3
-    trained, hist = jaxrnn.fit(model, (x, y), key=k1, epochs=6, batch_size=16, optimizer=optax.adam(1e-2))
+    trained, hist = jaxrnn.fit(model, jaxrnn.Batches((x, y), 16), key=k1, epochs=6, optimizer=optax.adam(1e-2))
     assert all(hist.finite) and hist.epochs[-1]["loss"] < 0.5 * hist.epochs[0]["loss"]
     assert all(a.dtype == jnp.bfloat16 for a in jax.tree.leaves(trained))
 
@@ -245,4 +245,4 @@ def test_fit_callbacks_must_be_callback_objects():
     x = jnp.ones((4, T, IN))
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, IN, H, key=key()), jaxrnn.Head(H, 1, key=key()))
     with pytest.raises(TypeError, match=r"callbacks must be jaxrnn.callbacks objects .*, got \[3\]"):
-        jaxrnn.fit(model, (x, jnp.ones((4, 1))), key=key(), batch_size=2, callbacks=[3])
+        jaxrnn.fit(model, jaxrnn.Batches((x, jnp.ones((4, 1))), 2), key=key(), callbacks=[3])

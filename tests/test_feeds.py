@@ -42,7 +42,9 @@ def params(m):
 
 
 def fit(source, **kw):
-    args = dict(key=key(4), epochs=3, batch_size=B, shuffle=False, steps_per_execution=3, verbose=False)
+    args = dict(key=key(4), epochs=3, steps_per_execution=3, verbose=False)
+    if not isinstance(source, jaxrnn.HostBatches):
+        source = jaxrnn.Batches(source, B, shuffle=False)
     return jaxrnn.fit(model(), source, **{**args, **kw})
 
 
@@ -111,7 +113,7 @@ def test_bad_host_batches_are_named():
         jaxrnn.HostBatches(good, prefetch=0)
     with pytest.raises(TypeError, match="batches must be an iterable"):
         jaxrnn.HostBatches(3)
-    with pytest.raises(TypeError, match="TBPTT needs the data as arrays .* got a HostBatches"):
+    with pytest.raises(TypeError, match="TBPTT needs the data as Batches or arrays .* got a HostBatches"):
         jaxrnn.TBPTT(jaxrnn.HostBatches(good), 4)
 
 

@@ -43,11 +43,10 @@ def test_fit_lowers_loss_many_to_one():
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(4)), jaxrnn.Head(H, 2, key=key(5)))
     model, hist = jaxrnn.fit(
         model,
-        (x, y),
+        jaxrnn.Batches((x, y), 32),
         key=key(6),
         loss="cross_entropy",
         epochs=15,
-        batch_size=32,
         validation=(x[:32], y[:32]),
         verbose=False,
     )
@@ -62,10 +61,9 @@ def test_fit_lowers_loss_many_to_many_with_lengths():
     lengths = jnp.asarray(np.random.default_rng(0).integers(4, 13, 64))
     model, hist = jaxrnn.fit(
         many_to_many(jaxrnn.LSTMCell),
-        (x, y, lengths),
+        jaxrnn.Batches((x, y, lengths), 16),
         key=key(),
         epochs=20,
-        batch_size=16,
         optimizer=optax.adam(1e-2),
         verbose=False,
     )
@@ -82,11 +80,10 @@ def test_fit_lowers_loss_encoder_decoder():
     model = jaxrnn.EncoderDecoder(jaxrnn.make_rnn(jaxrnn.GRUCell, V, 32, key=key(10)), dec)
     model, hist = jaxrnn.fit(
         model,
-        (x, y),
+        jaxrnn.Batches((x, y), 32),
         key=key(),
         loss="cross_entropy",
         epochs=25,
-        batch_size=32,
         optimizer=optax.adam(1e-2),
         verbose=False,
     )
@@ -157,11 +154,9 @@ def test_tbptt_k1_k2_equals_hand_written_truncated_sums(k1, k2):
         lr = 0.05
         trained, hist = jaxrnn.fit(
             model,
-            jaxrnn.TBPTT((x, y), k1, k2),
+            jaxrnn.TBPTT(jaxrnn.Batches((x, y), 4, shuffle=False), k1, k2),
             key=key(),
             epochs=1,
-            batch_size=4,
-            shuffle=False,
             optimizer=optax.sgd(lr),
             verbose=False,
         )
@@ -178,10 +173,11 @@ def test_tbptt_with_k_equal_T_is_full_bptt():
         runs = [
             jaxrnn.fit(
                 many_to_many(jaxrnn.LSTMCell, jnp.float64),
-                (x, y, lengths) if k is None else jaxrnn.TBPTT((x, y, lengths), k),
+                jaxrnn.Batches((x, y, lengths), 4)
+                if k is None
+                else jaxrnn.TBPTT(jaxrnn.Batches((x, y, lengths), 4), k),
                 key=key(),
                 epochs=3,
-                batch_size=4,
                 optimizer=optax.sgd(0.1),
                 verbose=False,
             )[0]
@@ -214,7 +210,7 @@ def test_clipping_caps_the_norm_and_leaves_small_gradients(ratio):
         grads = eqx.filter(jax.grad(lambda m: jnp.mean((m(x) - y) ** 2))(model), eqx.is_array)
         norm = float(optax.tree.norm(grads))
         opt = optax.chain(optax.clip_by_global_norm(ratio * norm), optax.sgd(1.0))
-        trained, hist = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, optimizer=opt, verbose=False)
+        trained, hist = jaxrnn.fit(model, jaxrnn.Batches((x, y), 8), key=key(), epochs=1, optimizer=opt, verbose=False)
         assert hist.grad_norm[0] == pytest.approx(norm, rel=1e-9)  # recorded before clipping
         step = jax.tree.map(lambda a, b: a - b, eqx.filter(model, eqx.is_array), eqx.filter(trained, eqx.is_array))
         np.testing.assert_allclose(float(optax.tree.norm(step)), min(ratio, 1.0) * norm, rtol=1e-9)
@@ -235,13 +231,12 @@ def train(tmp_path, **kw):
     args = dict(
         key=key(11),
         epochs=3,
-        batch_size=16,
         validation=(x[:5], y[:5]),
         optimizer=opt,
         steps_per_execution=4,
         verbose=False,
     )
-    return jaxrnn.fit(model, jaxrnn.TBPTT((x, y), 4, 6), **{**args, **kw})
+    return jaxrnn.fit(model, jaxrnn.TBPTT(jaxrnn.Batches((x, y), 16), 4, 6), **{**args, **kw})
 
 
 @pytest.mark.parametrize("stop_at,every", [(11, 2), (5, 3), (6, None)])
@@ -289,7 +284,9 @@ def test_same_key_same_run(tmp_path):
 def test_nan_batch_is_skipped_and_model_stays_finite():
     x, y = running_sum_data(n=32)
     x = x.at[5, 3, 0].set(jnp.nan)  # one poisoned example: its batch's update is skipped
-    model, hist = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, shuffle=False, verbose=False)
+    model, hist = jaxrnn.fit(
+        many_to_many(), jaxrnn.Batches((x, y), 8, shuffle=False), key=key(), epochs=2, verbose=False
+    )
     assert hist.finite == [False, True, True, True] * 2 and hist.skipped == 2  # example 5 is in batch 0
     assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)))
     assert hist.stopped is None
@@ -301,7 +298,7 @@ def test_too_many_non_finite_updates_stop_with_a_message():
     start = many_to_many()
     with pytest.warns(RuntimeWarning, match="stopped at step 3: 3 updates had a non-finite"):
         model, hist = jaxrnn.fit(
-            start, (x, y), key=key(), epochs=5, batch_size=8, callbacks=[StopOnNonFinite(2)], verbose=False
+            start, jaxrnn.Batches((x, y), 8), key=key(), epochs=5, callbacks=[StopOnNonFinite(2)], verbose=False
         )
     assert hist.steps == 3
     jax.tree.map(np.testing.assert_array_equal, eqx.filter(model, eqx.is_array), eqx.filter(start, eqx.is_array))
@@ -315,10 +312,9 @@ def test_early_stopping_and_callbacks():
     seen = []
     model, hist = jaxrnn.fit(
         many_to_many(),
-        (x, y),
+        jaxrnn.Batches((x, y), 16),
         key=key(),
         epochs=50,
-        batch_size=16,
         validation=(x, y + 5.0),
         optimizer=optax.adam(3e-2),
         verbose=False,
@@ -328,10 +324,9 @@ def test_early_stopping_and_callbacks():
     assert [s for s, _ in seen] == [2 * (i + 1) for i in range(len(hist.epochs))]
     _, hist2 = jaxrnn.fit(
         many_to_many(),
-        (x, y),
+        jaxrnn.Batches((x, y), 16),
         key=key(),
         epochs=5,
-        batch_size=16,
         verbose=False,
         callbacks=[LambdaCallback(lambda step, metrics, m: step >= 4)],
     )
@@ -342,24 +337,27 @@ def test_early_stopping_and_callbacks():
 
 
 @pytest.mark.parametrize(
-    "kwargs,error,match",
+    "kwargs,batching,error,match",
     [
-        (dict(loss="hinge"), ValueError, "loss must be one of"),
-        (dict(batch_size=0), ValueError, r"batch_size must be an int >= 1, got 0"),
-        (dict(epochs=-1), ValueError, "epochs must be an int >= 0"),
+        (dict(loss="hinge"), {}, ValueError, "loss must be one of"),
+        ({}, dict(batch_size=0), ValueError, r"batch_size must be an int >= 1, got 0"),
+        ({}, dict(shuffle="yes"), TypeError, r"shuffle must be True or False, got 'yes'"),
+        (dict(epochs=-1), {}, ValueError, "epochs must be an int >= 0"),
+        (dict(validation=None, batch_size=8), {}, TypeError, "unexpected keyword argument 'batch_size'"),
     ],
 )
-def test_bad_arguments(kwargs, error, match):
+def test_bad_arguments(kwargs, batching, error, match):
     x, y = running_sum_data(n=16)
     with pytest.raises(error, match=match):
-        jaxrnn.fit(many_to_many(), (x, y), key=key(), verbose=False, **{"batch_size": 8, **kwargs})
+        data = jaxrnn.Batches((x, y), **{"batch_size": 8, **batching})
+        jaxrnn.fit(many_to_many(), data, key=key(), verbose=False, **kwargs)
 
 
 def test_a_batch_size_above_the_data_size_is_one_batch_of_all_of_it():
     """As in Keras and PyTorch: 16 examples at batch_size 100 train as batch_size 16."""
     x, y = running_sum_data(n=16)
-    a, ha = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=100, verbose=False)
-    b, hb = jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=16, verbose=False)
+    a, ha = jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 100), key=key(), epochs=2, verbose=False)
+    b, hb = jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 16), key=key(), epochs=2, verbose=False)
     assert ha.steps == 2 and ha.loss == hb.loss
 
 
@@ -367,16 +365,17 @@ def test_a_diverging_run_is_warned_of_once_and_a_healthy_one_not():
     x, y = running_sum_data(n=32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a healthy run warns of nothing
-        jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=3, batch_size=8, optimizer=optax.adam(1e-2), verbose=False)
+        jaxrnn.fit(
+            many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), epochs=3, optimizer=optax.adam(1e-2), verbose=False
+        )
     with pytest.warns(
         RuntimeWarning, match=r"rose from .* \(first update\) to .* \(the first update of epoch 2\)"
     ) as got:
         jaxrnn.fit(
             many_to_many(jaxrnn.SimpleRNNCell, out=1),
-            (x, 100 * y),
+            jaxrnn.Batches((x, 100 * y), 8),
             key=key(),
             epochs=4,
-            batch_size=8,
             optimizer=optax.sgd(1.0),
             callbacks=[StopOnNonFinite(1000)],
             verbose=False,
@@ -396,7 +395,7 @@ def test_bad_data_and_checkpoints(tmp_path):
         ModelCheckpoint(str(not_ckpt), resume=True)
     assert not_ckpt.read_text() == "my precious notes"
     good = str(tmp_path / "good.ckpt")
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, callbacks=[ModelCheckpoint(good)], verbose=False)
+    jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), callbacks=[ModelCheckpoint(good)], verbose=False)
     with pytest.raises(ValueError, match="exists: pass resume=True"):
         ModelCheckpoint(good)
     corrupt = tmp_path / "corrupt.ckpt"
@@ -406,20 +405,19 @@ def test_bad_data_and_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="another model"):
         jaxrnn.fit(
             many_to_many(jaxrnn.LSTMCell),
-            (x, y),
+            jaxrnn.Batches((x, y), 8),
             key=key(),
-            batch_size=8,
             callbacks=[ModelCheckpoint(good, resume=True)],
             verbose=False,
         )
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key()), jaxrnn.Head(H, 1, key=key()))
     with pytest.raises(ValueError, match="TBPTT needs a ManyToMany"):
-        jaxrnn.fit(model, jaxrnn.TBPTT((x, y[:, -1:]), 4), key=key(), batch_size=8, verbose=False)
+        jaxrnn.fit(model, jaxrnn.TBPTT(jaxrnn.Batches((x, y[:, -1:]), 8), 4), key=key(), verbose=False)
 
 
 def test_progress_bar_shows_epoch_loss_norm_and_throughput(capsys):
     x, y = running_sum_data(n=16)
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, callbacks=[ProgressBar()])
+    jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), epochs=2, callbacks=[ProgressBar()])
     err = capsys.readouterr().err
     assert "4/4" in err and "epoch=2" in err and "loss=" in err and "gnorm=" in err and "seq_s=" in err
     assert "compiling" in err  # said while the first block compiles
@@ -430,22 +428,24 @@ def test_without_a_terminal_fit_prints_a_line_per_epoch_and_no_bar(capsys):
     """stderr is not a terminal under pytest (as in ``python train.py 2>&1 | tee log``):
     the default display is one plain line per epoch, no carriage returns."""
     x, y = running_sum_data(n=16)
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=2, batch_size=8, validation=(x, y))
+    jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), epochs=2, validation=(x, y))
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert "\r" not in err and len(lines) == 3, err
     assert "the first block compiles" in lines[0]
     assert lines[1].startswith("epoch 1/2: loss ") and "val_loss" in lines[1] and lines[2].startswith("epoch 2/2")
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=1, batch_size=8, verbose=False)
+    jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), epochs=1, verbose=False)
     assert capsys.readouterr().err == ""
-    jaxrnn.fit(many_to_many(), (x, y), key=key(), epochs=1, batch_size=8, callbacks=[EpochPrinter()], verbose=False)
+    jaxrnn.fit(
+        many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), epochs=1, callbacks=[EpochPrinter()], verbose=False
+    )
     assert "epoch 1/1" in capsys.readouterr().err  # a display given is kept whatever verbose says
 
 
 def test_callbacks_are_objects_and_each_is_checked_when_made(tmp_path):
     x, y = running_sum_data(n=16)
     with pytest.raises(TypeError, match=r"callbacks must be jaxrnn.callbacks objects .* LambdaCallback\(f\)"):
-        jaxrnn.fit(many_to_many(), (x, y), key=key(), batch_size=8, callbacks=[lambda *a: None])
+        jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), callbacks=[lambda *a: None])
     with pytest.raises(ValueError, match="EarlyStopping patience must be an int >= 1"):
         EarlyStopping(0)
     with pytest.raises(ValueError, match="ModelCheckpoint every must be an int >= 1 or None"):
@@ -488,7 +488,13 @@ def test_a_callback_of_ones_own_sees_every_block_and_epoch_and_can_stop():
     x, y = running_sum_data(n=32)
     rec = Recorder()
     _, hist = jaxrnn.fit(
-        many_to_many(), (x, y), key=key(), epochs=5, batch_size=8, steps_per_execution=4, callbacks=[rec], verbose=False
+        many_to_many(),
+        jaxrnn.Batches((x, y), 8),
+        key=key(),
+        epochs=5,
+        steps_per_execution=4,
+        callbacks=[rec],
+        verbose=False,
     )
     assert rec.events == [
         ("begin", 0, 20), ("block", 3), ("block", 4), ("epoch", 4, True),
@@ -503,8 +509,8 @@ def test_remat_on_every_layer_gives_the_same_run():
         jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=key(1), num_layers=2), jaxrnn.Head(H, 1, key=key(2))
     )
     assert all(layer.remat for layer in jaxrnn.layers.with_remat(model).rnn.layers)
-    a, ha = jaxrnn.fit(model, (x, y), key=key(), epochs=1, batch_size=8, verbose=False)
-    b, hb = jaxrnn.fit(jaxrnn.layers.with_remat(model), (x, y), key=key(), epochs=1, batch_size=8, verbose=False)
+    a, ha = jaxrnn.fit(model, jaxrnn.Batches((x, y), 8), key=key(), epochs=1, verbose=False)
+    b, hb = jaxrnn.fit(jaxrnn.layers.with_remat(model), jaxrnn.Batches((x, y), 8), key=key(), epochs=1, verbose=False)
     assert all(layer.remat for layer in b.rnn.layers)
     np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-5)
     for u, v in zip(jax.tree.leaves(eqx.filter(a, eqx.is_array)), jax.tree.leaves(eqx.filter(b, eqx.is_array))):
@@ -528,7 +534,7 @@ def test_cpu_options_shorten_the_loops_and_change_no_bit(monkeypatch):
     def run():
         model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.LSTMCell, F, H, key=key(4)), jaxrnn.Head(H, 1, key=key(5)))
         xs, ys = running_sum_data(n=48)
-        model, hist = jaxrnn.fit(model, (xs, ys[:, -1]), key=key(6), epochs=2, batch_size=16, verbose=False)
+        model, hist = jaxrnn.fit(model, jaxrnn.Batches((xs, ys[:, -1]), 16), key=key(6), epochs=2, verbose=False)
         return model, hist
 
     with_options, h1 = run()

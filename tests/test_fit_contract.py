@@ -159,7 +159,8 @@ def make_data(c: Config, n: int, seed: int, poisoned=()) -> tuple:
 
 
 def fit_data(c: Config, data: tuple):
-    return jaxrnn.TBPTT(data, *c.tbptt) if c.tbptt else data
+    batches = jaxrnn.Batches(data, c.batch_size, shuffle=c.shuffle)
+    return jaxrnn.TBPTT(batches, *c.tbptt) if c.tbptt else batches
 
 
 def optimizer(name: str):
@@ -379,8 +380,6 @@ def fit_args(c: Config, key, val) -> dict:
         key=key,
         loss=c.loss,
         epochs=c.epochs,
-        batch_size=c.batch_size,
-        shuffle=c.shuffle,
         validation=val,
         optimizer=optimizer(c.optimizer),
         verbose=False,

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import equinox as eqx, jax, jax.numpy as jnp, numpy as np, jaxrnn
@@ -17,8 +19,9 @@ SCRIPT = textwrap.dedent(
 
     def run(shard, tbptt):
         model = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 16, key=key), jaxrnn.Head(16, 1, key=key))
-        data = (x, y, lengths) if tbptt is None else jaxrnn.TBPTT((x, y, lengths), *tbptt)
-        return jaxrnn.fit(model, data, key=key, epochs=2, batch_size=10,
+        batches = jaxrnn.Batches((x, y, lengths), 10)
+        data = batches if tbptt is None else jaxrnn.TBPTT(batches, *tbptt)
+        return jaxrnn.fit(model, data, key=key, epochs=2,
                           validation=(x[:13], y[:13], lengths[:13]), verbose=False,
                           placement=jaxrnn.Placement() if shard else jaxrnn.Placement(devices=1))
 
@@ -36,6 +39,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_four_cpu_devices_match_one():
     flags = "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"  # level 0 as the suite
     env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}

@@ -65,9 +65,9 @@ def no_update(monkeypatch):
 )
 def test_bad_arguments_name_themselves_before_any_update(no_update, kwargs, error, match):
     x, y, lengths = data()
-    args = {"key": key(), "loss": "cross_entropy", "batch_size": 8, **kwargs}
+    args = {"key": key(), "loss": "cross_entropy", **kwargs}
     with pytest.raises(error, match=match):
-        jaxrnn.fit(tagger(), (x, y, lengths), **args)
+        jaxrnn.fit(tagger(), jaxrnn.Batches((x, y, lengths), 8), **args)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_bad_class_ids_are_named_before_any_update(no_update, targets, error, ma
     x, y, lengths = data()
     lengths = jnp.full(16, T)
     with pytest.raises(error, match=match):
-        jaxrnn.fit(tagger(), (x, targets(y), lengths), key=key(), loss="cross_entropy", batch_size=8)
+        jaxrnn.fit(tagger(), jaxrnn.Batches((x, targets(y), lengths), 8), key=key(), loss="cross_entropy")
 
 
 def test_loss_on_last_needs_one_output_per_step(no_update):
@@ -91,7 +91,7 @@ def test_loss_on_last_needs_one_output_per_step(no_update):
     model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, F, H, key=key(3)), jaxrnn.Head(H, 1, key=key(4)))
     last = jaxrnn.Loss(on="last")
     with pytest.raises(ValueError, match=r"data: Loss\(on='last'\) needs one output per step .* gives \(8, 1\)"):
-        jaxrnn.fit(model, (x, jnp.ones((16, 1))), key=key(), batch_size=8, loss=last)
+        jaxrnn.fit(model, jaxrnn.Batches((x, jnp.ones((16, 1))), 8), key=key(), loss=last)
     with pytest.raises(ValueError, match=r"Loss\(on='last'\) needs one output per step"):
         jaxrnn.evaluate(model, (x, jnp.ones((16, 1))), loss=last)
 
@@ -99,13 +99,13 @@ def test_loss_on_last_needs_one_output_per_step(no_update):
 def test_bad_validation_is_found_before_any_update(no_update):
     x, y, lengths = data()
     with pytest.raises(ValueError, match=r"validation: cross_entropy: targets must be class ids of shape"):
-        jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, validation=(x, y[:, :2]))
+        jaxrnn.fit(tagger(), jaxrnn.Batches((x, y), 8), key=key(), loss="cross_entropy", validation=(x, y[:, :2]))
     with pytest.raises(ValueError, match=r"validation: xs has 2 features in its last axis, expected 3"):
-        jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, validation=(x[..., :2], y))
+        jaxrnn.fit(tagger(), jaxrnn.Batches((x, y), 8), key=key(), loss="cross_entropy", validation=(x[..., :2], y))
     with pytest.raises(ValueError, match=r"validation: class ids must lie in \[0, 3\)"):
-        jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, validation=(x, y + 5))
+        jaxrnn.fit(tagger(), jaxrnn.Batches((x, y), 8), key=key(), loss="cross_entropy", validation=(x, y + 5))
     with pytest.raises(ValueError, match=r"validation: lengths must lie in \[0, 6\]"):
-        jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, validation=(x, y, lengths + 3))
+        jaxrnn.fit(tagger(), jaxrnn.Batches((x, y), 8), key=key(), loss="cross_entropy", validation=(x, y, lengths + 3))
 
 
 def test_unwritable_checkpoint_folder_is_found_before_any_update(no_update, tmp_path, monkeypatch):
@@ -129,13 +129,13 @@ def test_padding_past_the_lengths_is_ignored_whatever_it_holds():
         yy = np.where(past, fill_y, np.asarray(y))
         xx = np.where(past[..., None], fill_x, np.asarray(x))
         runs[name] = jaxrnn.fit(
-            tagger(), jaxrnn.TBPTT((xx, yy, lengths), 4), key=key(), loss="cross_entropy", batch_size=8, epochs=2
+            tagger(), jaxrnn.TBPTT(jaxrnn.Batches((xx, yy, lengths), 8), 4), key=key(), loss="cross_entropy", epochs=2
         )
     (a, ha), (b, hb) = runs["zeros"], runs["ignore_index"]
     assert ha.loss == hb.loss and all(ha.finite)
     jax.tree.map(np.testing.assert_array_equal, params(a), params(b))
     targets = jnp.where(past[..., None], jnp.nan, jax.random.normal(key(5), (16, T, 2)))
-    _, hist = jaxrnn.fit(tagger(C=2), (x, targets, lengths), key=key(), batch_size=8)
+    _, hist = jaxrnn.fit(tagger(C=2), jaxrnn.Batches((x, targets, lengths), 8), key=key())
     assert all(np.isfinite(hist.loss))
 
 
@@ -145,10 +145,9 @@ def test_every_update_skipped_ends_with_a_warning_not_a_crash():
     with pytest.warns(RuntimeWarning, match="stopped at step 3: 3 updates had a non-finite"):
         model, hist = jaxrnn.fit(
             start,
-            (x * jnp.nan, y),
+            jaxrnn.Batches((x * jnp.nan, y), 8),
             key=key(),
             loss="cross_entropy",
-            batch_size=8,
             epochs=3,
             callbacks=[StopOnNonFinite(2)],
         )
@@ -165,10 +164,9 @@ def test_a_learning_rate_that_turns_nan_never_reaches_the_parameters():
         warnings.simplefilter("ignore", RuntimeWarning)
         model, hist = jaxrnn.fit(
             tagger(),
-            (x, y),
+            jaxrnn.Batches((x, y), 4),
             key=key(),
             loss="cross_entropy",
-            batch_size=4,
             epochs=3,
             optimizer=opt,
             callbacks=[StopOnNonFinite(5)],
@@ -181,10 +179,9 @@ def test_dropout_between_layers_with_validation_and_early_stopping():
     x, y, lengths = data()
     model, hist = jaxrnn.fit(
         tagger(num_layers=2, dropout=0.3),
-        (x, y, lengths),
+        jaxrnn.Batches((x, y, lengths), 8),
         key=key(),
         loss="cross_entropy",
-        batch_size=8,
         epochs=3,
         validation=(x, y, lengths),
         callbacks=[EarlyStopping(5)],
@@ -201,7 +198,9 @@ def test_temp_files_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
     other = tmp_path / ".other.ckpt.tmp-keep"
     other.write_bytes(b"another run's")
     x, y, lengths = data()
-    jaxrnn.fit(tagger(), (x, y), key=key(), loss="cross_entropy", batch_size=8, callbacks=[ModelCheckpoint(str(path))])
+    jaxrnn.fit(
+        tagger(), jaxrnn.Batches((x, y), 8), key=key(), loss="cross_entropy", callbacks=[ModelCheckpoint(str(path))]
+    )
     assert sorted(os.listdir(tmp_path)) == [".other.ckpt.tmp-keep", "run.ckpt"]
 
 
@@ -226,7 +225,7 @@ def test_fit_validation_and_evaluate_report_the_same_loss_object():
     x, y, lengths = data()
     loss = jaxrnn.Loss("cross_entropy", on="last", reduction="sum", metrics=["accuracy", "perplexity"])
     model, history = jaxrnn.fit(
-        tagger(), (x, y, lengths), key=key(), loss=loss, batch_size=8, validation=(x, y, lengths), verbose=False
+        tagger(), jaxrnn.Batches((x, y, lengths), 8), key=key(), loss=loss, validation=(x, y, lengths), verbose=False
     )
     got = jaxrnn.evaluate(model, (x, y, lengths), loss=loss)
     assert set(got) == {"loss", "accuracy", "perplexity"}

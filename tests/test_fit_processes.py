@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -33,13 +34,13 @@ SCRIPT = textwrap.dedent(
     model = jaxrnn.ManyToMany(
         jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 16, key=k1, num_layers=2, dropout=0.2), jaxrnn.Head(16, 1, key=k2)
     )
-    args = dict(key=key, epochs=3, batch_size=10, validation=val, steps_per_execution=4)
+    args = dict(key=key, epochs=3, validation=val, steps_per_execution=4)
     ckpt = f"{out}/run.ckpt"
     if mode == "part":
         args.update(callbacks=[jaxrnn.callbacks.ModelCheckpoint(ckpt, every=5), jaxrnn.callbacks.MaxSteps(7)])
     elif mode == "resume":
         args.update(callbacks=[jaxrnn.callbacks.ModelCheckpoint(ckpt, every=5, resume=True)])
-    trained, history = jaxrnn.fit(model, jaxrnn.TBPTT(data, 3, 5), **args)
+    trained, history = jaxrnn.fit(model, jaxrnn.TBPTT(jaxrnn.Batches(data, 10), 3, 5), **args)
     assert jax.device_count() == nproc
     if pid == 0:
         leaves = [np.asarray(a) for a in jax.tree.leaves(eqx.filter(trained, eqx.is_array))]
@@ -81,6 +82,7 @@ def run(tmp_path, mode: str, nproc: int) -> tuple[list[np.ndarray], dict]:
     return leaves, json.loads((tmp_path / f"{mode}-{nproc}.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_processes_each_with_half_the_data_train_the_one_process_model(tmp_path):
     one, h1 = run(tmp_path, "full", 1)
     two, h2 = run(tmp_path, "full", 2)

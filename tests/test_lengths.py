@@ -31,8 +31,8 @@ def model():
 
 
 def train(data, **kw):
-    args = dict(key=jax.random.PRNGKey(1), loss="cross_entropy", batch_size=8, verbose=False)
-    return jaxrnn.fit(model(), data, **{**args, **kw})[0]
+    args = dict(key=jax.random.PRNGKey(1), loss="cross_entropy", verbose=False)
+    return jaxrnn.fit(model(), jaxrnn.Batches(data, 8), **{**args, **kw})[0]
 
 
 def no_warning(call):

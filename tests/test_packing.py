@@ -117,9 +117,9 @@ def test_one_update_on_packed_rows_is_the_padded_update(kind):
     model = one if kind == "many_to_one" else many
     data = padded_data(5, per_step=kind == "many_to_many")
     packed = pack(data, row_length=2 * T)
-    options = dict(loss="cross_entropy", optimizer=optax.sgd(0.5), epochs=1, key=key(0), verbose=0, shuffle=False)
-    want, h_want = jaxrnn.fit(model, data, batch_size=N, **options)
-    got, h_got = jaxrnn.fit(model, packed, batch_size=len(packed.inputs), **options)
+    options = dict(loss="cross_entropy", optimizer=optax.sgd(0.5), epochs=1, key=key(0), verbose=0)
+    want, h_want = jaxrnn.fit(model, jaxrnn.Batches(data, N, shuffle=False), **options)
+    got, h_got = jaxrnn.fit(model, jaxrnn.Batches(packed, len(packed.inputs), shuffle=False), **options)
     assert h_got.loss[0] == pytest.approx(h_want.loss[0], rel=1e-5)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
@@ -155,8 +155,9 @@ def test_truncated_bptt_carries_the_state_across_windows_and_restarts_it_at_each
     data = padded_data(7, per_step=True)
     packed = pack(data, row_length=2 * T)
     k = 4
-    options = dict(loss="cross_entropy", optimizer=optax.sgd(0.0), epochs=1, key=key(0), verbose=0, shuffle=False)
-    _, history = jaxrnn.fit(many, jaxrnn.TBPTT(packed, k), batch_size=len(packed.inputs), **options)
+    options = dict(loss="cross_entropy", optimizer=optax.sgd(0.0), epochs=1, key=key(0), verbose=0)
+    rows = jaxrnn.Batches(packed, len(packed.inputs), shuffle=False)
+    _, history = jaxrnn.fit(many, jaxrnn.TBPTT(rows, k), **options)
     used = packed.segments >= 0
     counts = [used[:, w * k : (w + 1) * k].sum() for w in range(-(-2 * T // k))]
     assert len(history.loss) == len(counts)

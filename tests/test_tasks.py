@@ -100,7 +100,7 @@ TRAIN = {
     "chars": (
         lambda: tasks.characters(tasks.stdlib_text(max_chars=6000), n_streams=8),
         3,
-        {"batch_size": 8, "tbptt": 50},  # trained as TBPTT(t.train, 50)
+        {"batch_size": 8, "tbptt": 50},  # trained as TBPTT(Batches(t.train, 8), 50)
     ),
     "digits": (tasks.digits, 4, {}),
     "reverse": (lambda: tasks.reverse_digits(4, 1200, key=key(), n_validation=200), 4, {}),
@@ -112,17 +112,16 @@ def test_fit_lowers_the_loss_on_every_task(name):
     make, epochs, kwargs = TRAIN[name]
     t = make()
     model = tasks.build_model(t, jaxrnn.GRUCell, 32, key=key(1))
-    k, kwargs = kwargs.get("tbptt"), {n: v for n, v in kwargs.items() if n != "tbptt"}
+    k, batches = kwargs.get("tbptt"), jaxrnn.Batches(t.train, kwargs.get("batch_size", 32))
     _, hist = jaxrnn.fit(
         model,
-        t.train if k is None else jaxrnn.TBPTT(t.train, k),
+        batches if k is None else jaxrnn.TBPTT(batches, k),
         key=key(2),
         loss=t.loss,
         epochs=epochs,
         validation=t.validation,
         optimizer=optax.adam(1e-2),
         verbose=False,
-        **{"batch_size": 32, **kwargs},
     )
     # the first recorded loss is the untrained model's (taken before the first update)
     assert hist.epochs[-1]["val_loss"] < 0.8 * hist.loss[0], (hist.loss[0], hist.epochs)
@@ -132,7 +131,7 @@ def test_next_word_learns_the_seed_predictions_and_text_sampling():
     t = tasks.next_word()
     model = tasks.build_model(t, jaxrnn.LSTMCell, 32, key=key(1))
     model, _ = jaxrnn.fit(
-        model, t.train, key=key(), loss=t.loss, epochs=150, batch_size=2, optimizer=optax.adam(3e-2), verbose=False
+        model, jaxrnn.Batches(t.train, 2), key=key(), loss=t.loss, epochs=150, optimizer=optax.adam(3e-2), verbose=False
     )
     vocab = t.info["vocab"]
     logits = model(t.train.inputs, lengths=t.train.lengths)

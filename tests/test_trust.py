@@ -40,8 +40,7 @@ def same(a, b) -> bool:
     return all(np.array_equal(u, v) for u, v in zip(jax.tree.leaves(arrays(a)), jax.tree.leaves(arrays(b))))
 
 
-FIT_NO_BATCH = dict(loss="cross_entropy", verbose=False)
-FIT = dict(batch_size=16, **FIT_NO_BATCH)
+FIT = dict(loss="cross_entropy", verbose=False)
 
 
 # 1 ---------------------------------------------------------------------------------------------
@@ -52,11 +51,13 @@ def test_a_reused_early_stopping_starts_each_fit_afresh():
     the fit a fresh object gives, not one that stops at once on the first run's best."""
     x, y = class_data()
     es = EarlyStopping(1)
-    first, _ = jaxrnn.fit(classifier(), (x, y), key=key(), epochs=6, callbacks=[es], validation=(x, y), **FIT)
+    first, _ = jaxrnn.fit(
+        classifier(), jaxrnn.Batches((x, y), 16), key=key(), epochs=6, callbacks=[es], validation=(x, y), **FIT
+    )
     second_model = classifier(jaxrnn.LSTMCell, seed=5)
     args = dict(key=key(7), epochs=4, validation=(x, y), optimizer=optax.sgd(1e-3), **FIT)
-    reused, h_reused = jaxrnn.fit(second_model, (x, y), callbacks=[es], **args)
-    fresh, h_fresh = jaxrnn.fit(second_model, (x, y), callbacks=[EarlyStopping(1)], **args)
+    reused, h_reused = jaxrnn.fit(second_model, jaxrnn.Batches((x, y), 16), callbacks=[es], **args)
+    fresh, h_fresh = jaxrnn.fit(second_model, jaxrnn.Batches((x, y), 16), callbacks=[EarlyStopping(1)], **args)
     assert type(reused.rnn.layers[0].cell) is jaxrnn.LSTMCell  # not the first run's model
     assert same(reused, fresh) and h_reused.epochs == h_fresh.epochs and h_reused.stopped == h_fresh.stopped
 
@@ -65,7 +66,7 @@ def test_one_callback_object_twice_in_a_list_is_refused():
     x, y = class_data()
     es = EarlyStopping(2)
     with pytest.raises(ValueError, match="callbacks hold the same EarlyStopping object twice"):
-        jaxrnn.fit(classifier(), (x, y), key=key(), callbacks=[es, es], **FIT)
+        jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), key=key(), callbacks=[es, es], **FIT)
 
 
 # 2 ---------------------------------------------------------------------------------------------
@@ -75,19 +76,21 @@ def test_a_reused_checkpoint_object_neither_overwrites_nor_forgets_to_resume(tmp
     x, y = class_data()
     path = str(tmp_path / "run.ckpt")
     mc = ModelCheckpoint(path)
-    jaxrnn.fit(classifier(), (x, y), key=key(), epochs=1, callbacks=[mc], **FIT)
+    jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), key=key(), epochs=1, callbacks=[mc], **FIT)
     before = open(path, "rb").read()
     with pytest.raises(ValueError, match="exists: pass resume=True"):
-        jaxrnn.fit(classifier(jaxrnn.LSTMCell), (x, y), key=key(), epochs=1, callbacks=[mc], **FIT)
+        jaxrnn.fit(classifier(jaxrnn.LSTMCell), jaxrnn.Batches((x, y), 16), key=key(), epochs=1, callbacks=[mc], **FIT)
     assert open(path, "rb").read() == before  # the first run's checkpoint is kept
 
     resumable = str(tmp_path / "resumable.ckpt")
     mc = ModelCheckpoint(resumable, resume=True)
     args = dict(key=key(), epochs=3, **FIT)
-    full, h_full = jaxrnn.fit(classifier(), (x, y), **args)
-    _, h_part = jaxrnn.fit(classifier(), (x, y), callbacks=[mc, MaxSteps(4)], **args)
+    full, h_full = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), **args)
+    _, h_part = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), callbacks=[mc, MaxSteps(4)], **args)
     assert h_part.steps == 4
-    resumed, h_resumed = jaxrnn.fit(classifier(), (x, y), callbacks=[mc], **args)  # the same object resumes
+    resumed, h_resumed = jaxrnn.fit(
+        classifier(), jaxrnn.Batches((x, y), 16), callbacks=[mc], **args
+    )  # the same object resumes
     assert h_resumed.steps == h_full.steps == 9 and same(resumed, full)
     np.testing.assert_array_equal(h_resumed.loss, h_full.loss)
 
@@ -121,8 +124,8 @@ def test_evaluate_checks_class_ids_as_fit_does(bad, error, match):
     )
     for call, name in later + [
         (lambda: jaxrnn.evaluate(model, (x, y_bad), loss="cross_entropy"), "data:"),
-        (lambda: jaxrnn.fit(model, (x, y_bad), key=key(), **FIT), "data:"),
-        (lambda: jaxrnn.fit(model, (x, y), key=key(), validation=(x, y_bad), **FIT), "validation:"),
+        (lambda: jaxrnn.fit(model, jaxrnn.Batches((x, y_bad), 16), key=key(), **FIT), "data:"),
+        (lambda: jaxrnn.fit(model, jaxrnn.Batches((x, y), 16), key=key(), validation=(x, y_bad), **FIT), "validation:"),
         (
             lambda: jaxrnn.evaluate(model, jaxrnn.HostBatches([(x[:16], y_bad[:16])]), loss="cross_entropy"),
             "data: batch 0:",
@@ -173,9 +176,9 @@ def test_a_resumed_run_reports_its_own_stop_reason(tmp_path):
     x, y = class_data()
     path = str(tmp_path / "run.ckpt")
     args = dict(key=key(), epochs=2, **FIT)
-    _, h = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path), MaxSteps(4)], **args)
+    _, h = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), callbacks=[ModelCheckpoint(path), MaxSteps(4)], **args)
     assert h.stop_reason == "max_steps" and h.stopped == "stopped at step 4: max_steps reached"
-    _, h = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path, resume=True)], **args)
+    _, h = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), callbacks=[ModelCheckpoint(path, resume=True)], **args)
     assert h.steps == 6 and h.stopped is None and h.stop_reason is None
 
 
@@ -183,8 +186,12 @@ def test_a_run_resumed_at_its_step_limit_runs_no_update(tmp_path):
     x, y = class_data()
     path = str(tmp_path / "run.ckpt")
     args = dict(key=key(), epochs=2, **FIT)
-    part, _ = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path), MaxSteps(4)], **args)
-    again, h = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path, resume=True), MaxSteps(4)], **args)
+    part, _ = jaxrnn.fit(
+        classifier(), jaxrnn.Batches((x, y), 16), callbacks=[ModelCheckpoint(path), MaxSteps(4)], **args
+    )
+    again, h = jaxrnn.fit(
+        classifier(), jaxrnn.Batches((x, y), 16), callbacks=[ModelCheckpoint(path, resume=True), MaxSteps(4)], **args
+    )
     assert h.steps == 4 and h.stopped == "stopped at step 4: max_steps reached" and same(part, again)
 
 
@@ -195,19 +202,21 @@ def test_a_run_whose_updates_were_all_or_mostly_skipped_warns_and_says_so():
     x, y = class_data(n=32)
     poisoned = x.at[:, 2, 0].set(jnp.nan)  # every batch
     with pytest.warns(RuntimeWarning, match=r"4 of 4 updates were skipped as non-finite.*the model is untrained"):
-        model, h = jaxrnn.fit(classifier(), (poisoned, y), key=key(), epochs=2, **FIT)
+        model, h = jaxrnn.fit(classifier(), jaxrnn.Batches((poisoned, y), 16), key=key(), epochs=2, **FIT)
     assert h.skipped == 4 and same(model, classifier())
     assert len(h.warnings) == 1 and "4 of 4 updates were skipped" in h.warnings[0]
 
     half = x.at[:20, 2, 0].set(jnp.nan)  # 3 batches of 16 in 4 epochs (shuffled): most updates skipped
     with pytest.warns(RuntimeWarning, match=r"updates were skipped as non-finite"):
-        _, h = jaxrnn.fit(classifier(), (half, y), key=key(), epochs=2, callbacks=[StopOnNonFinite(100)], **FIT)
+        _, h = jaxrnn.fit(
+            classifier(), jaxrnn.Batches((half, y), 16), key=key(), epochs=2, callbacks=[StopOnNonFinite(100)], **FIT
+        )
     assert h.skipped > h.steps / 2
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         one = x.at[3, 2, 0].set(jnp.nan)
-        _, h = jaxrnn.fit(classifier(), (one, y), key=key(), epochs=2, shuffle=False, **FIT)
+        _, h = jaxrnn.fit(classifier(), jaxrnn.Batches((one, y), 16, shuffle=False), key=key(), epochs=2, **FIT)
     assert h.skipped == 2 and h.warnings == []
 
 
@@ -216,7 +225,7 @@ def test_a_nan_in_an_example_skips_only_its_own_batch():
     example must not reach the gradient through them (found by the fuzz of fit's contract)."""
     x, y = class_data(n=5)
     x = x.at[0, 2, 0].set(jnp.nan)  # in the first batch, and what the padding slot of the second reads
-    _, h = jaxrnn.fit(classifier(), (x, y), key=key(), epochs=1, batch_size=3, shuffle=False, **FIT_NO_BATCH)
+    _, h = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 3, shuffle=False), key=key(), epochs=1, **FIT)
     assert h.finite == [False, True]
 
 
@@ -234,7 +243,7 @@ def test_a_skipped_tbptt_window_carries_no_other_sequences_state():
     for first in (x[0], -3 * x[0]):  # two different sequences before B
         data = (jnp.stack([first, x[1]]), y)
         _, h = jaxrnn.fit(
-            model, jaxrnn.TBPTT(data, 4), key=key(), batch_size=1, shuffle=False, optimizer=optax.sgd(0.0),
+            model, jaxrnn.TBPTT(jaxrnn.Batches(data, 1, shuffle=False), 4), key=key(), optimizer=optax.sgd(0.0),
             verbose=False,
         )  # fmt: skip
         assert h.finite == [True, True, False, True]
@@ -275,7 +284,7 @@ def test_equal_length_data_with_lengths_leave_no_lengths_warning(tmp_path):
 def test_the_lengths_warning_advises_the_call_it_comes_from():
     x, y = class_data()
     lengths = jnp.where(jnp.arange(len(x)) % 2 == 0, 6, 4)
-    model, _ = jaxrnn.fit(classifier(), (x, y, lengths), key=key(), epochs=1, **FIT)
+    model, _ = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y, lengths), 16), key=key(), epochs=1, **FIT)
     assert model.expects_lengths
     with pytest.warns(jaxrnn.MissingLengthsWarning, match=r"pass predict\(\.\.\., lengths=lengths\)"):
         jaxrnn.predict(model, x)
@@ -310,10 +319,14 @@ def test_a_resumed_epoch_counts_its_time_before_the_interruption(tmp_path, monke
     path = str(tmp_path / "run.ckpt")
     args = dict(key=key(), epochs=1, steps_per_execution=1, **FIT)
     monkeypatch.setattr(fit_module, "time", types.SimpleNamespace(perf_counter=fake_perf_counter))
-    _, whole = jaxrnn.fit(classifier(), (x, y), **args)
-    _, part = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path, every=1), MaxSteps(2)], **args)
+    _, whole = jaxrnn.fit(classifier(), jaxrnn.Batches((x, y), 16), **args)
+    _, part = jaxrnn.fit(
+        classifier(), jaxrnn.Batches((x, y), 16), callbacks=[ModelCheckpoint(path, every=1), MaxSteps(2)], **args
+    )
     assert part.epoch_seconds == []
-    _, resumed = jaxrnn.fit(classifier(), (x, y), callbacks=[ModelCheckpoint(path, every=1, resume=True)], **args)
+    _, resumed = jaxrnn.fit(
+        classifier(), jaxrnn.Batches((x, y), 16), callbacks=[ModelCheckpoint(path, every=1, resume=True)], **args
+    )
     assert resumed.epoch_seconds == whole.epoch_seconds  # the same clock readings, before and after the resume
     assert resumed.setup_seconds == whole.setup_seconds == 0.5  # this run's set-up: the readings before the loop
 
@@ -422,15 +435,15 @@ def test_a_host_batches_source_used_again_trains_again_or_says_why_not():
     x, y = class_data(n=32)
     batches = [(x[:16], y[:16]), (x[16:], y[16:])]
     again = jaxrnn.HostBatches(batches)
-    first, h1 = jaxrnn.fit(classifier(), again, key=key(), epochs=2, **FIT_NO_BATCH)
-    second, h2 = jaxrnn.fit(classifier(), again, key=key(), epochs=2, **FIT_NO_BATCH)
+    first, h1 = jaxrnn.fit(classifier(), again, key=key(), epochs=2, **FIT)
+    second, h2 = jaxrnn.fit(classifier(), again, key=key(), epochs=2, **FIT)
     assert h1.loss == h2.loss and same(first, second)
     once = jaxrnn.HostBatches(b for b in batches)
-    model, h = jaxrnn.fit(classifier(), once, key=key(), **FIT_NO_BATCH)
+    model, h = jaxrnn.fit(classifier(), once, key=key(), **FIT)
     assert h.steps == 2
     spent = "data: this HostBatches wraps a one-shot iterator .a generator. that an earlier fit, evaluate or predict"
     with pytest.raises(ValueError, match=spent):
-        jaxrnn.fit(classifier(), once, key=key(), **FIT_NO_BATCH)
+        jaxrnn.fit(classifier(), once, key=key(), **FIT)
     with pytest.raises(ValueError, match=spent):
         jaxrnn.evaluate(model, once, loss="cross_entropy")
     with pytest.raises(ValueError, match=spent.replace("data:", "inputs:")):

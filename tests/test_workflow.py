@@ -124,7 +124,7 @@ def test_binary_cross_entropy_and_its_accuracy_by_hand():
     assert got["loss"] == pytest.approx(bce.mean(), rel=1e-5)
     assert got["accuracy"] == pytest.approx(((z > 0) == (np.asarray(t) > 0.5)).all(-1).mean())
     trained, hist = jaxrnn.fit(
-        model, (x, t), key=key(), loss="binary_cross_entropy", epochs=30, batch_size=10, optimizer=optax.adam(1e-2)
+        model, jaxrnn.Batches((x, t), 10), key=key(), loss="binary_cross_entropy", epochs=30, optimizer=optax.adam(1e-2)
     )
     assert hist.epochs[-1]["loss"] < 0.7 * hist.epochs[0]["loss"]
 
@@ -133,12 +133,11 @@ def test_fit_metrics_for_a_language_model():
     x, y, lengths = classifier_data(n=32)
     _, hist = jaxrnn.fit(
         tagger(),
-        jaxrnn.TBPTT((x, y, lengths), 3),
+        jaxrnn.TBPTT(jaxrnn.Batches((x, y, lengths), 8), 3),
         key=key(),
         loss=jaxrnn.Loss("cross_entropy", metrics=["perplexity", "bits_per_char"]),
         validation=(x[:8], y[:8], lengths[:8]),
         epochs=2,
-        batch_size=8,
     )
     for e in hist.epochs:
         assert set(e) == {"loss", "perplexity", "bits_per_char", "val_loss", "val_perplexity", "val_bits_per_char"}
@@ -150,7 +149,9 @@ def test_fit_metrics_for_a_language_model():
 def test_validation_in_fit_equals_evaluate_of_the_returned_model():
     x, y, lengths = classifier_data(n=32)
     val = (x[:9], y[:9], lengths[:9])
-    model, hist = jaxrnn.fit(tagger(), (x, y, lengths), key=key(), loss="cross_entropy", validation=val, batch_size=8)
+    model, hist = jaxrnn.fit(
+        tagger(), jaxrnn.Batches((x, y, lengths), 8), key=key(), loss="cross_entropy", validation=val
+    )
     got = jaxrnn.evaluate(model, val, loss="cross_entropy")
     assert hist.epochs[-1]["val_loss"] == pytest.approx(got["loss"], rel=1e-6)
     assert hist.epochs[-1]["val_accuracy"] == pytest.approx(got["accuracy"], rel=1e-6)
@@ -206,7 +207,7 @@ def test_load_of_a_fit_checkpoint_gives_its_model(tmp_path):
     x, y, lengths = classifier_data(n=16)
     path = str(tmp_path / "run.ckpt")
     trained, _ = jaxrnn.fit(
-        tagger(), (x, y, lengths), key=key(), loss="cross_entropy", batch_size=8, callbacks=[ModelCheckpoint(path)]
+        tagger(), jaxrnn.Batches((x, y, lengths), 8), key=key(), loss="cross_entropy", callbacks=[ModelCheckpoint(path)]
     )
     loaded = jaxrnn.load(path)
     assert jax.tree.structure(loaded) == jax.tree.structure(trained)
@@ -265,11 +266,12 @@ def test_save_refuses_what_it_cannot_describe_and_load_what_it_cannot_read(tmp_p
 def test_csv_log_holds_one_row_per_epoch_also_after_a_resume(tmp_path):
     x, y, lengths = classifier_data(n=16)
     log, path = str(tmp_path / "log.csv"), str(tmp_path / "run.ckpt")
-    args = dict(key=key(), loss="cross_entropy", batch_size=8, validation=(x[:4], y[:4], lengths[:4]))
+    args = dict(key=key(), loss="cross_entropy", validation=(x[:4], y[:4], lengths[:4]))
+    data = jaxrnn.Batches((x, y, lengths), 8)
     part = [ModelCheckpoint(path, every=1), MaxSteps(3), CSVLogger(log)]
-    jaxrnn.fit(tagger(), (x, y, lengths), epochs=3, callbacks=part, **args)
+    jaxrnn.fit(tagger(), data, epochs=3, callbacks=part, **args)
     _, hist = jaxrnn.fit(
-        tagger(), (x, y, lengths), epochs=3, callbacks=[ModelCheckpoint(path, resume=True), CSVLogger(log)], **args
+        tagger(), data, epochs=3, callbacks=[ModelCheckpoint(path, resume=True), CSVLogger(log)], **args
     )
     with open(log) as f:
         rows = list(csv.DictReader(f))
@@ -284,10 +286,9 @@ def test_progress_shows_averages_sequences_validation_and_a_line_per_epoch(capsy
     x, y, lengths = classifier_data(n=16)
     jaxrnn.fit(
         tagger(),
-        jaxrnn.TBPTT((x, y, lengths), 2),
+        jaxrnn.TBPTT(jaxrnn.Batches((x, y, lengths), 8), 2),
         key=key(),
         loss="cross_entropy",
-        batch_size=8,
         epochs=2,
         validation=(x[:4], y[:4], lengths[:4]),
         callbacks=[ProgressBar()],
@@ -304,7 +305,7 @@ def test_learning_rate_is_recorded_under_a_schedule():
     schedule = optax.linear_schedule(1e-2, 1e-3, 5)
     opt = optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(optax.adam)(learning_rate=schedule))
     _, hist = jaxrnn.fit(
-        tagger(), (x, y, lengths), key=key(), loss="cross_entropy", batch_size=4, epochs=2, optimizer=opt
+        tagger(), jaxrnn.Batches((x, y, lengths), 4), key=key(), loss="cross_entropy", epochs=2, optimizer=opt
     )
     np.testing.assert_allclose(hist.learning_rate, [float(schedule(i)) for i in range(8)], rtol=1e-6)
 
@@ -313,7 +314,12 @@ def test_blocks_of_any_size_train_the_same_model():
     x, y, lengths = classifier_data(n=40)
     runs = [
         jaxrnn.fit(
-            tagger(), (x, y, lengths), key=key(), loss="cross_entropy", batch_size=8, epochs=2, steps_per_execution=k
+            tagger(),
+            jaxrnn.Batches((x, y, lengths), 8),
+            key=key(),
+            loss="cross_entropy",
+            epochs=2,
+            steps_per_execution=k,
         )
         for k in (1, 3, None)
     ]
@@ -324,8 +330,8 @@ def test_blocks_of_any_size_train_the_same_model():
 
 
 def test_plans_count_each_sequence_once_per_batch_and_skip_windows_past_every_end():
-    from jaxrnn.data import batch_indices
-    from jaxrnn.train.sources import Sequences, Windows
+    from jaxrnn.data.batches import batch_indices
+    from jaxrnn.train.plans import Sequences, Windows
 
     lengths = np.array([6, 2, 2, 5, 1, 2, 3])
     order = batch_indices(7, 3, None, 0)  # batches [0 1 2] [3 4 5] [6 -1 -1]

@@ -85,8 +85,13 @@ class ResetBeforeGRUCell(_AbstractGRU):
     """GRU cell of the notes (003), the reset gate applied to ``h`` before ``W_hn``; state
     ``h`` (..., H).
 
-    Same arguments, parameters and defaults as ``GRUCell``; two dependent recurrent
-    matmuls a step.
+    Same parameters and defaults as ``GRUCell``; two dependent recurrent matmuls a step.
+
+    Args:
+        input_size: F, features of each input step.
+        hidden_size: H, the state's size.
+        key: initialises the weights.
+        **options: as ``GRUCell``'s (``init``, ``layer_norm``, ``dtype``, ...).
     """
 
     W_xh: Float[Array, "3H in"]

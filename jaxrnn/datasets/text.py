@@ -59,8 +59,8 @@ class CharCorpus:
     def streams(self, part: str, n_streams: int) -> Data:
         """``part`` ("train", "validation" or "test") cut into ``n_streams`` contiguous
         streams for next-character prediction: inputs one-hot (n_streams, L, V) float32,
-        targets ids (n_streams, L). Fit them as ``TBPTT(data, k)`` with
-        ``batch_size=n_streams``: the state flows along each stream."""
+        targets ids (n_streams, L). Fit them as
+        ``TBPTT(Batches(data, n_streams), k)``: the state flows along each stream."""
         if part not in ("train", "validation", "test"):
             raise ValueError(f"part must be 'train', 'validation' or 'test', got {part!r}")
         x, y = streams(getattr(self, part), n_streams)

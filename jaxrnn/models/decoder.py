@@ -25,9 +25,18 @@ from jaxrnn.models.head import Head
 
 
 class Decoder(eqx.Module):
-    """``cell`` + ``head`` run autoregressively (see the module doc).
+    """``cell`` + ``head`` run autoregressively (see the module doc): the decoder of
+    ``OneToMany`` and ``EncoderDecoder``, which call it.
 
-    ``cell.input_size`` must equal ``head`` output size + ``context_size``.
+    Args:
+        cell: the decoder's cell; its ``input_size`` must equal the head's output size
+            (the vocabulary, or the values' width) + ``context_size``.
+        head: the linear head from the state to the outputs (logits).
+        vocab_size: tokens: the vocabulary (the fed-back input is the previous token's
+            one-hot); None: real values (the fed-back input is the previous value).
+        start_token: the token step 0 reads (tokens only).
+        context_size: C, the width of a context vector (B, C) joined to the input at
+            every step (0: none).
     """
 
     cell: Cell

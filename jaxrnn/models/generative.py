@@ -23,6 +23,12 @@ class OneToMany(eqx.Module):
     reads only its previous output; ``condition='input'``: ``h_0 = 0`` and ``u`` is
     concatenated to the decoder's input at every step (then
     ``decoder.context_size`` must be U).
+
+    Args:
+        decoder: the ``Decoder`` that generates the sequence.
+        input_size: U, the width of ``u``.
+        condition: "state" or "input", as above.
+        key: initialises ``W_u`` (``condition='state'``).
     """
 
     decoder: Decoder
@@ -47,7 +53,15 @@ class OneToMany(eqx.Module):
         return state_with_h(cell, jnp.tanh(u @ self.W_u.weight.T + self.W_u.bias)), None
 
     def __call__(self, u: Float[Array, "B U"], targets: Array) -> Float[Array, "B T out"]:
-        """Teacher-forced logits for ``targets`` (B, T) token ids or (B, T, out) values."""
+        """Teacher-forced logits: step t reads the target of step t - 1.
+
+        Args:
+            u: the input vector (B, U).
+            targets: (B, T) token ids or (B, T, out) values.
+
+        Returns:
+            (B, T, out) logits.
+        """
         state, context = self._start(u)
         return self.decoder.teacher_forced(state, targets, context)
 
@@ -70,6 +84,10 @@ class EncoderDecoder(eqx.Module):
 
     The decoder starts from the encoder's last-layer final state, so that layer must be
     a (unidirectional) ``Recurrent`` whose cell has the decoder cell's type and size.
+
+    Args:
+        encoder: the encoding ``Stacked`` layers (``make_rnn``).
+        decoder: the ``Decoder`` that starts from their final state.
     """
 
     encoder: Stacked
@@ -100,7 +118,16 @@ class EncoderDecoder(eqx.Module):
         *,
         lengths: Int[Array, " B"] | None = None,
     ) -> Float[Array, "B T_out out"]:
-        """Teacher-forced logits for ``targets`` (B, T_out) token ids or (B, T_out, out) values."""
+        """Teacher-forced logits: decoder step t reads the target of step t - 1.
+
+        Args:
+            xs: the input sequences (B, T, F).
+            targets: (B, T_out) token ids or (B, T_out, out) values.
+            lengths: (B,) valid steps of each input sequence (None: all T).
+
+        Returns:
+            (B, T_out, out) logits.
+        """
         return self.decoder.teacher_forced(self.encode(xs, lengths=lengths), targets)
 
     def train_logits(self, xs, targets, lengths, key) -> Float[Array, "B T_out out"]:

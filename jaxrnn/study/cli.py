@@ -179,7 +179,8 @@ def cmd_train(args) -> int:
 
     from jaxrnn import tasks
     from jaxrnn.callbacks import ModelCheckpoint
-    from jaxrnn.train import TBPTT, default_optimizer, fit
+    from jaxrnn.data import TBPTT, Batches
+    from jaxrnn.train import default_optimizer, fit
 
     cell = _cell(args.cell)
     name = task_name(args.task)
@@ -206,11 +207,10 @@ def cmd_train(args) -> int:
     }
     model, history = fit(
         model,
-        task.train if tbptt is None else TBPTT(task.train, tbptt),
+        Batches(task.train, batch_size) if tbptt is None else TBPTT(Batches(task.train, batch_size), tbptt),
         key=key,
         loss=task.loss,
         epochs=args.epochs,
-        batch_size=batch_size,
         validation=task.validation,
         optimizer=default_optimizer(args.lr),
         callbacks=[ModelCheckpoint(args.checkpoint, every=200, info=info, resume=args.resume)],

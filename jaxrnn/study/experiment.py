@@ -19,6 +19,7 @@ import numpy as np
 from jaxrnn import spectra, tasks
 from jaxrnn.cells import CELLS, SimpleRNNCell
 from jaxrnn.cells.chrono import chrono_init
+from jaxrnn.data import Batches
 from jaxrnn.train import default_optimizer, fit
 from jaxrnn.train.losses import resolve_loss
 
@@ -175,11 +176,10 @@ def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, ve
     """``fit`` with the study's settings; returns ``(trained model, history)``."""
     return fit(
         model,
-        task.train,
+        Batches(task.train, config.batch_size),
         key=key,
         loss=task.loss,
         epochs=config.epochs,
-        batch_size=config.batch_size,
         validation=task.validation,
         optimizer=default_optimizer(config.learning_rate),
         verbose=verbose,

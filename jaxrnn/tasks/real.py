@@ -29,8 +29,8 @@ def characters(text: str | None = None, *, n_streams: int = 32, max_chars: int =
 
     ``text`` defaults to ``stdlib_text()``. The first 90% of the text is cut into
     ``n_streams`` contiguous streams, one row each, (n_streams, L); the last 10% likewise
-    for validation. Fit ``TBPTT(task.train, k)`` with ``batch_size=n_streams``: the state is carried from
-    chunk to chunk along each stream (stateful training). Baseline: the entropy of the
+    for validation. Fit ``TBPTT(Batches(task.train, n_streams), k)``: the state is carried
+    from chunk to chunk along each stream (stateful training). Baseline: the entropy of the
     unigram character distribution (nats per character).
     """
     text = stdlib_text(max_chars=max_chars) if text is None else text

@@ -12,7 +12,7 @@ import optax
 from jaxrnn.data import Data
 from jaxrnn.train import checkpoint as ckpt
 from jaxrnn.train.objective import Objective
-from jaxrnn.train.sources import Sequences
+from jaxrnn.train.plans import Sequences
 
 
 def optimizer(opt, params) -> None:

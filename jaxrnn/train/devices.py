@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxrnn._checks import check_count
 from jaxrnn.data import Data
-from jaxrnn.train.sources import no_constraint
+from jaxrnn.train.plans import no_constraint
 
 
 class Placement:

@@ -14,16 +14,18 @@ import numpy as np
 from jaxtyping import Array
 
 from jaxrnn._checks import check_count, check_lengths
-from jaxrnn.data import Data, as_data, batch_indices, check_inputs, check_segments, packed_kind
+from jaxrnn.data.arrays import Data, as_data, check_inputs, check_segments, packed_kind
+from jaxrnn.data.batches import batch_indices
+from jaxrnn.data.host import HostBatches, host_arrays
 from jaxrnn.train import arguments, cpu_options
 from jaxrnn.train.devices import Placement
-from jaxrnn.train.feeds import HostBatches, check_like, host_arrays
+from jaxrnn.train.feeds import check_like
 from jaxrnn.train.lengths import warn_if_missing
 from jaxrnn.train.losses import LossFn
 from jaxrnn.train.metrics import finish
 from jaxrnn.train.objective import Loss, Objective, as_loss
+from jaxrnn.train.plans import Sequences
 from jaxrnn.train.protocol import Forward, Predictor, training_forward
-from jaxrnn.train.sources import Sequences
 
 
 @cpu_options.filter_jit

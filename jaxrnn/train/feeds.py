@@ -5,7 +5,7 @@ arrays the block of updates reads, the examples' indices into them, the TBPTT wi
 and the real sequences each update starts. Two feeds:
 
 - ``OnDevice``: the whole data set lives on the device (``fit(model, (x, y))``); an
-  epoch is a plan of indices drawn on the host (``sources.Sequences`` / ``Windows``), and
+  epoch is a plan of indices drawn on the host (``plans.Sequences`` / ``Windows``), and
   every block reads the same device arrays.
 - ``Streamed``: ``fit(model, HostBatches(loader))``: batches come from any iterable on
   the host (a generator, a PyTorch ``DataLoader``, a Grain loader), for data that does
@@ -18,15 +18,15 @@ and the real sequences each update starts. Two feeds:
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrnn._checks import check_count
-from jaxrnn.data import Data, as_data
-from jaxrnn.train.sources import Plan
+from jaxrnn.data.arrays import Data, as_data
+from jaxrnn.data.host import HostBatches, host_arrays
+from jaxrnn.train.plans import Plan
 
 _END = object()
 BLOCK_BYTES = 64 * 2**20
@@ -41,93 +41,6 @@ def stream_block(first: Data) -> int:
     """Default updates per device call for batches like ``first``."""
     size = sum(a.nbytes for a in first if a is not None)
     return max(1, min(32, BLOCK_BYTES // max(1, size)))
-
-
-class HostBatches:
-    """Training data as an iterable of host batches, each ``(inputs, targets)`` or
-    ``(inputs, targets, lengths)`` of numpy (or torch, or JAX) arrays.
-
-    Args:
-        batches: a re-iterable (a list, a PyTorch ``DataLoader``, a Grain ``DataLoader``:
-            ``iter()`` is called once per epoch), a function returning a fresh iterator
-            (called once per epoch), or a one-shot iterator such as a generator (then
-            ``epochs`` must be 1).
-        prefetch: batches read ahead of the one training, by a background thread (>= 1).
-
-    Every batch must have the first batch's shapes past the batch axis (one compiled
-    update; pad sequences to a common T and pass lengths); the last batch may be smaller.
-    The order is the iterable's: ``fit``'s ``shuffle`` and ``batch_size`` do not apply
-    (shuffle in the loader). ``key`` still drives dropout, so the same batches in the
-    same order and the same key give the same run. ``ModelCheckpoint(resume=True)``
-    continues bit for bit when the iterable yields the same batches in the same order
-    each epoch: the batches of the interrupted epoch already trained on are read again
-    and skipped.
-    """
-
-    def __init__(self, batches: Iterable | Callable[[], Iterator], *, prefetch: int = 2):
-        check_count(prefetch, "prefetch")
-        if not (callable(batches) or isinstance(batches, Iterable)):
-            raise TypeError(
-                f"batches must be an iterable of (inputs, targets[, lengths]) batches or a function returning "
-                f"an iterator, got {type(batches).__name__}"
-            )
-        self.batches, self.prefetch = batches, prefetch
-        self.one_shot = isinstance(batches, Iterator)
-        self._first: Data | None = None
-        self._iterator: Iterator | None = None
-        self._spent = False  # a one-shot iterator's pass has been handed out
-
-    @property
-    def length(self) -> int | None:
-        """Batches per epoch, or None where the iterable does not say."""
-        try:
-            return len(self.batches)
-        except TypeError:
-            return None
-
-    def iterator(self, name: str = "data") -> Iterator:
-        """A fresh pass over the batches (a one-shot iterator: its only pass, once; a second
-        is an error naming ``name``, as ``check_fresh`` gives it)."""
-        if self.one_shot:
-            self.check_fresh(name)
-            self._spent = True
-            return self.batches if self._iterator is None else self._iterator
-        return iter(self.batches() if callable(self.batches) else self.batches)
-
-    def check_fresh(self, name: str = "data") -> None:
-        """ValueError if this wraps a one-shot iterator that an earlier call has read (a
-        second fit, evaluate or predict with it would see no batch): raised before any work."""
-        if self._spent:
-            raise ValueError(
-                f"{name}: this HostBatches wraps a one-shot iterator (a generator) that an earlier fit, evaluate or "
-                "predict has read: give each call a new one, or pass a re-iterable (a list, a DataLoader) or a "
-                "function that returns a new iterator"
-            )
-
-    def first(self) -> Data:
-        """The first batch, checked (read once; a one-shot iterator keeps it for its first pass)."""
-        if self._first is None:
-            it = self.batches if self.one_shot else self.iterator()  # peeking spends no one-shot pass
-            try:
-                batch = next(it)
-            except StopIteration:
-                raise ValueError("data: HostBatches holds no batch") from None
-            self._first = as_data(host_arrays(batch), "data: batch 0")
-            if self.one_shot:
-                self._iterator = _chain(batch, it)
-        return self._first
-
-
-def _chain(first, rest: Iterator) -> Iterator:
-    yield first
-    yield from rest
-
-
-def host_arrays(batch):
-    """A batch's parts as numpy arrays (torch tensors included), lengths as int32."""
-    if not isinstance(batch, tuple | list):
-        return batch  # as_data names the wrong container
-    return tuple(None if a is None else np.asarray(a) for a in batch)
 
 
 def check_like(data: Data, first: Data, index: int) -> Data:

@@ -14,22 +14,24 @@ import optax
 from jaxtyping import PRNGKeyArray
 
 from jaxrnn._checks import check_count, prng_key
-from jaxrnn.data import as_data, batch_indices, packed_kind
+from jaxrnn.data.arrays import Data, as_data, packed_kind
+from jaxrnn.data.batches import Batches, batch_indices
+from jaxrnn.data.host import HostBatches
+from jaxrnn.data.tbptt import TBPTT
 from jaxrnn.train import arguments
 from jaxrnn.train import callbacks as cb
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluation import Evaluator
-from jaxrnn.train.feeds import HostBatches, OnDevice, Streamed, stream_block
+from jaxrnn.train.feeds import OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
 from jaxrnn.train.lengths import padded, remember, warn_if_missing
 from jaxrnn.train.losses import LossFn
 from jaxrnn.train.metrics import finish
-from jaxrnn.train.objective import Loss, as_loss
+from jaxrnn.train.objective import Loss, Objective, as_loss
+from jaxrnn.train.plans import Sequences, Windows
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
-from jaxrnn.train.sources import Sequences, Windows
 from jaxrnn.train.state import TrainState
 from jaxrnn.train.step import Block, make_update
-from jaxrnn.train.tbptt import TBPTT
 
 BLOCK = 32
 """Default updates per device call: the host's ~1 ms per call is then a few percent of
@@ -58,8 +60,6 @@ def fit(
     loss: str | LossFn | Loss = "mse",
     optimizer: optax.GradientTransformation | None = None,
     epochs: int = 1,
-    batch_size: int = 32,
-    shuffle: bool = True,
     validation=None,
     callbacks: Sequence[cb.Callback] = (),
     verbose: bool = True,
@@ -72,10 +72,12 @@ def fit(
     Args:
         model: a jaxrnn model (``ManyToOne``, ``ManyToMany``, ...) or one of your own
             (``forward=``).
-        data: ``(inputs, targets[, lengths])`` arrays, placed on the device whole and
-            batched there, shuffled every epoch from ``key``; ``TBPTT(arrays, k1, k2)``,
-            the same trained by truncated BPTT; or ``HostBatches(loader)``, batches
-            streamed from the host in the loader's order (the data guide).
+        data: where the batches come from (the data guide): ``Batches(arrays,
+            batch_size, shuffle=)``, arrays placed on the device whole and batched there,
+            in a new order every epoch from ``key``; plain ``(inputs, targets[, lengths])``
+            arrays or packed rows for ``Batches(data)`` (32 a batch, shuffled);
+            ``TBPTT(batches, k1, k2)``, the same trained by truncated BPTT; or
+            ``HostBatches(loader)``, batches made on the host, in the loader's order.
         key: drives shuffling and dropout: the same key gives the same run.
         loss: a ``jaxrnn.Loss`` (the loss function, the steps it is on, its reduction,
             the metrics beside it), or a loss name or function for ``Loss(loss)``: on
@@ -84,14 +86,13 @@ def fit(
             masked. Validation reports the same; give ``evaluate`` the same object.
         optimizer: any Optax transformation; default ``default_optimizer()``.
         epochs: passes over the data.
-        batch_size: examples per update (above the data size: one batch of all of it);
-            the last batch is padded with weight-0 examples.
-        shuffle: draw a new order every epoch.
-        validation: data of the same form: ``val_loss`` and ``val_<metric>`` each epoch.
+        validation: arrays or packed rows like the data's: ``val_loss`` and
+            ``val_<metric>`` each epoch.
         callbacks: ``jaxrnn.callbacks`` objects (``EarlyStopping``, ``ModelCheckpoint``,
             ``CSVLogger``, ...; ``StopOnNonFinite(10)`` and ``WarnOnLossRise(10)`` are
             added unless given).
-        verbose: a progress bar on a terminal, one line per epoch otherwise.
+        verbose: a progress bar on a terminal, one line per epoch otherwise (unless the
+            callbacks hold a ``ProgressBar`` or ``EpochPrinter``).
         forward: ``forward(model, inputs, targets, lengths, key) -> logits`` for a model
             outside the training protocol.
         steps_per_execution: updates per device call (default up to 32); callbacks and
@@ -110,11 +111,12 @@ def fit(
     The training guide (docs/guides/training.md) says what each choice does and why.
     """
     started = time.perf_counter()
-    setup = _setup(
-        model, data, key=key, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-        shuffle=shuffle, validation=validation, callbacks=callbacks, verbose=verbose, forward=forward,
-        steps_per_execution=steps_per_execution, placement=placement,
+    config = _checked(
+        model, data, key=key, loss=loss, optimizer=optimizer, epochs=epochs, validation=validation,
+        callbacks=callbacks, verbose=verbose, forward=forward, steps_per_execution=steps_per_execution,
+        placement=placement,
     )  # fmt: skip
+    setup = _setup(config)
     setup.run.history.setup_seconds = time.perf_counter() - started  # this run's, after a resume too
     return _loop(setup, epochs)
 
@@ -132,23 +134,51 @@ class _Setup(NamedTuple):
     devices: Placement
 
 
-def _checked(model, data, *, loss, optimizer, epochs, validation, callbacks, verbose, forward,
-             steps_per_execution):  # fmt: skip
+class _Config(NamedTuple):
+    """fit's arguments, checked: what ``_setup`` builds the run from."""
+
+    model: eqx.Module
+    source: Batches | TBPTT | HostBatches
+    data: Data  # the arrays (a stream's first batch)
+    validation: Data | None
+    key: PRNGKeyArray
+    objective: Objective
+    optimizer: optax.GradientTransformation
+    epochs: int
+    callbacks: list
+    forward: Forward
+    steps_per_execution: int | None
+    placement: Placement
+
+    @property
+    def stream(self) -> HostBatches | None:
+        return self.source if isinstance(self.source, HostBatches) else None
+
+    @property
+    def windows(self) -> tuple[int, int] | None:
+        return (self.source.k1, self.source.k2) if isinstance(self.source, TBPTT) else None
+
+
+def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks, verbose, forward,
+             steps_per_execution, placement) -> _Config:  # fmt: skip
     """fit's arguments checked, each error naming its argument, before any work."""
-    windows = data if isinstance(data, TBPTT) else None
-    stream = data if isinstance(data, HostBatches) else None
+    source = data if isinstance(data, Batches | TBPTT | HostBatches) else Batches(data)
+    stream = source if isinstance(source, HostBatches) else None
     if stream is not None:
         stream.check_fresh()
-    packed = packed_kind(data)
+    packed = source.packed if isinstance(source, Batches) else source.batches.packed if stream is None else None
     if validation is not None and packed_kind(validation) not in (None, packed):
         raise ValueError(
             f"validation: packed rows with targets per {packed_kind(validation)[:-1]}, but data's are per "
             f"{packed[:-1] if packed else 'padded sequence'}: pack both the same way"
         )
-    data = windows.data if windows is not None else as_data(data) if stream is None else stream.first()
+    if isinstance(validation, Batches | TBPTT | HostBatches):
+        raise TypeError(
+            f"validation must be arrays (inputs, targets[, lengths]) or packed rows, got a {type(validation).__name__}"
+        )
+    data = stream.first() if stream is not None else source.data
     val = None if validation is None else as_data(validation, "validation")
     objective = as_loss(loss).objective(packed or packed_kind(validation))
-    ks = None if windows is None else (windows.k1, windows.k2)
     warn_if_missing(model, data, "data", stacklevel=5)
     if val is not None:
         warn_if_missing(model, val, "validation", trained_with=padded(data), stacklevel=5)
@@ -161,7 +191,7 @@ def _checked(model, data, *, loss, optimizer, epochs, validation, callbacks, ver
         )
     callbacks = _callbacks(callbacks, verbose)
     run_forward = training_forward(model, forward)
-    if ks is not None and (forward is not None or not isinstance(model, Stateful)):
+    if isinstance(source, TBPTT) and (forward is not None or not isinstance(model, Stateful)):
         raise ValueError(
             "TBPTT needs a ManyToMany (a model that carries its state across windows, without forward=), "
             f"got a {type(model).__name__}" + (" with forward=" if forward is not None else "")
@@ -169,29 +199,29 @@ def _checked(model, data, *, loss, optimizer, epochs, validation, callbacks, ver
     optimizer = default_optimizer() if optimizer is None else optimizer
     model = remember(model, data)  # padded data with lengths: the model records it, in its checkpoints too
     arguments.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
-    return model, stream, data, val, objective, ks, callbacks, run_forward, optimizer
-
-
-def _setup(model, data, *, key, loss, optimizer, epochs, batch_size, shuffle, validation, callbacks, verbose,
-           forward, steps_per_execution, placement) -> _Setup:  # fmt: skip
-    """Every check before any work (``_checked``), then the pieces: placement, source,
-    feed, block, the run."""
-    model, stream, data, val, objective, ks, callbacks, run_forward, optimizer = _checked(
-        model, data, loss=loss, optimizer=optimizer, epochs=epochs, validation=validation, callbacks=callbacks,
-        verbose=verbose, forward=forward, steps_per_execution=steps_per_execution,
-    )  # fmt: skip
     key = prng_key(key)
     if placement is not None and not isinstance(placement, Placement):
         raise TypeError(f"placement must be a jaxrnn.Placement, got {type(placement).__name__}")
-    devices = Placement() if placement is None else placement
-    if stream is not None and devices.processes > 1:
+    placement = Placement() if placement is None else placement
+    if stream is not None and placement.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
+    return _Config(
+        model, source, data, val, key, objective, optimizer, epochs, callbacks, run_forward, steps_per_execution,
+        placement,
+    )  # fmt: skip
+
+
+def _setup(config: _Config) -> _Setup:
+    """The pieces, from the checked arguments: placement, plan, feed, block, the run."""
+    model, data, val, stream, ks, devices = (
+        config.model, config.data, config.validation, config.stream, config.windows, config.placement,
+    )  # fmt: skip
+    callbacks, objective = config.callbacks, config.objective
     n_examples = data.size if stream is not None else devices.global_size(data, "data")
-    check_count(batch_size, "batch_size", 1)
     # a batch_size above the data is one smaller batch, as in Keras and PyTorch; a stream's batches are its own
-    batch_size = n_examples if stream is not None else min(batch_size, n_examples)
+    batch_size = n_examples if stream is not None else min(_batches(config.source).batch_size, n_examples)
     rows = -(-batch_size // devices.n_dev) * devices.n_dev  # batch rows, padded to a multiple of the devices
-    whole = Sequences(rows, run_forward, objective, devices.constrain)
+    whole = Sequences(rows, config.forward, objective, devices.constrain)
     source = whole if ks is None else Windows(rows, data.inputs.shape[1], *ks, objective, devices.constrain)
     device_data = devices.data(source.device_data(data))
     val_data = None if val is None else devices.data(val)
@@ -210,29 +240,34 @@ def _setup(model, data, *, key, loss, optimizer, epochs, batch_size, shuffle, va
     most = stream.length if stream is not None else -(-n_examples // batch_size) * (source.geometry.count if ks else 1)
     guard = next(c for c in callbacks if isinstance(c, cb.StopOnNonFinite))
     block = Block(
-        make_update(source.loss, optimizer),
-        steps_per_execution or (min(BLOCK, most or BLOCK) if stream is None else stream_block(data)),
+        make_update(source.loss, config.optimizer),
+        config.steps_per_execution or (min(BLOCK, most or BLOCK) if stream is None else stream_block(data)),
         guard.limit,
         devices,
     )
     evaluator = None
     if val is not None:
-        evaluator = Evaluator(run_forward, objective, rows, devices)
-    state = devices.state(TrainState.create(model, optimizer, source.init_carry(model), key))
-    run = cb.Run(state, History(), epochs, callbacks, devices)
-    limits = [epochs * most] if most is not None else []
+        evaluator = Evaluator(config.forward, objective, rows, devices)
+    state = devices.state(TrainState.create(model, config.optimizer, source.init_carry(model), config.key))
+    run = cb.Run(state, History(), config.epochs, callbacks, devices)
+    limits = [config.epochs * most] if most is not None else []
     limits += [c.limit for c in callbacks if isinstance(c, cb.MaxSteps)]
     run.total_steps = min(limits) if limits else None  # None: a stream of unknown length
     for c in sorted(callbacks, key=lambda c: not isinstance(c, cb.ModelCheckpoint)):  # a resume first
         c.on_train_begin(run)
     run.restore_callbacks()  # after on_train_begin, where each callback forgot an earlier run
-    shuffle_key = jax.random.split(run.state.key)[0] if shuffle else None
     if stream is not None:
         feed = Streamed(stream, rows, block.size, devices.data if devices.n_dev > 1 else jax.device_put)
     else:
+        shuffle_key = jax.random.split(run.state.key)[0] if _batches(config.source).shuffle else None
         order = lambda epoch: batch_indices(n_examples, batch_size, shuffle_key, epoch)  # noqa: E731
         feed = OnDevice(source, device_data, order, lengths)
     return _Setup(run, feed, block, callbacks, objective, evaluator, val_data, devices)
+
+
+def _batches(source: Batches | TBPTT) -> Batches:
+    """The batching of arrays: a ``Batches`` itself, or the one a ``TBPTT`` cuts into windows."""
+    return source if isinstance(source, Batches) else source.batches
 
 
 def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:

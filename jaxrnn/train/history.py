@@ -6,24 +6,31 @@ import math
 
 @dataclasses.dataclass
 class History:
-    """Per update: ``loss``, ``grad_norm`` (global norm *before* clipping: the exploding-
-    gradient signal), ``learning_rate`` (NaN when the optimizer does not expose one, see
-    ``fit``) and ``finite`` (False where the update was skipped). Per epoch: ``epochs``,
-    one dict of metrics each (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ...),
-    with its wall time in ``epoch_seconds`` and the update count at its end in
-    ``epoch_steps``. ``stopped`` says why training ended early (None when it ran to the
-    end) and ``stop_reason`` names the kind: 'max_steps', 'non_finite', 'early_stopping'
-    or 'callback'; both belong to the run that returned the history (a resumed run that
-    ran to its end says None). ``warnings``: every warning ``fit`` gave about the run
-    (updates skipped, a rising loss, a stop on non-finite updates), in order.
+    """What ``fit`` returns beside the model: every update's numbers, every epoch's metrics.
 
     A resumed run's history is the whole run's: the updates and epochs before the
     interruption, then the resumed ones; the epoch it resumed in counts its time before
     the interruption too (the time in between not).
 
-    ``setup_seconds``: the time ``fit`` spent before its first epoch (checks, tracing the
-    objective on the data, placing data and state, a resume), this run's. The first
-    epoch's seconds include compiling the block of updates.
+    Attributes:
+        loss: per update, the training loss of its batch.
+        grad_norm: per update, the global gradient norm *before* clipping (the
+            exploding-gradient signal).
+        learning_rate: per update (NaN when the optimizer does not expose one, see
+            ``fit``).
+        finite: per update, False where it was skipped as non-finite.
+        epochs: per epoch, a dict of metrics (``loss``, ``accuracy``, ``val_loss``,
+            ``val_accuracy``, ...).
+        epoch_seconds: per epoch, its wall time (the first includes compiling the block
+            of updates).
+        epoch_steps: per epoch, the update count at its end.
+        stopped: why training ended early (None when it ran to the end), this run's: a
+            resumed run that ran to its end says None.
+        stop_reason: the kind: 'max_steps', 'non_finite', 'early_stopping' or 'callback'.
+        warnings: every warning ``fit`` gave about the run (updates skipped, a rising
+            loss, a stop on non-finite updates), in order.
+        setup_seconds: the time ``fit`` spent before its first epoch (checks, tracing the
+            objective on the data, placing data and state, a resume), this run's.
     """
 
     loss: list[float] = dataclasses.field(default_factory=list)

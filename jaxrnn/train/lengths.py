@@ -20,7 +20,13 @@ from jaxrnn.data import Data
 
 
 class MissingLengthsWarning(UserWarning):
-    """Sequences that look padded, or a model trained with lengths, and no lengths given."""
+    """Sequences that look padded, or a model trained with lengths, and no lengths given.
+
+    Given by ``fit``, ``evaluate`` and ``predict`` (a ``UserWarning``): where inputs end in
+    steps of zeros and no ``lengths`` came with them, or where a model trained with
+    lengths gets none. Filter it as any warning
+    (``warnings.simplefilter("ignore", jaxrnn.MissingLengthsWarning)``).
+    """
 
 
 PADDED_SHARE = 0.1

@@ -17,14 +17,30 @@ LossFn = Callable[[Array, Array], Array]
 
 
 def mse(logits: Float[Array, "*pos out"], targets: Float[Array, "*pos out"]) -> Float[Array, "*pos"]:
-    """Squared error averaged over the output features: ``mean_j (y_j - t_j)^2``."""
+    """Squared error averaged over the output features: ``mean_j (y_j - t_j)^2``.
+
+    Args:
+        logits: the model's outputs (..., out): any leading positions (batch, steps).
+        targets: values of the same shape.
+
+    Returns:
+        (...): the loss at each position.
+    """
     if logits.shape != targets.shape:
         raise ValueError(f"mse: targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}")
     return jnp.mean((logits - targets) ** 2, axis=-1)
 
 
 def cross_entropy(logits: Float[Array, "*pos classes"], targets: Array) -> Float[Array, "*pos"]:
-    """``-log softmax(logits)[target]`` with a stable log-softmax; targets are class ids."""
+    """``-log softmax(logits)[target]`` with a stable log-softmax.
+
+    Args:
+        logits: unnormalised class scores (..., classes).
+        targets: class ids (...), integers in [0, classes).
+
+    Returns:
+        (...): the loss at each position.
+    """
     if targets.shape != logits.shape[:-1]:
         raise ValueError(
             f"cross_entropy: targets must be class ids of shape {tuple(logits.shape[:-1])}, got {tuple(targets.shape)}"
@@ -34,7 +50,15 @@ def cross_entropy(logits: Float[Array, "*pos classes"], targets: Array) -> Float
 
 
 def binary_cross_entropy(logits: Float[Array, "*pos out"], targets: Float[Array, "*pos out"]) -> Float[Array, "*pos"]:
-    """Sigmoid cross-entropy on logits (stable), averaged over the output features; targets in [0, 1]."""
+    """Sigmoid cross-entropy on logits (stable), averaged over the output features.
+
+    Args:
+        logits: one logit per output (..., out).
+        targets: probabilities in [0, 1] of the same shape.
+
+    Returns:
+        (...): the loss at each position.
+    """
     if logits.shape != targets.shape:
         raise ValueError(
             f"binary_cross_entropy: targets must have the logits' shape {tuple(logits.shape)}, "

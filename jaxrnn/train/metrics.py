@@ -30,6 +30,13 @@ def accuracy(logits: Float[Array, "*pos out"], targets: Array) -> Float[Array, "
     Class-id targets (one per position): the argmax of the logits must be the target.
     Targets shaped like the logits (sigmoid heads, binary targets in {0, 1}): every
     output's ``logit > 0`` must match ``target > 0.5``.
+
+    Args:
+        logits: the model's outputs (..., out).
+        targets: class ids (...), or values shaped like the logits.
+
+    Returns:
+        (...): 1.0 or 0.0 at each position.
     """
     if targets.shape == logits.shape:
         return jnp.all((logits > 0) == (targets > 0.5), axis=-1).astype(logits.dtype)

@@ -5,19 +5,11 @@ The update at time t (a multiple of k1) differentiates the losses of steps
 constant. Consecutive windows overlap by k2 - k1 steps; the state entering the next
 window is the one reached k1 steps into this one. ``k1 = k2 = k`` is plain TBPTT(k):
 chunks of k steps, state carried across chunks without gradient; ``k = T`` is full BPTT.
-
-To give every window one static shape, the time axis is padded with k2 - k1 skipped
-steps in front and skipped steps at the end up to a multiple of k1.
 """
 
-from typing import NamedTuple
-
-import jax
-import jax.numpy as jnp
-from jaxtyping import Array
-
 from jaxrnn._checks import check_count
-from jaxrnn.data import Data, as_data, packed_kind
+from jaxrnn.data.arrays import Data
+from jaxrnn.data.batches import Batches
 
 
 class TBPTT:
@@ -30,20 +22,21 @@ class TBPTT:
     window; windows past every sequence of a batch are not run. A window whose update is
     skipped as non-finite still carries its state on; a sequence whose state is NaN or
     inf (a NaN in its inputs) restarts from zero. ``k1 = k2 = T`` is full BPTT. One long
-    stream cut by ``jaxrnn.streams`` and trained with ``batch_size=n_streams`` carries
-    the state through the whole stream. On packed rows (``jaxrnn.datasets.pack`` with
+    stream cut by ``jaxrnn.streams`` into n streams and batched by ``Batches(..., n)``
+    carries the state through the whole stream. On packed rows (``jaxrnn.datasets.pack`` with
     targets per step) the state also restarts at each sequence's first step, so a window
     may cross from one sequence (an episode) into the next.
 
     Args:
-        data: ``(inputs, targets[, lengths])`` arrays, inputs (N, T, F), as ``fit`` takes
-            them, or packed rows (not ``HostBatches``: the windows are planned on the whole
+        data: ``Batches`` of sequences (inputs (N, T, F)), or their arrays
+            ``(inputs, targets[, lengths])`` or packed rows for ``Batches(data)``: 32 a
+            batch, shuffled (not ``HostBatches``: the windows are planned on the whole
             arrays).
         k1: steps between updates.
         k2: steps each update backpropagates through, at least ``k1`` (default ``k1``:
             chunks of k1 steps, the state carried between them without gradient).
 
-    Example: ``fit(model, TBPTT((x, y), 50), key=key, loss="cross_entropy")``.
+    Example: ``fit(model, TBPTT(Batches((x, y), 16), 50), key=key, loss="cross_entropy")``.
     """
 
     def __init__(self, data, k1: int, k2: int | None = None):
@@ -51,45 +44,17 @@ class TBPTT:
         self.k2 = self.k1 if k2 is None else check_count(k2, "TBPTT k2")
         if self.k2 < self.k1:
             raise ValueError(f"TBPTT needs k2 >= k1 (backpropagate at least the updated steps), got k1={k1}, k2={k2}")
-        if not isinstance(data, Data | tuple | list):
+        if not isinstance(data, Batches | Data | tuple | list):
             raise TypeError(
-                f"TBPTT needs the data as arrays (inputs, targets[, lengths]), inputs (N, T, F), got a "
+                f"TBPTT needs the data as Batches or arrays (inputs, targets[, lengths]), inputs (N, T, F), got a "
                 f"{type(data).__name__} (the windows are planned on the whole arrays: HostBatches cannot be cut)"
             )
-        if packed_kind(data) == "sequences":
+        self.batches = data if isinstance(data, Batches) else Batches(data)
+        if self.batches.packed == "sequences":
             raise ValueError("TBPTT on packed rows needs targets per step, got one per sequence")
-        self.data: Data = as_data(data)
+        self.data: Data = self.batches.data
         if self.data.inputs.ndim != 3:
             raise ValueError(f"TBPTT needs sequence inputs (N, T, F), got shape {tuple(self.data.inputs.shape)}")
 
     def __repr__(self) -> str:
-        return f"TBPTT({self.data.size} sequences of {self.data.inputs.shape[1]} steps, k1={self.k1}, k2={self.k2})"
-
-
-class Geometry(NamedTuple):
-    """Window geometry for a sequence of length T."""
-
-    k1: int
-    k2: int
-    count: int
-    front: int
-    padded: int
-
-
-def geometry(T: int, k1: int, k2: int) -> Geometry:
-    """The windows covering T steps with stride k1 and length k2."""
-    count = max(1, -(-T // k1))
-    front = k2 - k1
-    return Geometry(k1, k2, count, front, front + count * k1)
-
-
-def pad_time(a: Array, w: Geometry, T: int) -> Array:
-    """Pad axis 1 (time, length T) with zeros: ``w.front`` in front, the rest at the end."""
-    pad = [(0, 0)] * a.ndim
-    pad[1] = (w.front, w.padded - w.front - T)
-    return jnp.pad(a, pad)
-
-
-def window(a: Array, i, w: Geometry) -> Array:
-    """Window i (possibly traced) of a padded array: steps [i*k1, i*k1 + k2) of axis 1."""
-    return jax.lax.dynamic_slice_in_dim(a, i * w.k1, w.k2, axis=1)
+        return f"TBPTT({self.batches!r}, {self.data.inputs.shape[1]} steps, k1={self.k1}, k2={self.k2})"

@@ -1,7 +1,7 @@
-"""Batch sources: where each update's examples come from, and the loss they carry.
+"""Epoch plans: where each update's examples come from, and the loss they carry.
 
-A source holds the training data on the device and plans an epoch on the host as a list
-of updates, each named by its examples' indices and a window number; inside the
+``Sequences`` and ``Windows`` hold the training data on the device and plan an epoch on
+the host as a list of updates, each named by its examples' indices and a window number; inside the
 compiled block of updates it gathers those examples on the device and computes the
 objective. ``Sequences`` gives one update per batch of whole sequences; ``Windows``
 gives one update per truncated-BPTT window of a batch, the state carried from window to
@@ -16,9 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Int
 
-from jaxrnn.data import Data
+from jaxrnn.data.arrays import Data
 from jaxrnn.layers.segments import segment_flags
-from jaxrnn.train import tbptt as tb
 from jaxrnn.train.objective import Objective, lengths_mask
 from jaxrnn.train.protocol import Forward
 
@@ -114,7 +113,7 @@ class Padded(NamedTuple):
 
 
 class Windows:
-    """Truncated BPTT: one update per window of k2 steps every k1 steps (``jaxrnn.train.tbptt``).
+    """Truncated BPTT: one update per window of k2 steps every k1 steps (``jaxrnn.TBPTT``).
 
     The model must carry state (``train.protocol.Stateful``). The state is reset to zero
     at each batch's first window; windows past every sequence of a batch hold no loss
@@ -128,12 +127,12 @@ class Windows:
 
     def __init__(self, rows: int, T: int, k1: int, k2: int, objective: Objective, constrain: Callable = no_constraint):
         self.rows, self.T, self.objective, self.constrain = rows, T, objective, constrain
-        self.geometry = tb.geometry(T, k1, k2)
+        self.geometry = geometry(T, k1, k2)
 
     def device_data(self, data: Data) -> Padded:
         """What ``loss`` reads: inputs, targets and the mask of valid steps (for packed rows
         with the segments' first steps), padded in time."""
-        pad = lambda a: tb.pad_time(a, self.geometry, self.T)  # noqa: E731
+        pad = lambda a: pad_time(a, self.geometry, self.T)  # noqa: E731
         if data.segments is not None:
             valid, resets = segment_flags(data.segments)
             return Padded(pad(data.inputs), pad(data.targets), pad(valid), pad(resets))
@@ -187,3 +186,34 @@ def restart_non_finite(state, initial):
         return state
     rows = jnp.stack([jnp.all(jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1) for a in leaves]).all(0)
     return jax.tree.map(lambda a, z: jnp.where(rows.reshape(-1, *[1] * (a.ndim - 1)), a, z), state, initial)
+
+
+class Geometry(NamedTuple):
+    """Window geometry for a sequence of length T: to give every window one static shape,
+    the time axis is padded with k2 - k1 skipped steps in front and skipped steps at the end
+    up to a multiple of k1."""
+
+    k1: int
+    k2: int
+    count: int
+    front: int
+    padded: int
+
+
+def geometry(T: int, k1: int, k2: int) -> Geometry:
+    """The windows covering T steps with stride k1 and length k2."""
+    count = max(1, -(-T // k1))
+    front = k2 - k1
+    return Geometry(k1, k2, count, front, front + count * k1)
+
+
+def pad_time(a: Array, w: Geometry, T: int) -> Array:
+    """Pad axis 1 (time, length T) with zeros: ``w.front`` in front, the rest at the end."""
+    pad = [(0, 0)] * a.ndim
+    pad[1] = (w.front, w.padded - w.front - T)
+    return jnp.pad(a, pad)
+
+
+def window(a: Array, i, w: Geometry) -> Array:
+    """Window i (possibly traced) of a padded array: steps [i*k1, i*k1 + k2) of axis 1."""
+    return jax.lax.dynamic_slice_in_dim(a, i * w.k1, w.k2, axis=1)

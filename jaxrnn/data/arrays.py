@@ -1,22 +1,25 @@
-"""Data as arrays: the ``Data`` record, epoch batch orders, long streams.
-
-Below both ``tasks`` (which make data) and ``train`` (which consumes it).
-"""
+"""Data as arrays: the ``Data`` record and its checks, packed rows' kind, long streams."""
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array
 
 from jaxrnn._checks import check_count, check_lengths
 
 
 class Data(NamedTuple):
-    """``inputs`` (N, T, F) or (N, U), ``targets`` (N, ...), optional ``lengths`` (N,);
-    ``segments`` (N, T) int32 for packed rows (``jaxrnn.datasets.pack``): the segment of
-    its row each step belongs to, -1 past the row's last segment."""
+    """A data set as arrays: what the loaders and tasks return, and what ``fit``,
+    ``evaluate`` and ``predict`` take (as ``(inputs, targets[, lengths])`` too).
+
+    Args:
+        inputs: (N, T, F) sequences, or (N, U) vectors (``OneToMany``).
+        targets: (N, ...): class ids or values, per sequence or per step.
+        lengths: (N,) valid steps of each sequence padded to T (None: all T).
+        segments: (N, T) int32 for packed rows (``jaxrnn.datasets.pack``): the segment of
+            its row each step belongs to, -1 past the row's last segment.
+    """
 
     inputs: Array
     targets: Array
@@ -103,25 +106,12 @@ def check_inputs(inputs, name: str) -> Array:
     return inputs
 
 
-def batch_indices(n: int, batch_size: int, key: PRNGKeyArray | None, epoch: int) -> np.ndarray:
-    """Example indices for one epoch, (n_batches, batch_size), shuffled from ``key`` and ``epoch``.
-
-    The last batch is padded with index -1 (a padded slot has weight 0): every batch
-    has the same shape, so the train step compiles once.
-    """
-    order = np.arange(n) if key is None else np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
-    n_batches = -(-n // batch_size)
-    padded = np.full(n_batches * batch_size, -1)
-    padded[:n] = order
-    return padded.reshape(n_batches, batch_size)
-
-
 def streams(sequence: Array, n_streams: int, window: int | None = None) -> tuple[Array, Array]:
     """Cut one long sequence into ``n_streams`` parallel streams for next-step prediction.
 
     Stream b is the b-th contiguous slice of the sequence, so consecutive time chunks of a
-    batch continue each other. Fit them as ``TBPTT((inputs, targets), k)`` with
-    ``batch_size=n_streams``: the state is carried from chunk to chunk (stateful
+    batch continue each other. Fit them as
+    ``TBPTT(Batches((inputs, targets), n_streams), k)``: the state is carried from chunk to chunk (stateful
     training, the character-level language-model setting).
 
     Args:
