@@ -23,7 +23,7 @@ from jaxrnn.train.feeds import check_like
 from jaxrnn.train.lengths import warn_if_missing
 from jaxrnn.train.losses import LossFn
 from jaxrnn.train.metrics import finish
-from jaxrnn.train.objective import Loss, Objective, as_loss
+from jaxrnn.train.objective import Loss, Objective, objective_of
 from jaxrnn.train.plans import Sequences
 from jaxrnn.train.protocol import Forward, Predictor, training_forward
 
@@ -89,7 +89,7 @@ def evaluate(
     packed = packed_kind(data)
     data = as_data(data) if stream is None else stream.first()
     warn_if_missing(model, data, "data")
-    objective = as_loss(loss).objective(packed)
+    objective = objective_of(loss, packed)
     check_count(batch_size, "batch_size")
     evaluator = Evaluator(training_forward(model, forward), objective, min(batch_size, data.size), Placement(1))
     name = "data" if stream is None else "data: batch 0"

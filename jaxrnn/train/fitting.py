@@ -27,7 +27,7 @@ from jaxrnn.train.history import History
 from jaxrnn.train.lengths import padded, remember, warn_if_missing
 from jaxrnn.train.losses import LossFn
 from jaxrnn.train.metrics import finish
-from jaxrnn.train.objective import Loss, Objective, as_loss
+from jaxrnn.train.objective import Loss, Objective, objective_of
 from jaxrnn.train.plans import Sequences, Windows
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
 from jaxrnn.train.state import TrainState
@@ -178,7 +178,7 @@ def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks
         )
     data = stream.first() if stream is not None else source.data
     val = None if validation is None else as_data(validation, "validation")
-    objective = as_loss(loss).objective(packed or packed_kind(validation))
+    objective = objective_of(loss, packed or packed_kind(validation))
     warn_if_missing(model, data, "data", stacklevel=5)
     if val is not None:
         warn_if_missing(model, val, "validation", trained_with=padded(data), stacklevel=5)

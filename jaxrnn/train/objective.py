@@ -56,20 +56,18 @@ class Loss:
         if self.metrics is not None:
             object.__setattr__(self, "metrics", tuple(self.metrics))
 
-    def objective(self, packed: str | None = None) -> "Objective":
-        """What an update and the evaluator compute; ``packed``: the kind of packed rows'
-        targets (``jaxrnn.data.packed_kind``), None for padded data."""
-        if packed == "sequences" and self.on == "last":
-            raise ValueError("Loss: on='last' needs targets per step; these packed rows hold one per sequence")
-        fn = resolve_loss(self.fn)
-        class_ids = takes_class_ids(fn)
-        metrics = resolve_metrics(self.metrics, class_ids)
-        return Objective(fn, self.reduction, self.on == "last", class_ids, metrics, packed)
 
-
-def as_loss(loss) -> Loss:
-    """``loss`` as a ``Loss``: a ``Loss`` itself, or a loss name or function for ``Loss(loss)``."""
-    return loss if isinstance(loss, Loss) else Loss(loss)
+def objective_of(loss, packed: str | None = None) -> "Objective":
+    """What an update and the evaluator compute for ``loss`` (a ``Loss``, or a loss name or
+    function for ``Loss(loss)``); ``packed``: the kind of packed rows' targets
+    (``jaxrnn.data.arrays.packed_kind``), None for padded data."""
+    loss = loss if isinstance(loss, Loss) else Loss(loss)
+    if packed == "sequences" and loss.on == "last":
+        raise ValueError("Loss: on='last' needs targets per step; these packed rows hold one per sequence")
+    fn = resolve_loss(loss.fn)
+    class_ids = takes_class_ids(fn)
+    metrics = resolve_metrics(loss.metrics, class_ids)
+    return Objective(fn, loss.reduction, loss.on == "last", class_ids, metrics, packed)
 
 
 class Objective(NamedTuple):
