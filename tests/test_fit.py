@@ -545,3 +545,28 @@ def test_cpu_options_shorten_the_loops_and_change_no_bit(monkeypatch):
         jax.tree.leaves(eqx.filter(with_options, eqx.is_array)), jax.tree.leaves(eqx.filter(without, eqx.is_array))
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_fit_of_the_same_model_and_shapes_compiles_nothing():
+    """The block of updates and the validation are compiled by the first fit only: a
+    second fit (a new model of the same architecture, new data of the same shapes, the
+    default optimizer or the same optimizer object) runs without one XLA compilation,
+    by whole-sequence batches and by TBPTT windows."""
+    from jax import monitoring
+
+    compiles = []
+    monitoring.register_event_duration_secs_listener(
+        lambda name, secs, **kw: compiles.append(name) if name.endswith("backend_compile_duration") else None
+    )
+    x, y = running_sum_data(n=19)  # a size no other test uses: the first fit here compiles
+    adam = optax.adam(1e-2)
+    for data, optimizer in [
+        (lambda x, y: jaxrnn.Batches((x, y), 8), None),
+        (lambda x, y: jaxrnn.TBPTT(jaxrnn.Batches((x, y), 8), 4), adam),
+    ]:
+        for run in range(2):
+            compiles.clear()
+            xr, yr = x + run, y - run  # other values, the same shapes
+            args = dict(key=key(run), epochs=2, validation=(xr[:5], yr[:5]), verbose=False)
+            jaxrnn.fit(many_to_many(), data(xr, yr), optimizer=optimizer, **args)
+            assert (len(compiles) > 0) if run == 0 else compiles == []

@@ -12,7 +12,7 @@
   rows from the process that holds it. Only process 0 writes checkpoints and logs.
 """
 
-import functools
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -57,8 +57,7 @@ class Placement:
             (n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:n_dev]
         )
         self.replicated, self.by_rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-        self.constrain = functools.partial(jax.lax.with_sharding_constraint, shardings=self.by_rows)
-        self.replicate = functools.partial(jax.lax.with_sharding_constraint, shardings=self.replicated)
+        self.constrain, self.replicate = Constraint(self.by_rows), Constraint(self.replicated)
 
     def __repr__(self) -> str:
         return f"Placement(devices={self.n_dev})"
@@ -111,6 +110,16 @@ class Placement:
             return tree
         arrays, static = eqx.partition(tree, eqx.is_array)
         return eqx.combine(jax.tree.map(lambda a: jnp.asarray(_to_host(a)), arrays), static)
+
+
+class Constraint(NamedTuple):
+    """``jax.lax.with_sharding_constraint(a, sharding)``, compared by its sharding: the
+    programs ``fit`` compiles with it are found again by a later fit on the same devices."""
+
+    sharding: NamedSharding
+
+    def __call__(self, a):
+        return jax.lax.with_sharding_constraint(a, self.sharding)
 
 
 def _to_host(a):

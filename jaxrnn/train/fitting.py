@@ -1,5 +1,6 @@
 """``jaxrnn.fit``: the composition of a batch source, the block of pure updates, and callbacks."""
 
+import functools
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from jaxrnn.train.objective import Loss, Objective, objective_of
 from jaxrnn.train.plans import Sequences, Windows
 from jaxrnn.train.protocol import Forward, Stateful, training_forward
 from jaxrnn.train.state import TrainState
-from jaxrnn.train.step import Block, make_update
+from jaxrnn.train.step import Block, Update
 
 BLOCK = 32
 """Default updates per device call: the host's ~1 ms per call is then a few percent of
@@ -50,6 +51,13 @@ def default_optimizer(learning_rate: float = 1e-3) -> optax.GradientTransformati
     return optax.chain(
         optax.clip_by_global_norm(1.0), optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
     )
+
+
+@functools.cache
+def _default_optimizer() -> optax.GradientTransformation:
+    """The ``default_optimizer()`` of every fit without ``optimizer=``: one object, so that a
+    later fit of the same model and shapes finds its block of updates compiled."""
+    return default_optimizer()
 
 
 def fit(
@@ -84,7 +92,9 @@ def fit(
             logits, "mse", "cross_entropy" (class ids), "binary_cross_entropy" or
             ``f(logits, targets) -> per-position loss``; steps past ``lengths`` are
             masked. Validation reports the same; give ``evaluate`` the same object.
-        optimizer: any Optax transformation; default ``default_optimizer()``.
+        optimizer: any Optax transformation; default ``default_optimizer()``. A later
+            fit given the same object (or none) reuses the compiled updates of an earlier
+            one with the same model architecture, shapes, loss and batch size.
         epochs: passes over the data.
         validation: arrays or packed rows like the data's: ``val_loss`` and
             ``val_<metric>`` each epoch.
@@ -196,7 +206,7 @@ def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks
             "TBPTT needs a ManyToMany (a model that carries its state across windows, without forward=), "
             f"got a {type(model).__name__}" + (" with forward=" if forward is not None else "")
         )
-    optimizer = default_optimizer() if optimizer is None else optimizer
+    optimizer = _default_optimizer() if optimizer is None else optimizer
     model = remember(model, data)  # padded data with lengths: the model records it, in its checkpoints too
     arguments.optimizer(optimizer, eqx.filter(model, eqx.is_inexact_array))
     key = prng_key(key)
@@ -240,7 +250,7 @@ def _setup(config: _Config) -> _Setup:
     most = stream.length if stream is not None else -(-n_examples // batch_size) * (source.geometry.count if ks else 1)
     guard = next(c for c in callbacks if isinstance(c, cb.StopOnNonFinite))
     block = Block(
-        make_update(source.loss, config.optimizer),
+        Update(source, config.optimizer),
         config.steps_per_execution or (min(BLOCK, most or BLOCK) if stream is None else stream_block(data)),
         guard.limit,
         devices,

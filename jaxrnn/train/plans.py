@@ -129,6 +129,16 @@ class Windows:
         self.rows, self.T, self.objective, self.constrain = rows, T, objective, constrain
         self.geometry = geometry(T, k1, k2)
 
+    def _key(self) -> tuple:
+        return self.rows, self.T, self.geometry, self.objective, self.constrain
+
+    def __eq__(self, other) -> bool:
+        """Equal windows compile to the same update (``step.Update`` is compared by them)."""
+        return isinstance(other, Windows) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def device_data(self, data: Data) -> Padded:
         """What ``loss`` reads: inputs, targets and the mask of valid steps (for packed rows
         with the segments' first steps), padded in time."""
