@@ -4,6 +4,7 @@ what was given and what was expected."""
 import contextlib
 import os
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,13 +28,20 @@ def optimizer(opt, params) -> None:
         elif isinstance(opt, str):
             hint = f" (build it: optax.{opt}(learning_rate))"
         raise TypeError(f"optimizer must be an optax.GradientTransformation, got {opt!r}{hint}")
-    state = opt.init(params)
-    updates, _ = opt.update(jax.tree.map(jnp.zeros_like, params), state, params)
-    if not all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates)):
+    if not bool(_trial_update_is_finite(opt, params)):
         raise ValueError(
             "optimizer gives non-finite updates for zero gradients: its learning rate (or another "
             "hyperparameter) is NaN or infinite"
         )
+
+
+@eqx.filter_jit
+def _trial_update_is_finite(opt: optax.GradientTransformation, params):
+    """Whether ``opt``'s first update of zero gradients is finite: one compiled program (run
+    eagerly, its operations would compile one by one for every parameter's shape)."""
+    updates, _ = opt.update(jax.tree.map(jnp.zeros_like, params), opt.init(params), params)
+    finite = [jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]
+    return jnp.all(jnp.stack(finite)) if finite else jnp.asarray(True)
 
 
 def checkpoint_path(path: str | None, resume: bool) -> dict | None:
