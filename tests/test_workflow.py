@@ -284,7 +284,7 @@ def test_csv_log_holds_one_row_per_epoch_also_after_a_resume(tmp_path):
 
 def test_progress_shows_averages_sequences_validation_and_a_line_per_epoch(capsys):
     x, y, lengths = classifier_data(n=16)
-    jaxrnn.fit(
+    _, hist = jaxrnn.fit(
         tagger(),
         jaxrnn.TBPTT(jaxrnn.Batches((x, y, lengths), 8), 2),
         key=key(),
@@ -298,6 +298,8 @@ def test_progress_shows_averages_sequences_validation_and_a_line_per_epoch(capsy
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("val_loss" in line and "accuracy" in line for line in lines)
+    compiled = f"; fit has compiled for {hist.compile_seconds:.1f} s)"  # the first line only
+    assert lines[0].endswith(compiled) and "compiled" not in lines[1]
 
 
 def test_learning_rate_is_recorded_under_a_schedule():

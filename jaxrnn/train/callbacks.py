@@ -372,9 +372,11 @@ class ModelCheckpoint(Callback):
             )
 
 
-def _line(epoch: int, epochs: int, metrics: dict[str, float], seconds: float) -> str:
+def _line(run, metrics: dict[str, float], seconds: float, first: bool) -> str:
+    """An epoch's line; the run's first also says how much of its time was compiling."""
     shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-    return f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s)"
+    compiling = f"; fit has compiled for {run.history.compile_seconds:.1f} s" if first else ""
+    return f"epoch {run.epoch + 1}/{run.epochs}: {shown} ({seconds:.1f} s{compiling})"
 
 
 class ProgressBar(Callback):
@@ -384,7 +386,8 @@ class ProgressBar(Callback):
     epoch's mean loss per update so far, the last block's mean gradient norm, real
     sequences per second and, once measured, the last validation loss. Its rate and ETA
     start after the first block, so they exclude compilation; they move once per block
-    (``steps_per_execution`` updates). Needs tqdm (``pip install 'jaxrnn[progress]'``).
+    (``steps_per_execution`` updates). The run's first epoch line also says how long
+    ``fit`` has compiled (``History.compile_seconds``). Needs tqdm (``pip install 'jaxrnn[progress]'``).
     """
 
     def __init__(self):
@@ -392,10 +395,10 @@ class ProgressBar(Callback):
             from tqdm.auto import tqdm
         except ImportError:
             raise ImportError("ProgressBar needs tqdm: pip install 'jaxrnn[progress]'") from None
-        self.tqdm, self.bar, self.sequences, self.started, self.val_loss = tqdm, None, 0, None, None
+        self.tqdm, self.bar, self.sequences, self.started, self.val_loss, self.lines = tqdm, None, 0, None, None, 0
 
     def on_train_begin(self, run):
-        self.bar, self.sequences, self.started, self.val_loss = None, 0, None, None
+        self.bar, self.sequences, self.started, self.val_loss, self.lines = None, 0, None, None, 0
         if run.writer:
             self.bar = self.tqdm(
                 total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, smoothing=0, desc="compiling"
@@ -430,7 +433,8 @@ class ProgressBar(Callback):
     def on_epoch_end(self, run, metrics, seconds):
         self.val_loss = metrics.get("val_loss")
         if self.bar is not None:
-            self.bar.write(_line(run.epoch + 1, run.epochs, metrics, seconds), file=sys.stderr)
+            self.bar.write(_line(run, metrics, seconds, first=self.lines == 0), file=sys.stderr)
+            self.lines += 1
         return None
 
     def on_train_end(self, run, stop):
@@ -441,9 +445,14 @@ class ProgressBar(Callback):
 class EpochPrinter(Callback):
     """One line per epoch on stderr (metrics and seconds), and a line before the first
     block, which compiles: what ``fit`` shows when stderr is not a terminal (a log file,
-    ``| tee``), where a bar's carriage returns would be noise."""
+    ``| tee``), where a bar's carriage returns would be noise. The run's first epoch line
+    also says how long ``fit`` has compiled (``History.compile_seconds``)."""
+
+    def __init__(self):
+        self.lines = 0
 
     def on_train_begin(self, run):
+        self.lines = 0
         if run.writer:
             print(
                 f"training: {run.total_steps or 'unknown number of'} updates in {run.epochs} epochs "
@@ -455,7 +464,8 @@ class EpochPrinter(Callback):
 
     def on_epoch_end(self, run, metrics, seconds):
         if run.writer:
-            print(_line(run.epoch + 1, run.epochs, metrics, seconds), file=sys.stderr, flush=True)
+            print(_line(run, metrics, seconds, first=self.lines == 0), file=sys.stderr, flush=True)
+            self.lines += 1
         return None
 
 

@@ -19,7 +19,7 @@ from jaxrnn.data.arrays import Data, as_data, packed_kind
 from jaxrnn.data.batches import Batches, batch_indices
 from jaxrnn.data.host import HostBatches
 from jaxrnn.data.tbptt import TBPTT
-from jaxrnn.train import arguments
+from jaxrnn.train import arguments, compilation
 from jaxrnn.train import callbacks as cb
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.evaluation import Evaluator
@@ -120,7 +120,7 @@ def fit(
 
     The training guide (docs/guides/training.md) says what each choice does and why.
     """
-    started = time.perf_counter()
+    started, compiled = time.perf_counter(), compilation.seconds()
     config = _checked(
         model, data, key=key, loss=loss, optimizer=optimizer, epochs=epochs, validation=validation,
         callbacks=callbacks, verbose=verbose, forward=forward, steps_per_execution=steps_per_execution,
@@ -128,7 +128,7 @@ def fit(
     )  # fmt: skip
     setup = _setup(config)
     setup.run.history.setup_seconds = time.perf_counter() - started  # this run's, after a resume too
-    return _loop(setup, epochs)
+    return _loop(setup, epochs, compiled)
 
 
 class _Setup(NamedTuple):
@@ -280,9 +280,10 @@ def _batches(source: Batches | TBPTT) -> Batches:
     return source if isinstance(source, Batches) else source.batches
 
 
-def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
+def _loop(setup: _Setup, epochs: int, compiled: float) -> tuple[eqx.Module, History]:
     """The epochs: blocks of updates from the feed, callbacks between them, validation
-    and the epoch's metrics at each end."""
+    and the epoch's metrics at each end. ``compiled``: the process's compile seconds when
+    fit began (the history keeps this run's)."""
     run, feed, block, callbacks = setup.run, setup.feed, setup.block, setup.callbacks
     stop = _first(None, [c.at_start(run) for c in callbacks])  # a resumed run that had stopped runs nothing
     first_step = run.step
@@ -297,6 +298,7 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
             block_data, idx, window, real = taken
             run.state, out = block(run.state, block_data, idx, window)
             _record(run, out, real[: len(out.loss)])
+            run.history.compile_seconds = compilation.seconds() - compiled
             now = time.perf_counter()
             run.epoch_seconds = now - epoch_started
             stop = _first(stop, [c.on_block_end(run, now - started) for c in callbacks])
@@ -306,6 +308,7 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
             if setup.evaluator is not None:
                 metrics.update({f"val_{k}": v for k, v in setup.evaluator(run.model, setup.val_data).items()})
             seconds = time.perf_counter() - epoch_started
+            run.history.compile_seconds = compilation.seconds() - compiled  # validation's too
             run.history.epochs.append(metrics)
             run.history.epoch_seconds.append(seconds)
             run.history.epoch_steps.append(run.step)
@@ -319,7 +322,9 @@ def _loop(setup: _Setup, epochs: int) -> tuple[eqx.Module, History]:
         _warn_if_mostly_skipped(run)
     for c in callbacks:
         c.on_train_end(run, stop)
-    return setup.devices.local(run.model), run.history
+    model = setup.devices.local(run.model)
+    run.history.compile_seconds = compilation.seconds() - compiled
+    return model, run.history
 
 
 def _warn_if_mostly_skipped(run: cb.Run) -> None:

@@ -31,6 +31,9 @@ class History:
             loss, a stop on non-finite updates), in order.
         setup_seconds: the time ``fit`` spent before its first epoch (checks, tracing the
             objective on the data, placing data and state, a resume), this run's.
+        compile_seconds: the time XLA spent compiling while this run went on (its
+            set-up, the block of updates, validation), part of ``setup_seconds`` and of the
+            epochs' seconds; 0 where a block compiled by an earlier fit was reused.
     """
 
     loss: list[float] = dataclasses.field(default_factory=list)
@@ -44,6 +47,7 @@ class History:
     stop_reason: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     setup_seconds: float = 0.0
+    compile_seconds: float = 0.0
 
     @property
     def steps(self) -> int:
