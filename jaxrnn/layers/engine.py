@@ -30,6 +30,7 @@ checkpointed chunks and never cuDNN.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Protocol
 
@@ -76,20 +77,15 @@ class Engine(eqx.Module):
         return cls(**{f.name: False for f in dataclasses.fields(cls)})
 
 
-def time_major(
+def checked(
     cell: Cell,
     xs: Float[Array, "B T F"],
     state: State | None,
     lengths: Int[Array, " B"] | None,
     mask: Bool[Array, "B T"] | None,
-) -> tuple[Float[Array, "T B F"], State, Bool[Array, "T B 1"] | None, Int[Array, " B"] | None]:
-    """A layer's inputs checked and made ready for ``run``: ``(xs, state, valid, lengths)``.
-
-    ``xs`` time-major in the cell's dtype, zero at skipped steps (a skipped step's input
-    is never read: zeros keep whatever the padding holds, NaN or inf, out of the backward
-    pass, where it would meet 0 * NaN); ``state`` the zero state if None; ``valid`` the
-    steps to run (None: all).
-    """
+) -> tuple[State, Bool[Array, "T B 1"] | None, Int[Array, " B"] | None]:
+    """A layer's arguments checked and made ready for ``run``: ``(state, valid, lengths)``,
+    ``state`` the zero state if None, ``valid`` the steps to run (None: all)."""
     check_sequence(xs, cell.input_size)
     B, T, _ = xs.shape
     zero = cell.init_state((B,))
@@ -97,17 +93,33 @@ def time_major(
         state = zero
     else:
         check_state(state, zero)
-    valid = step_mask(B, T, lengths, mask)
+    return state, step_mask(B, T, lengths, mask), None if lengths is None else jnp.asarray(lengths)
+
+
+def steps(cell: Cell, xs: Float[Array, "B T F"], valid: Bool[Array, "T B 1"] | None) -> Float[Array, "T B F"]:
+    """``xs`` (B, T F) or a chunk of it, as the scans read it: time-major, in the cell's
+    dtype, zero at skipped steps (a skipped step's input is never read: zeros keep whatever
+    the padding holds, NaN or inf, out of the backward pass, where it would meet 0 * NaN)."""
     xs = jnp.swapaxes(xs, 0, 1).astype(cell.W_xh.dtype)
-    if valid is not None:
-        xs = jnp.where(valid, xs, jnp.zeros((), xs.dtype))
-    return xs, state, valid, None if lengths is None else jnp.asarray(lengths)
+    return xs if valid is None else jnp.where(valid, xs, jnp.zeros((), xs.dtype))
+
+
+def time_major(
+    cell: Cell,
+    xs: Float[Array, "B T F"],
+    state: State | None,
+    lengths: Int[Array, " B"] | None,
+    mask: Bool[Array, "B T"] | None,
+) -> tuple[Float[Array, "T B F"], State, Bool[Array, "T B 1"] | None, Int[Array, " B"] | None]:
+    """``checked``, and ``xs`` as the scans read it (``steps``): ``(xs, state, valid, lengths)``."""
+    state, valid, lengths = checked(cell, xs, state, lengths, mask)
+    return steps(cell, xs, valid), state, valid, lengths
 
 
 def run(
     engine: Engine,
     cell: Cell,
-    xs: Float[Array, "T B F"],
+    xs: Float[Array, "B T F"],
     state: State,
     valid: Bool[Array, "T B 1"] | None,
     *,
@@ -120,9 +132,11 @@ def run(
     remat: bool,
     chunk: int | None,
 ) -> tuple[State, Float[Array, "T B H"]]:
-    """``cell`` over time-major ``xs`` (T, B, F) by the paths ``engine`` allows.
+    """``cell`` over the layer's ``xs`` (B, T, F) by the paths ``engine`` allows.
 
-    ``valid`` (T, B, 1) marks the steps to run (None: all); ``prefix`` says they are a
+    Remat takes its chunks of steps from ``xs`` as given (``chunked_scan.rematerialized``:
+    no time-major copy of the whole input); every other path reads ``steps(cell, xs,
+    valid)``. ``valid`` (T, B, 1) marks the steps to run (None: all); ``prefix`` says they are a
     prefix of each row, given by ``lengths`` (None: all T). ``resets`` (T, B, 1) marks
     the steps before which the state returns to ``initial`` (``resets.step_resets``; None:
     none). Returns ``(final_state, outputs)``, outputs (T, B, H).
@@ -141,9 +155,11 @@ def run(
         )
 
     if remat:
-        return chunked_scan.chunked(
-            project_and_scan, state, xs, valid, resets, chunk=chunk, reverse=reverse, checkpoint=True
+        prepare = functools.partial(steps, cell)
+        return chunked_scan.rematerialized(
+            project_and_scan, prepare, state, xs, valid, resets, chunk=chunk, reverse=reverse
         )
+    xs = steps(cell, xs, valid)
 
     def scan_paths(state, xs, valid):
         if not engine.cpu_chunks:

@@ -103,8 +103,8 @@ class Recurrent(eqx.Module):
             ``(outputs, final_state)``: outputs (B, T, H), zero at skipped steps. T = 0
                 gives an empty (B, 0, H) output and the initial state.
         """
-        xs, state, valid, lengths = engines.time_major(self.cell, xs, state, lengths, mask)
-        T, B = xs.shape[:2]
+        state, valid, lengths = engines.checked(self.cell, xs, state, lengths, mask)
+        B, T = xs.shape[:2]
         flags = step_resets(B, T, resets, valid, reverse=self.reverse)
         zero = self.cell.init_state((B,))
         if initial is not None:
