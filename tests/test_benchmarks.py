@@ -94,6 +94,20 @@ def test_lstm_profile_tiny_writes_its_tables(tmp_path):
 
 
 @pytest.mark.slow
+def test_cpu_devices_tiny_times_every_way_on_one_core_and_two(tmp_path):
+    from benchmarks import cpu_devices
+
+    cpu_devices.main(["--tiny", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    ways = ["whole", "half", "sharded", "two calls", "two threads"]
+    assert sorted((r["cores"], r["cell"], r["way"]) for r in rows) == sorted(
+        (c, cell, w) for c in (1, 2) for cell in ("lstm", "gru") for w in ways
+    )
+    assert all(r["ms"] > 0 for r in rows)
+    assert "| lstm | two threads |" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.slow
 def test_fit_throughput_tiny_writes_its_table(tmp_path):
     # its own process (the benchmark turns on JAX's persistent compilation cache), with the
     # host as two devices for fit_sharded
