@@ -108,6 +108,21 @@ def test_cpu_devices_tiny_times_every_way_on_one_core_and_two(tmp_path):
 
 
 @pytest.mark.slow
+def test_fit_processes_tiny_runs_every_way(tmp_path):
+    from benchmarks import fit_processes
+
+    fit_processes.main(["--tiny", "--rounds", "1", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [r["way"] for r in rows] == ["1 process, 1 core", "1 process, all cores"] + [
+        f"{os.cpu_count()} processes, a core each",
+        f"{os.cpu_count()} processes, free",
+    ]
+    one = [r for r in rows if r["way"].startswith("1 process")]
+    assert one[0]["loss"] == one[1]["loss"]  # the same run, whatever the cores
+    assert all(len(r["epoch_seconds"]) == 2 for r in rows)
+
+
+@pytest.mark.slow
 def test_fit_throughput_tiny_writes_its_table(tmp_path):
     # its own process (the benchmark turns on JAX's persistent compilation cache), with the
     # host as two devices for fit_sharded
