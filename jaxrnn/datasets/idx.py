@@ -30,6 +30,12 @@ MNIST_FILES = {
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The array in an IDX file, raw or gzip-compressed, in native byte order.
 
+    Args:
+        path: the file.
+
+    Returns:
+        The array, with the shape and dtype the header gives.
+
     Raises:
         ValueError: naming the file, for one that is not IDX (its first bytes), an unknown
             type code, a header or values shorter or longer than the header says.
@@ -99,13 +105,31 @@ def image_sequences(images: np.ndarray, labels: np.ndarray, *, order: str = "row
 
 
 def permutation(n: int, seed: int) -> np.ndarray:
-    """The fixed pixel order of permuted MNIST: ``default_rng(seed).permutation(n)``."""
+    """The fixed pixel order of permuted MNIST: ``default_rng(seed).permutation(n)``.
+
+    Args:
+        n: the number of pixels (784).
+        seed: the seed.
+
+    Returns:
+        (n,) int indices.
+    """
     return np.random.default_rng(check_count(seed, "seed", 0)).permutation(n)
 
 
 def mnist(folder: str | os.PathLike, split: str = "train", *, order: str = "rows", seed: int = 0) -> Data:
-    """MNIST or Fashion-MNIST from the folder of its four IDX files (raw or ``.gz``), as
-    ``image_sequences`` (``order``, ``seed``) of ``split`` "train" (60,000) or "test" (10,000)."""
+    """MNIST or Fashion-MNIST from the folder of its four IDX files (raw or ``.gz``).
+
+    Args:
+        folder: the folder (``python -m jaxrnn.datasets.fetch mnist DIR`` writes one).
+        split: "train" (60,000 images) or "test" (10,000).
+        order: as ``image_sequences``: "rows" (28 steps of 28 pixels), "pixels" (784 steps
+            of 1) or "permuted" (784 pixels in the fixed order of ``permutation``).
+        seed: the permutation's seed.
+
+    Returns:
+        A ``Data``: inputs (N, T, F) float32 in [0, 1], targets (N,) class ids.
+    """
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     paths = [_find(folder, name) for name in MNIST_FILES[split]]

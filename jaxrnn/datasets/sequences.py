@@ -12,6 +12,10 @@ from jaxrnn.data import Data
 def pad_sequences(sequences: Sequence, *, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """A ragged list of sequences, each (T_i, F) or (T_i,), as ``(inputs, lengths)``.
 
+    Args:
+        sequences: N arrays of (T_i, F) or (T_i,).
+        dtype: the inputs' dtype.
+
     Returns:
         inputs (N, max T_i, F) with zeros after each sequence's end (F = 1 for 1-D
             sequences), lengths (N,) int32: pass both to ``fit`` as ``(inputs, targets, lengths)``.
@@ -48,9 +52,17 @@ class Scaler(NamedTuple):
 
 
 def fit_scaler(inputs: np.ndarray, lengths: np.ndarray | None = None) -> Scaler:
-    """The per-channel mean and standard deviation of ``inputs`` (N, T, F) or (T, F) over
-    the valid steps only (t < lengths[n]): padding does not pull the mean to zero. A
-    constant channel gets std 1. Fit it on the training part; transform every part with it."""
+    """The per-channel mean and standard deviation of ``inputs`` over the valid steps only
+    (t < lengths[n]): padding does not pull the mean to zero. A constant channel gets std 1.
+    Fit it on the training part; transform every part with it.
+
+    Args:
+        inputs: (N, T, F) or (T, F).
+        lengths: (N,) valid steps of each sequence (None: all T).
+
+    Returns:
+        A ``Scaler`` (``mean``, ``std``, each (F,); ``transform(inputs)``).
+    """
     x = np.asarray(inputs, np.float64)
     if lengths is not None:
         valid = np.arange(x.shape[1])[None, :] < np.asarray(lengths)[:, None]
@@ -63,7 +75,16 @@ def fit_scaler(inputs: np.ndarray, lengths: np.ndarray | None = None) -> Scaler:
 
 
 def standardise(inputs: np.ndarray, lengths: np.ndarray | None, scaler: Scaler) -> np.ndarray:
-    """``scaler.transform(inputs)`` with the padding (t >= lengths) left at zero."""
+    """``scaler.transform(inputs)`` with the padding (t >= lengths) left at zero.
+
+    Args:
+        inputs: (N, T, F).
+        lengths: (N,) valid steps (None: all T).
+        scaler: a ``fit_scaler`` result (from the training part).
+
+    Returns:
+        (N, T, F) standardised inputs.
+    """
     z = scaler.transform(inputs).astype(np.asarray(inputs).dtype)
     if lengths is not None:
         z[np.arange(z.shape[1])[None, :] >= np.asarray(lengths)[:, None]] = 0
@@ -72,8 +93,15 @@ def standardise(inputs: np.ndarray, lengths: np.ndarray | None, scaler: Scaler) 
 
 def chronological_split(n: int, fractions: Sequence[float]) -> list[slice]:
     """Consecutive slices of ``range(n)`` in the given fractions, in time order (no
-    shuffling: the later parts are the future of the earlier ones). Fractions must be
-    positive and sum to at most 1; the last part takes what rounding leaves."""
+    shuffling: the later parts are the future of the earlier ones).
+
+    Args:
+        n: the number of examples (steps of a series, say).
+        fractions: positive, summing to at most 1; the last part takes what rounding leaves.
+
+    Returns:
+        One ``slice`` per fraction.
+    """
     if not fractions or any(f <= 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
         raise ValueError(f"fractions must be positive and sum to at most 1, got {tuple(fractions)}")
     cuts = np.round(np.cumsum([0, *fractions]) * n).astype(int)

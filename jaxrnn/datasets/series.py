@@ -14,7 +14,14 @@ from jaxrnn.datasets.sequences import Scaler, chronological_split, fit_scaler
 
 
 def read_csv_columns(path: str | os.PathLike, columns: Sequence[str]) -> np.ndarray:
-    """The named columns of a CSV file with a header row, as float64 (rows, len(columns)).
+    """The named columns of a CSV file with a header row, as float64.
+
+    Args:
+        path: the file.
+        columns: the header names to read, in the order wanted.
+
+    Returns:
+        (rows, len(columns)) float64.
 
     Raises:
         ValueError: naming the file, for a column that is not in the header (the header's
@@ -66,14 +73,26 @@ def forecast_windows(
     split: Sequence[float] = (0.7, 0.15, 0.15),
     standardise: bool = True,
 ) -> SeriesSplits:
-    """Windows of ``window`` steps of ``series`` (T,) or (T, C), each predicting channel
-    ``target`` ``horizon`` steps after its last step.
+    """Windows of ``window`` steps of ``series``, each predicting channel ``target``
+    ``horizon`` steps after its last step.
 
     The series is cut in time by ``split`` (``chronological_split``); a window belongs to
     the part its target falls in, so no target of a later part is ever a training target
     (a validation window's inputs may reach back into the training part: those values
-    are known by then). With ``standardise``, every channel is standardised by the mean
-    and standard deviation of the training part alone.
+    are known by then).
+
+    Args:
+        series: (T,) or (T, C).
+        window: steps each input window holds.
+        horizon: how far past a window's last step its target lies.
+        target: the channel predicted.
+        split: the train / validation / test fractions, in time order.
+        standardise: standardise every channel by the training part's mean and standard
+            deviation alone.
+
+    Returns:
+        A ``SeriesSplits``: ``train``, ``validation``, ``test`` (each a ``Data``: inputs
+            (N, window, C), targets (N, 1)) and the scaling used.
     """
     x = np.asarray(series, np.float64)
     x = x[:, None] if x.ndim == 1 else x

@@ -37,6 +37,10 @@ def read_ts(path: str | os.PathLike, *, missing: str = "error") -> Labelled:
     Class ids follow the order of ``@classLabel`` in the header (sorted labels if the
     header lists none). Time-stamped files (``@timeStamps true``) and files without class
     labels are refused with a clear error.
+
+    Returns:
+        A ``Labelled``: ``data`` (inputs (N, T_max, C) float32 zero-padded, targets (N,)
+            int32 class ids, lengths (N,)) and ``classes``, the label of each class id.
     """
     if missing not in ("error", "nan"):
         raise ValueError(f"missing must be 'error' or 'nan', got {missing!r}")

@@ -155,8 +155,16 @@ class Recurrent(eqx.Module):
 
 
 def with_remat(model, remat: bool = True, *, chunk: int | None = None):
-    """``model`` with ``remat`` (and the remat ``chunk``, steps per checkpoint) set on every
-    ``Recurrent`` layer inside it."""
+    """``model`` with ``remat`` set on every ``Recurrent`` layer inside it.
+
+    Args:
+        model: any module holding ``Recurrent`` layers.
+        remat: checkpoint the layers (memory growing as sqrt(T), one more forward pass).
+        chunk: steps per checkpoint (None: about sqrt(T)).
+
+    Returns:
+        The new model (the input is unchanged).
+    """
     is_layer = lambda x: isinstance(x, Recurrent)  # noqa: E731
 
     def set_remat(x):
@@ -166,7 +174,15 @@ def with_remat(model, remat: bool = True, *, chunk: int | None = None):
 
 
 def with_engine(model, engine: Engine):
-    """``model`` with ``engine`` (the fast paths allowed) set on every ``Recurrent`` layer inside it."""
+    """``model`` with ``engine`` (the fast paths allowed) set on every ``Recurrent`` layer inside it.
+
+    Args:
+        model: any module holding ``Recurrent`` layers (a model, ``Stacked``, a layer).
+        engine: an ``Engine``.
+
+    Returns:
+        The new model (the input is unchanged).
+    """
     if not isinstance(engine, Engine):
         raise TypeError(f"engine must be a jaxrnn.layers.Engine, got {type(engine).__name__}")
     is_layer = lambda x: isinstance(x, Recurrent)  # noqa: E731

@@ -20,7 +20,14 @@ def _check_square(W, name: str) -> None:
 
 
 def activation_bound(activation: Callable[[Array], Array]) -> float:
-    """gamma = sup |f'|: 1 for tanh and relu, 1/4 for sigmoid; other callables: max |f'| on [-10, 10]."""
+    """gamma = sup |f'|: 1 for tanh and relu, 1/4 for sigmoid; other callables: max |f'| on [-10, 10].
+
+    Args:
+        activation: the elementwise activation f.
+
+    Returns:
+        gamma.
+    """
     for name, f in ACTIVATIONS.items():
         if f is activation:
             return _GAMMA[name]
@@ -44,7 +51,16 @@ class PascanuBound(NamedTuple):
 
 
 def pascanu_bound(W_hh: Array, activation: Callable[[Array], Array] | str = "tanh") -> PascanuBound:
-    """The Pascanu et al. quantities for ``h_t = f(W_hh h_{t-1} + ...)``; accepts a SimpleRNNCell."""
+    """The Pascanu et al. (2013) quantities for ``h_t = f(W_hh h_{t-1} + ...)``.
+
+    Args:
+        W_hh: the recurrent weights (H, H), or a ``SimpleRNNCell`` (its ``W_hh`` and
+            activation).
+        activation: f: "tanh", "relu", "sigmoid" or a callable (``activation_bound``).
+
+    Returns:
+        A ``PascanuBound``: sigma_max(W_hh), gamma, their product, and the regime.
+    """
     if isinstance(W_hh, SimpleRNNCell):
         W_hh, activation = W_hh.W_hh, W_hh.activation
     elif isinstance(W_hh, eqx.Module):
@@ -64,6 +80,12 @@ def eigenvalues(W: Array) -> Array:
     """Eigenvalues (complex) of a square matrix or of each of a stack (..., n, n).
 
     Computed on the CPU device: XLA has no GPU eigensolver for general matrices.
+
+    Args:
+        W: (..., n, n).
+
+    Returns:
+        (..., n) complex eigenvalues.
     """
     if getattr(W, "ndim", 0) < 2 or W.shape[-1] != W.shape[-2]:
         raise ValueError(f"W must be square (..., n, n), got shape {tuple(getattr(W, 'shape', ()))}")

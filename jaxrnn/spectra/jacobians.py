@@ -89,7 +89,18 @@ def trajectory(
     cell: Cell, xs: Float[Array, "T F"], state0: State | None = None, *, resets: Bool[Array, " T"] | None = None
 ) -> Trajectory:
     """Run the cell over ``xs`` and keep every (flattened) state s_0 ... s_T; with
-    ``resets``, each step where it is True starts from s_0 instead of s_{t-1}."""
+    ``resets``, each step where it is True starts from s_0 instead of s_{t-1}.
+
+    Args:
+        cell: the cell (or a ``Recurrent`` layer, for its cell); one sequence, no batch axis.
+        xs: the inputs (T, F).
+        state0: s_0 (None: the zero state).
+        resets: (T,) bool: where True, step t starts from ``state0`` (an episode's start).
+
+    Returns:
+        A ``Trajectory``: ``states`` (T + 1, n), the flattened states s_0 ... s_T (n = H,
+            or 2H for the LSTM's (h, c)), and ``xw`` (T, G), the projected inputs.
+    """
     cell = as_cell(cell)
     check_trajectory(cell, xs)
     resets = check_resets(resets, xs.shape[0])
@@ -122,11 +133,19 @@ def step_jacobians(
 ) -> Float[Array, "T n n"]:
     """``J[t-1] = d s_t / d s_{t-1}`` for t = 1..T, from ``jax.jacfwd`` of the step, vmapped over time.
 
-    ``block='h'`` returns the (H, H) block d h_t / d h_{t-1} (for the LSTM this holds
-    c_{t-1} fixed, so products of h-blocks are *not* d h_t / d h_k; use the full state
-    for gradients). With ``resets``, ``J[t-1]`` is zero where step t restarts (the
-    chain cut at each segment's start; ``lyapunov_spectrum(J, resets=resets)`` then
-    estimates per segment).
+    Args:
+        cell: the cell.
+        xs: the inputs (T, F).
+        state0: s_0 (None: the zero state).
+        block: "full" (the whole state) or "h": the (H, H) block d h_t / d h_{t-1} (for the
+            LSTM this holds c_{t-1} fixed, so products of h-blocks are *not* d h_t / d h_k;
+            use the full state for gradients).
+        resets: (T,) bool: ``J[t-1]`` is zero where step t restarts (the chain cut at each
+            segment's start; ``lyapunov_spectrum(J, resets=resets)`` then estimates per
+            segment).
+
+    Returns:
+        (T, n, n) step Jacobians (n = H, or 2H for the LSTM; (T, H, H) with ``block="h"``).
     """
     if block not in ("full", "h"):
         raise ValueError(f"block must be 'full' or 'h', got {block!r}")
@@ -144,8 +163,17 @@ def step_jacobians(
 def input_jacobians(
     cell: Cell, xs: Float[Array, "T F"], state0: State | None = None, *, resets: Bool[Array, " T"] | None = None
 ) -> Float[Array, "T n F"]:
-    """``d s_t / d x_t`` for t = 1..T (through the input projection); with ``resets``, a
-    restarted step's from the initial state."""
+    """``d s_t / d x_t`` for t = 1..T, through the input projection.
+
+    Args:
+        cell: the cell.
+        xs: the inputs (T, F).
+        state0: s_0 (None: the zero state).
+        resets: (T,) bool: a restarted step's Jacobian is taken from the initial state.
+
+    Returns:
+        (T, n, F): row t - 1 is d s_t / d x_t.
+    """
     cell = as_cell(cell)
     state0 = initial_state(cell, state0)
     step, _, _ = flat_step(cell, state0)

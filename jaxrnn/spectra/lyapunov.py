@@ -29,17 +29,25 @@ def lyapunov_spectrum(
     num: int | None = None,
     resets: Bool[Array, " T"] | None = None,
 ) -> Lyapunov:
-    """Q_t R_t = J_t Q_{t-1}; lambda_i = mean over t > transient of log R_t[i, i].
+    """The Lyapunov exponents of a product of step Jacobians, by QR re-orthonormalisation:
+    Q_t R_t = J_t Q_{t-1}; lambda_i = mean over t > transient of log R_t[i, i].
 
-    ``J[t-1] = d s_t / d s_{t-1}``. The first ``transient`` steps orient Q and are not
-    averaged. The sum of all n exponents equals the mean of log|det J_t| over the
-    averaged steps. ``num`` < n computes only the largest ``num`` exponents (Q is n x num).
+    The sum of all n exponents equals the mean of log|det J_t| over the averaged steps.
+    With ``resets`` the stream is several segments (episodes) and the estimate pools
+    them: where a step restarts, its Jacobian (zero) is skipped and Q starts again from
+    the identity; the first ``transient`` steps of every segment orient Q and are not
+    averaged; ``running`` and the batch means run over the averaged steps in order.
 
-    ``resets`` (T,), as given to ``step_jacobians``: the stream is several segments
-    (episodes) and the estimate pools them. Where a step restarts, its Jacobian (zero)
-    is skipped and Q starts again from the identity; the first ``transient`` steps of
-    every segment orient Q and are not averaged; ``running`` and the batch means run
-    over the averaged steps in order. ``resets`` must be concrete (not traced).
+    Args:
+        J: step Jacobians (T, n, n), ``J[t-1] = d s_t / d s_{t-1}`` (``step_jacobians``).
+        transient: steps (of each segment) that orient Q and are not averaged.
+        blocks: batch means for the standard error.
+        num: compute only the largest ``num`` < n exponents (Q is n x num); None: all n.
+        resets: (T,) bool, as given to ``step_jacobians``; must be concrete (not traced).
+
+    Returns:
+        A ``Lyapunov``: ``exponents`` (num,), descending, in nats per step; ``stderr``
+            (num,); ``running`` (T', num), the estimate after each averaged step.
     """
     check_jacobians(J)
     T, n = J.shape[0], J.shape[1]

@@ -72,8 +72,13 @@ def log_singular_values_vs_lag(
 ) -> Float[Array, "K n"]:
     """Row k-1: the log singular values (descending) of d s_t / d s_{t-k}, for lags k = 1..K.
 
-    ``J[i-1] = d s_i / d s_{i-1}`` (as from ``step_jacobians``); ``t`` in 1..T (default T);
-    ``max_lag`` <= t (default t).
+    Args:
+        J: step Jacobians (T, n, n), ``J[i-1] = d s_i / d s_{i-1}`` (``step_jacobians``).
+        t: the step the products end at, in 1..T (default T).
+        max_lag: K <= t (default t).
+
+    Returns:
+        (K, n).
     """
     check_jacobians(J)
     T = J.shape[0]
@@ -89,7 +94,16 @@ def log_singular_values_vs_lag(
 
 
 def log_singular_values(J: Float[Array, "T n n"], t: int, k: int) -> Float[Array, " n"]:
-    """Log singular values (descending) of the product d s_t / d s_k, 0 <= k < t <= T."""
+    """Log singular values (descending) of the product d s_t / d s_k, 0 <= k < t <= T.
+
+    Args:
+        J: step Jacobians (T, n, n), ``J[i-1] = d s_i / d s_{i-1}`` (``step_jacobians``).
+        t: the later step.
+        k: the earlier step.
+
+    Returns:
+        (n,) log singular values (-inf for a zero one).
+    """
     check_jacobians(J)
     if not 0 <= k < t <= J.shape[0]:
         raise ValueError(f"need 0 <= k < t <= T = {J.shape[0]}, got t={t}, k={k}")
@@ -97,5 +111,14 @@ def log_singular_values(J: Float[Array, "T n n"], t: int, k: int) -> Float[Array
 
 
 def log_spectral_norm_vs_lag(J: Float[Array, "T n n"], t: int | None = None, max_lag: int | None = None) -> Array:
-    """log ||d s_t / d s_{t-k}||_2 for k = 1..K: the first column of the spectra."""
+    """log ||d s_t / d s_{t-k}||_2 for k = 1..K: the first column of ``log_singular_values_vs_lag``.
+
+    Args:
+        J: step Jacobians (T, n, n).
+        t: the step the products end at (default T).
+        max_lag: K (default t).
+
+    Returns:
+        (K,).
+    """
     return log_singular_values_vs_lag(J, t, max_lag)[:, 0]

@@ -159,7 +159,11 @@ class Callback:
 
 
 class MaxSteps(Callback):
-    """Stop after ``limit`` updates in total (``limit`` >= 0)."""
+    """Stop after ``limit`` updates in total (a resumed run's included).
+
+    Args:
+        limit: updates (>= 0).
+    """
 
     def __init__(self, limit: int):
         check_count(limit, "MaxSteps limit", 0)
@@ -183,6 +187,9 @@ class StopOnNonFinite(Callback):
 
     Whatever the limit, a non-finite update never reaches the parameters. ``fit`` adds
     ``StopOnNonFinite(10)`` unless the callbacks hold one.
+
+    Args:
+        limit: the skipped updates tolerated (>= 0).
     """
 
     def __init__(self, limit: int = 10):
@@ -211,6 +218,9 @@ class WarnOnLossRise(Callback):
     BPTT the first window of a batch, whose loss is not that of later windows); the check
     starts with the second epoch. ``fit`` adds ``WarnOnLossRise(10)`` unless the callbacks
     hold one.
+
+    Args:
+        factor: the rise that warns (> 1).
     """
 
     def __init__(self, factor: float = 10.0):
@@ -236,8 +246,12 @@ class WarnOnLossRise(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` epochs (>= 1) without a lower monitored loss (``val_loss``,
-    else the training ``loss``); the run's model becomes the best one seen."""
+    """Stop after ``patience`` epochs without a lower monitored loss (``val_loss``, else
+    the training ``loss``); the run's model becomes the best one seen.
+
+    Args:
+        patience: epochs without improvement (>= 1).
+    """
 
     def __init__(self, patience: int):
         check_count(patience, "EarlyStopping patience", 1)
@@ -280,8 +294,13 @@ class EarlyStopping(Callback):
 
 
 class LambdaCallback(Callback):
-    """A function ``on_epoch_end(step, epoch_metrics, model)`` after each epoch; a true
-    result stops training (Keras's ``LambdaCallback``, with our arguments)."""
+    """A function called after each epoch; a true result stops training (Keras's
+    ``LambdaCallback``, with our arguments).
+
+    Args:
+        on_epoch_end: ``f(step, epoch_metrics, model) -> bool | None``: the updates so
+            far, the epoch's metrics dict and the model as it stands.
+    """
 
     def __init__(self, on_epoch_end: Callable[[int, dict, eqx.Module], bool | None]):
         if not callable(on_epoch_end):
@@ -302,8 +321,14 @@ class ModelCheckpoint(Callback):
     With ``resume=True`` and a checkpoint at ``path``, training continues from it bit for
     bit on the CPU, as if never interrupted (the data, model and fit arguments must be
     the same). Without it an existing file is an error (nothing is overwritten by
-    accident). ``info`` (JSON) is stored with it. A failed final save warns and leaves the
-    trained model to the caller. The path is checked here, before any work.
+    accident). A failed final save warns and leaves the trained model to the caller. The
+    path is checked here, before any work.
+
+    Args:
+        path: the ``.npz`` file; its folder must exist and be writable.
+        every: updates between saves (None: at the end only).
+        info: JSON-able data stored with it (the command line's settings, say).
+        resume: continue from an existing checkpoint at ``path``.
     """
 
     def __init__(self, path: str, *, every: int | None = None, info: dict | None = None, resume: bool = False):
@@ -475,6 +500,9 @@ class CSVLogger(Callback):
 
     The file is rewritten from the history at each epoch, so after a resume it holds
     exactly the epochs of the run, none twice. Written with the user's umask.
+
+    Args:
+        path: the CSV file.
     """
 
     def __init__(self, path: str):
