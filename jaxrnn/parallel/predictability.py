@@ -90,6 +90,18 @@ def iterations_by_length(
     most ``tol * (1 + max |f(s_{t-1})|)``. ``method`` "deer" or "quasi" (the causal ones;
     ELK's smoother looks ahead). Returns (K,) ints; ``max_iter + 1`` where the budget ran
     out or the iterates diverged.
+
+    Args:
+        cell: the cell.
+        xs: the inputs (B, T, F).
+        lengths: the prefix lengths k (each <= T).
+        state: the initial state (None: zeros).
+        method: "deer" or "quasi".
+        tol: as ``unroll``'s.
+        max_iter: as ``unroll``'s.
+
+    Returns:
+        (K,) iteration counts, one per length.
     """
     if method not in CAUSAL_METHODS:
         raise ValueError(f"method must be one of {', '.join(CAUSAL_METHODS)}, got {method!r}")
@@ -135,7 +147,16 @@ def largest_lyapunov(
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     """lambda_max (nats per step) of ``cell`` driven by each sequence of ``xs`` from the zero
     state, by the QR method after ``transient`` steps (default T // 10); returns the mean
-    over the sequences and its standard error (from every sequence's batch means)."""
+    over the sequences and its standard error (from every sequence's batch means).
+
+    Args:
+        cell: the cell.
+        xs: the driving inputs (B, T, F).
+        transient: steps that orient the QR method and are not averaged (default T // 10).
+
+    Returns:
+        ``(mean, stderr)``: lambda_max over the sequences and its standard error.
+    """
     check_sequence(xs, cell.input_size)
     T = xs.shape[1]
     transient = T // 10 if transient is None else transient
@@ -155,7 +176,20 @@ def forecast(
 ) -> Forecast:
     """Probe ``cell`` on representative inputs ``xs`` (B, T_p, F): lambda_max and the
     iterations ``method`` needs at every length in ``lengths`` (default powers of 2 up to
-    T_p, and T_p). Returns a ``Forecast`` for ``predicted_iterations``."""
+    T_p, and T_p). Returns a ``Forecast`` for ``predicted_iterations``.
+
+    Args:
+        cell: the cell.
+        xs: representative inputs (B, T_p, F).
+        method: "deer" or "quasi", the method probed.
+        lengths: the lengths probed (default powers of 2 up to T_p, and T_p).
+        tol: as ``unroll``'s.
+        max_iter: as ``unroll``'s.
+
+    Returns:
+        A ``Forecast``: lambda_max, its standard error, the method, and the iterations at
+            every probed length.
+    """
     T = xs.shape[1]
     if lengths is None:
         lengths = sorted({2**k for k in range(int(np.log2(max(T, 1))) + 1)} | {T})
@@ -176,6 +210,13 @@ def predicted_iterations(fc: Forecast, T: int) -> float:
     (``c_K + b ln(T / k_K)``, ``b = (c_K - c_{K-1}) / ln(k_K / k_{K-1})``, b >= 0); for any
     other cell the longest probe's count grown in proportion to T. ``inf`` where the
     probe itself ran out of budget.
+
+    Args:
+        fc: a ``forecast`` probe.
+        T: the sequence length.
+
+    Returns:
+        The predicted iterations (``inf`` where the probe ran out of budget).
     """
     lengths, counts = np.asarray(fc.lengths, float), np.asarray(fc.iterations, float)
     counts[counts > fc.max_iter] = np.inf
@@ -193,7 +234,17 @@ def predicted_iterations(fc: Forecast, T: int) -> float:
 
 def iteration_cost(method: str, n: int, batch: int, backend: str) -> float | None:
     """``ITERATION_COST`` at the measured (n, B) nearest to (``n``, ``batch``) in log scale;
-    None where ``backend`` has no measurement of ``method``."""
+    None where ``backend`` has no measurement of ``method``.
+
+    Args:
+        method: a Newton variant ("deer", "quasi"; the ones measured).
+        n: the flat state size.
+        batch: B.
+        backend: "cpu", "gpu", ...
+
+    Returns:
+        One iteration's time over one sequential pass's, or None.
+    """
     table = ITERATION_COST.get(backend, {}).get(method)
     if not table:
         return None
@@ -205,7 +256,17 @@ def recommend(fc: Forecast, T: int, batch: int = 1, backend: str | None = None) 
     """``fc.method`` if ``predicted_iterations(fc, T)`` times its cost per iteration
     (``iteration_cost`` for the cell's n and ``batch`` on ``backend``, default JAX's default
     backend) is below 1 / ``MARGIN`` of a sequential pass, else "sequential" (also where
-    the backend's costs are not measured)."""
+    the backend's costs are not measured).
+
+    Args:
+        fc: a ``forecast`` probe.
+        T: the sequence length.
+        batch: B.
+        backend: the backend whose measured costs to use (None: JAX's default).
+
+    Returns:
+        ``fc.method`` or "sequential".
+    """
     cost = iteration_cost(fc.method, fc.n, batch, backend or jax.default_backend())
     if cost is None:
         return "sequential"

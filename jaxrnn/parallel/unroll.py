@@ -86,6 +86,24 @@ def unroll(
     cost per iteration beat the sequential scan, else "sequential" (always, without a
     ``forecast``). Returns ``(outputs, final_state, info)``; gradients flow through
     outputs and final state.
+
+    Args:
+        cell: the cell.
+        xs: the inputs (B, T, F).
+        state: the state before the first step (None: zeros).
+        lengths: (B,) valid steps of each sequence, as in ``Recurrent``.
+        mask: (B, T) bool, the steps to run, as in ``Recurrent``.
+        resets: (B, T) bool, where a segment starts, as in ``Recurrent``.
+        initial: the state a reset returns to (None: zeros).
+        method: "deer", "quasi", "elk", "quasi_elk", "sequential" or "auto".
+        tol: the relative residual that stops the iteration.
+        max_iter: iterations before the sequential fallback.
+        damping: ELK's Levenberg-Marquardt weight.
+        forecast: a ``forecast(...)`` probe, for "auto".
+
+    Returns:
+        ``(outputs, final_state, info)``: outputs (B, T, H), the final state, and a
+            ``ParallelInfo`` (``iterations``, ``residual``, ``converged``).
     """
     if method not in (*METHODS, "sequential", "auto"):
         raise ValueError(f"method must be one of {', '.join(METHODS)}, sequential or auto, got {method!r}")

@@ -40,7 +40,19 @@ class Task(NamedTuple):
 def build_model(
     task: Task, cell_type: type[Cell], hidden_size: int, *, key: PRNGKeyArray, num_layers: int = 1, **cell_kwargs
 ):
-    """The model ``task`` needs: ``cell_type`` layers of ``hidden_size`` and a linear head."""
+    """The model ``task`` needs: ``cell_type`` layers of ``hidden_size`` and a linear head.
+
+    Args:
+        task: the task (its input size, architecture and output size).
+        cell_type: ``SimpleRNNCell``, ``LSTMCell``, ``GRUCell`` or ``ResetBeforeGRUCell``.
+        hidden_size: H.
+        key: initialises the weights.
+        num_layers: stacked layers.
+        **cell_kwargs: the cell's options (``activation``, ``layer_norm``, ...).
+
+    Returns:
+        A ``ManyToOne``, ``ManyToMany`` or ``EncoderDecoder``, as ``task.architecture`` says.
+    """
     k_rnn, k_head, k_dec = jax.random.split(key, 3)
     rnn = make_rnn(cell_type, task.input_size, hidden_size, key=k_rnn, num_layers=num_layers, **cell_kwargs)
     head = Head(hidden_size, task.output_size, key=k_head)

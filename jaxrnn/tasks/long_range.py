@@ -14,7 +14,17 @@ from jaxrnn.tasks.base import Task, split
 def adding(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int = 1000) -> Task:
     """The adding problem: inputs (n, T, 2), channel 0 values U[0, 1], channel 1 a marker
     with exactly one 1 in each half of the sequence; target (n, 1) the sum of the two
-    marked values. Predicting 1 always scores MSE Var(X1 + X2) = 1/6."""
+    marked values. Predicting 1 always scores MSE Var(X1 + X2) = 1/6.
+
+    Args:
+        T: steps per sequence.
+        n: training sequences.
+        key: draws the data.
+        n_validation: validation sequences.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+    """
     check_count(T, "length", 2)
     k_v, k_a, k_b = jax.random.split(key, 3)
     values = jax.random.uniform(k_v, (n, T))
@@ -34,7 +44,17 @@ def copy_memory(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int
     """The copy memory task: 10 symbols drawn from 8 (ids 1..8), then T - 1 blanks (0), a
     delimiter (9), 10 blanks: length T + 20, inputs one-hot over 10 classes. Targets: T + 10
     blanks, then the 10 symbols. A model without memory scores at best
-    10 ln 8 / (T + 20) (it knows the position, not the symbols)."""
+    10 ln 8 / (T + 20) (it knows the position, not the symbols).
+
+    Args:
+        T: the gap: blanks between the symbols and the delimiter, plus one.
+        n: training sequences.
+        key: draws the data.
+        n_validation: validation sequences.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+    """
     check_count(T, "length", 1)
     symbols = jax.random.randint(key, (n, N_COPY), 1, N_SYMBOLS + 1)
     blanks = lambda m: jnp.full((n, m), BLANK)  # noqa: E731

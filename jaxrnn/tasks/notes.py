@@ -20,6 +20,16 @@ def stock_prices(n_days: int = 400, window: int = 5, *, key: PRNGKeyArray, noise
     both, to undo it). With raw prices a tanh unit sees pre-activations of 50 and more
     (notes 002's W_x = 0.5 times 100): it saturates at 1, its derivative is 0 to float32
     precision, and no gradient flows (see docs/guides/notes-example.md).
+
+    Args:
+        n_days: the length of the series.
+        window: past days each input holds.
+        key: draws the noise.
+        noise: the noise's standard deviation.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+            ``info`` holds the mean and std used to scale.
     """
     if window < 1 or n_days <= window + 1:
         raise ValueError(f"need window >= 1 and n_days > window + 1, got n_days={n_days}, window={window}")
@@ -45,6 +55,13 @@ def next_word(sentences=SEED_SENTENCES) -> Task:
     "I love deep learning" the model should say "models" and after "The cat sat on the",
     "mat". Shorter sentences are padded (``lengths`` mask them). Validation = training:
     the task is to memorise the notes' sentences.
+
+    Args:
+        sentences: the sentences to memorise.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+            ``info`` holds the vocabulary.
     """
     words = [s.split() for s in sentences]
     vocab = sorted({w for s in words for w in s})
@@ -98,6 +115,18 @@ def france(
     fillers): the last country named says nothing of the answer, and only a memory of the
     one after "I grew up in" helps. Without them no filler is a country, and the cue is the
     only country in the sentence.
+
+    Args:
+        distance: steps from the country to the last word (>= 3).
+        n: training sentences.
+        key: draws the sentences.
+        length: the sentence length in words (None: ``distance`` + 5, no filler in front);
+            longer sentences put random fillers in front.
+        n_validation: validation sentences.
+        distractors: draw fillers from the country names too.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
     """
     check_count(distance, "distance", 3, why="the cue, then 'I speak fluent'")
     length = distance + len(PREFIX) + 1 if length is None else length

@@ -15,7 +15,15 @@ STDLIB_FILES = ("textwrap.py", "difflib.py", "argparse.py", "csv.py", "random.py
 
 
 def stdlib_text(files=STDLIB_FILES, max_chars: int | None = None) -> str:
-    """Text every Python installation carries: standard-library source files, concatenated."""
+    """Text every Python installation carries: standard-library source files, concatenated.
+
+    Args:
+        files: standard-library files to read, in order.
+        max_chars: cut the text to this many characters (None: all).
+
+    Returns:
+        The text.
+    """
     root = pathlib.Path(sysconfig.get_paths()["stdlib"])
     parts = [(root / f).read_text(encoding="utf-8") for f in files if (root / f).exists()]
     if not parts:
@@ -32,6 +40,15 @@ def characters(text: str | None = None, *, n_streams: int = 32, max_chars: int =
     for validation. Fit ``TBPTT(Batches(task.train, n_streams), k)``: the state is carried
     from chunk to chunk along each stream (stateful training). Baseline: the entropy of the
     unigram character distribution (nats per character).
+
+    Args:
+        text: the text (None: ``stdlib_text()``).
+        n_streams: parallel streams, one row each.
+        max_chars: the characters of ``stdlib_text`` read when ``text`` is None.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+            ``info`` holds the vocabulary.
     """
     text = stdlib_text(max_chars=max_chars) if text is None else text
     vocab = sorted(set(text))
@@ -53,6 +70,17 @@ def sample_text(model, vocab: list[str], prompt: str, length: int, *, temperatur
     """Continue ``prompt`` by ``length`` characters from a character ``ManyToMany`` model.
 
     ``temperature=0`` is greedy (argmax); ``> 0`` samples from softmax(logits / temperature).
+
+    Args:
+        model: a ``ManyToMany`` trained on one-hot characters.
+        vocab: its characters, in id order (``task.info``).
+        prompt: the text to continue (its characters must be in ``vocab``).
+        length: characters to add.
+        temperature: 0 for greedy, > 0 to sample.
+        key: drives the sampling (needed when ``temperature > 0``).
+
+    Returns:
+        The prompt followed by the ``length`` characters generated.
     """
     index = {c: i for i, c in enumerate(vocab)}
     unknown = sorted(set(prompt) - set(index))
@@ -80,7 +108,14 @@ def sample_text(model, vocab: list[str], prompt: str, length: int, *, temperatur
 
 def digits(n_validation: int = 297) -> Task:
     """scikit-learn's bundled 8x8 digits read row by row: 8 steps of 8 pixels (scaled to
-    [0, 1]), classify 0-9 from the final state. Needs ``pip install 'jaxrnn[data]'``."""
+    [0, 1]), classify 0-9 from the final state. Needs ``pip install 'jaxrnn[data]'``.
+
+    Args:
+        n_validation: images held out for validation (of 1,797).
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+    """
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:
@@ -95,7 +130,17 @@ def digits(n_validation: int = 297) -> Task:
 def reverse_digits(length: int = 5, n: int = 6000, *, key, n_validation: int = 500) -> Task:
     """Sequence to sequence: read ``length`` digits, write them reversed (encoder-decoder,
     teacher forcing in training, greedy decoding at inference). Token ids 0-9 are the
-    digits, 10 is the decoder's start token."""
+    digits, 10 is the decoder's start token.
+
+    Args:
+        length: digits per sequence.
+        n: training sequences.
+        key: draws the digits.
+        n_validation: validation sequences.
+
+    Returns:
+        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+    """
     check_count(length, "length", 2)
     src = jax.random.randint(key, (n, length), 0, 10)
     inputs = jax.nn.one_hot(src, 10)
