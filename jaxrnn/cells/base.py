@@ -38,6 +38,14 @@ def gate_norm(a: Float[Array, "*b G"], gain: Float[Array, " G"], n_gates: int) -
 
     ``a`` holds ``n_gates`` blocks of H; each block is normalised to zero mean and unit
     variance over its H units, then scaled by ``gain``. The shift is the cell's bias.
+
+    Args:
+        a: pre-activations (..., G), G = n_gates * H.
+        gain: (G,).
+        n_gates: the blocks.
+
+    Returns:
+        (..., G) normalised and scaled.
     """
     blocks = a.reshape(*a.shape[:-1], n_gates, -1)
     mean = blocks.mean(-1, keepdims=True)

@@ -21,6 +21,15 @@ def step_mask(
     """Validated time-major mask of the steps to run: ``t < lengths[b]`` and ``mask[b, t]``.
 
     None when neither is given (every step runs).
+
+    Args:
+        batch: B.
+        T: steps.
+        lengths: (B,) valid steps, or None.
+        mask: (B, T) bool, or None.
+
+    Returns:
+        (T, B, 1) bool, or None.
     """
     valid = None
     if lengths is not None:

@@ -11,7 +11,15 @@ from jaxrnn.models.decoder import Decoder
 
 
 def state_with_h(cell, h: Float[Array, "B H"]) -> State:
-    """The cell's zero state with its output part ``h`` replaced (for the LSTM, c stays 0)."""
+    """The cell's zero state with its output part ``h`` replaced (for the LSTM, c stays 0).
+
+    Args:
+        cell: the cell.
+        h: the output part (B, H).
+
+    Returns:
+        The cell's state (B, H), or the LSTM's pair (h, 0).
+    """
     state = cell.init_state(h.shape[:-1])
     return eqx.tree_at(cell.output, state, h) if isinstance(state, tuple) else h
 

@@ -17,13 +17,30 @@ from jaxrnn.cells.base import Cell, FusedCell
 
 
 def separable(cell: Cell) -> bool:
-    """True if ``cell``'s step diagonal can be read at O(n) cost (a fused cell without layer norm)."""
+    """True if ``cell``'s step diagonal can be read at O(n) cost (a fused cell without layer norm).
+
+    Args:
+        cell: the cell.
+
+    Returns:
+        Whether ``step_diagonal`` applies.
+    """
     coupled = [getattr(cell, name, None) for name in ("ln_x", "ln_h", "ln_c")]
     return isinstance(cell, FusedCell) and all(c is None for c in coupled)
 
 
 def step_diagonal(cell: FusedCell, unravel, s, xw):
-    """``diag(d step(s, xw) / d s)`` (n,) for the flat state ``s`` (n,) of a separable cell."""
+    """``diag(d step(s, xw) / d s)`` (n,) for the flat state ``s`` (n,) of a separable cell.
+
+    Args:
+        cell: a separable cell (``separable``).
+        unravel: the flat state (n,) -> the cell's state.
+        s: the flat state (n,).
+        xw: the step's projected input (G,).
+
+    Returns:
+        (n,) the diagonal of the step Jacobian.
+    """
     state = unravel(s)
     H, G = cell.hidden_size, cell.W_hh.shape[0] // cell.hidden_size
     h = cell.output(state)

@@ -108,6 +108,17 @@ def damped_step(
     """The Levenberg-Marquardt step above: the smoothed means s_1..s_T (T, *b, n).
 
     ``A``: (T, *b, n, n), or (T, *b, n) diagonals when ``diagonal``.
+
+    Args:
+        A: the dynamics (T, *b, n, n), or diagonals (T, *b, n).
+        b: the offsets (T, *b, n).
+        s0: the initial state (*b, n).
+        y: the observations, f of the current guess (T, *b, n).
+        damping: the Levenberg-Marquardt weight.
+        diagonal: ``A`` holds diagonals.
+
+    Returns:
+        The smoothed means s_1..s_T (T, *b, n).
     """
     ops = _Ops(diagonal)
     k = damping / (1 + damping)  # the Kalman gain k I, the same at every step (H = Q = I, R = I / damping)

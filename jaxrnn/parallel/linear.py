@@ -20,6 +20,15 @@ def linear_recurrence(A: Array, b: Float[Array, "T *b n"], s0: Float[Array, "*b 
     """``s_1 .. s_T`` (T, *b, n) of ``s_t = A_t s_{t-1} + b_t`` from ``s0``.
 
     ``A``: (T, *b, n, n), or (T, *b, n) holding diagonals when ``diagonal``.
+
+    Args:
+        A: (T, *b, n, n), or diagonals (T, *b, n).
+        b: (T, *b, n).
+        s0: (*b, n).
+        diagonal: ``A`` holds diagonals.
+
+    Returns:
+        s_1..s_T (T, *b, n), by an associative scan.
     """
     b = b.at[0].add(apply(A[0], s0, diagonal))
 

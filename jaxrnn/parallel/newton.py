@@ -58,6 +58,20 @@ def newton(
 
     ``damping`` (None: Newton's steps) takes ELK's damped steps instead, with that fixed
     Levenberg-Marquardt weight.
+
+    Args:
+        f: the start states (T, *b, n) -> the steps' results (T, *b, n).
+        jacobian: the start states -> the step Jacobians (T, *b, n, n), or diagonals.
+        s0: the initial state (*b, n).
+        T: steps.
+        diagonal: ``jacobian`` gives diagonals (the quasi methods).
+        tol: the relative residual that stops.
+        max_iter: the iteration budget.
+        damping: ELK's weight (None: Newton).
+
+    Returns:
+        A ``Solution``: the states (T, *b, n), the iterations taken, the last residual,
+            whether it converged.
     """
 
     def residual(S, F):
@@ -92,7 +106,19 @@ def newton_step(
     """One iteration from the guess ``S``, given ``F = f(P)`` and the Jacobians ``A`` at
     ``P = shift(S, s0)``: the linearised recurrence ``s_t = F_t + A_t (s_{t-1} - p_t)``
     solved by an associative scan, or ELK's damped step toward it with weight ``damping``.
-    Causal without ``damping``: the new s_1..s_k depend on S, F, A at steps 1..k only."""
+    Causal without ``damping``: the new s_1..s_k depend on S, F, A at steps 1..k only.
+
+    Args:
+        S: the guess s_1..s_T (T, *b, n).
+        F: f(P) (T, *b, n).
+        A: the Jacobians at P (T, *b, n, n), or diagonals (T, *b, n).
+        s0: the initial state (*b, n).
+        diagonal: ``A`` holds diagonals.
+        damping: ELK's weight (None: Newton's step).
+
+    Returns:
+        The next guess (T, *b, n).
+    """
     P = shift(S, s0)
     b = F - apply(A, P, diagonal)
     if damping is None:
