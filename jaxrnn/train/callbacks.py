@@ -60,6 +60,15 @@ class Run:
     has run so far, in this process and before a resume. ``resumed_states``: the callbacks'
     states a resumed checkpoint holds (None when not resuming), ``resumed_models`` the
     models they kept (``Callback.kept_model``).
+
+    ``fit`` makes it; a callback only reads it (and ``state``, to change the run).
+
+    Args:
+        state: the training state (model, optimizer state, carried state, key, counts).
+        history: the run's ``History``.
+        epochs: the epochs asked for.
+        callbacks: all of the run's callbacks.
+        placement: the run's ``Placement``.
     """
 
     def __init__(self, state: TrainState, history: History, epochs: int, callbacks: Sequence["Callback"], placement):
