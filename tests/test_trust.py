@@ -428,6 +428,24 @@ def test_every_file_reader_names_a_missing_file_or_a_folder_alike(reader, tmp_pa
         READERS[reader](3)
 
 
+def test_batches_and_windows_used_again_give_the_first_run_again():
+    """A ``Batches`` and a ``TBPTT`` hold data and settings, no state of a run: a second
+    fit with the same object (and the same key) is the first fit again, as is a fit with
+    a new object of the same arrays and settings."""
+    x, y = class_data(n=32)
+    data = jaxrnn.Batches((x, y), 8)
+    runs = [jaxrnn.fit(classifier(), d, key=key(), epochs=2, **FIT) for d in (data, data, jaxrnn.Batches((x, y), 8))]
+    (m1, h1), (m2, h2), (m3, h3) = runs
+    assert h1.loss == h2.loss == h3.loss and same(m1, m2) and same(m1, m3)
+    xs, ys = jax.random.normal(key(), (6, 8, 3)), jax.random.normal(key(), (6, 8, 1))
+    windows = jaxrnn.TBPTT(jaxrnn.Batches((xs, ys), 3), 4)
+    tagger = lambda: jaxrnn.ManyToMany(  # noqa: E731
+        jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 8, key=key(1)), jaxrnn.Head(8, 1, key=key(2))
+    )
+    (t1, g1), (t2, g2) = (jaxrnn.fit(tagger(), windows, key=key(), epochs=2, verbose=False) for _ in range(2))
+    assert g1.loss == g2.loss and same(t1, t2)
+
+
 def test_a_host_batches_source_used_again_trains_again_or_says_why_not():
     """A re-iterable source gives a second fit the first fit's run; a one-shot generator,
     read by the first call, is refused by the next (it used to train on nothing and report

@@ -104,18 +104,6 @@ def steps(cell: Cell, xs: Float[Array, "B T F"], valid: Bool[Array, "T B 1"] | N
     return xs if valid is None else jnp.where(valid, xs, jnp.zeros((), xs.dtype))
 
 
-def time_major(
-    cell: Cell,
-    xs: Float[Array, "B T F"],
-    state: State | None,
-    lengths: Int[Array, " B"] | None,
-    mask: Bool[Array, "B T"] | None,
-) -> tuple[Float[Array, "T B F"], State, Bool[Array, "T B 1"] | None, Int[Array, " B"] | None]:
-    """``checked``, and ``xs`` as the scans read it (``steps``): ``(xs, state, valid, lengths)``."""
-    state, valid, lengths = checked(cell, xs, state, lengths, mask)
-    return steps(cell, xs, valid), state, valid, lengths
-
-
 def run(
     engine: Engine,
     cell: Cell,
@@ -200,8 +188,9 @@ def run_pair(
     layers would take cuDNN; else ``separately()``, each layer by its own paths."""
     if not cudnn.available():
         return separately()
-    xs_f, s_f, valid, lengths = time_major(forward.cell, xs, states[0], lengths, mask)
-    _, s_b, _, _ = time_major(backward.cell, xs, states[1], lengths, mask)
+    s_f, valid, lengths = checked(forward.cell, xs, states[0], lengths, mask)
+    s_b, _, _ = checked(backward.cell, xs, states[1], lengths, mask)
+    xs_f = steps(forward.cell, xs, valid)
     layers = (forward, backward)
     if not all(x.engine.cudnn and cudnn.takes(x.cell, xs_f, prefix=mask is None, remat=x.remat) for x in layers):
         return separately()
