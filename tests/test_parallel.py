@@ -184,5 +184,7 @@ def test_bad_arguments_are_named():
         parallel.unroll(cell, xs, max_iter=0)
     with pytest.raises(ValueError, match="tol must be > 0"):
         parallel.unroll(cell, xs, tol=-1.0)
+    with pytest.raises(TypeError, match=r"unroll got unknown keyword\(s\) \['length'\]; it takes \['lengths', 'mask'"):
+        parallel.unroll(cell, xs, length=jnp.array([3]))
     ys, state, info = parallel.unroll(cell, jnp.zeros((2, 0, IN)))
     assert ys.shape == (2, 0, H) and state.shape == (2, H)

@@ -1,11 +1,13 @@
 """Many-to-one and synchronised many-to-many models (notes 003, section 3 c and d)."""
 
 import abc
+from typing import Unpack
 
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from jaxrnn.layers.options import SequenceOptions
 from jaxrnn.layers.segments import segment_flags
 from jaxrnn.layers.stacked import Stacked
 from jaxrnn.models.head import Head
@@ -150,21 +152,26 @@ class ManyToMany(_AbstractHeadOnRNN):
         xs: Float[Array, "B T F"],
         state: tuple | None = None,
         *,
-        lengths: Int[Array, " B"] | None = None,
-        mask: Bool[Array, "B T"] | None = None,
-        resets: Bool[Array, "B T"] | None = None,
-        initial: tuple | None = None,
         key: PRNGKeyArray | None = None,
         inference: bool = False,
+        **options: Unpack[SequenceOptions],
     ) -> tuple[Float[Array, "B T out"], tuple]:
-        """Logits for every step (B, T, out) and the final states, from ``state`` (zeros
-        if None). ``lengths``, ``mask``, ``resets`` and ``initial`` as in
-        ``jaxrnn.layers.Stacked``: a rollout of several episodes is one call with
-        ``resets`` at the episodes' first steps and ``state`` the one carried from the
-        previous rollout."""
-        ys, state = self.rnn(
-            xs, state, lengths=lengths, mask=mask, resets=resets, initial=initial, key=key, inference=inference
-        )
+        """Logits for every step and the final states: a rollout of several episodes is
+        one call with ``resets`` at the episodes' first steps and ``state`` the one
+        carried from the previous rollout.
+
+        Args:
+            xs: the inputs (B, T, F).
+            state: one state per layer (``init_state(B)``); None: zeros.
+            key: the dropout key (training with dropout).
+            inference: True turns dropout off.
+            **options: ``lengths``, ``mask``, ``resets``, ``initial`` (``SequenceOptions``),
+                as ``jaxrnn.layers.Stacked`` takes them.
+
+        Returns:
+            ``(logits, states)``: logits (B, T, out) and the per-layer final states.
+        """
+        ys, state = self.rnn(xs, state, key=key, inference=inference, **options)
         return self.head(ys), state
 
     def read(self, ys: Float[Array, "B T H"], state: tuple, segments: Int[Array, "B T"] | None = None) -> Array:

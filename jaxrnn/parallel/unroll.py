@@ -21,7 +21,7 @@ to ``initial``.
 """
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,7 @@ from jaxtyping import Array, Bool, Float, Int
 from jaxrnn._checks import check_count, check_sequence, check_state
 from jaxrnn.cells.base import Cell, State
 from jaxrnn.layers.mask import step_mask
+from jaxrnn.layers.options import SequenceOptions, sequence_options
 from jaxrnn.layers.recurrent import Recurrent
 from jaxrnn.layers.resets import step_resets
 from jaxrnn.parallel.newton import newton, shift
@@ -55,15 +56,12 @@ def unroll(
     xs: Float[Array, "B T F"],
     state: State | None = None,
     *,
-    lengths: Int[Array, " B"] | None = None,
-    mask: Bool[Array, "B T"] | None = None,
-    resets: Bool[Array, "B T"] | None = None,
-    initial: State | None = None,
     method: str = "deer",
     tol: float | None = None,
     max_iter: int = 50,
     damping: float = 1e-4,
     forecast: Forecast | None = None,
+    **options: Unpack[SequenceOptions],
 ) -> tuple[Float[Array, "B T H"], State, ParallelInfo]:
     """``Recurrent(cell)(xs, state, lengths=, mask=, resets=, initial=)``, computed in
     parallel over time (a reset cuts the chain of step Jacobians).
@@ -91,20 +89,19 @@ def unroll(
         cell: the cell.
         xs: the inputs (B, T, F).
         state: the state before the first step (None: zeros).
-        lengths: (B,) valid steps of each sequence, as in ``Recurrent``.
-        mask: (B, T) bool, the steps to run, as in ``Recurrent``.
-        resets: (B, T) bool, where a segment starts, as in ``Recurrent``.
-        initial: the state a reset returns to (None: zeros).
         method: "deer", "quasi", "elk", "quasi_elk", "sequential" or "auto".
         tol: the relative residual that stops the iteration.
         max_iter: iterations before the sequential fallback.
         damping: ELK's Levenberg-Marquardt weight.
         forecast: a ``forecast(...)`` probe, for "auto".
+        **options: ``lengths``, ``mask``, ``resets``, ``initial`` (``SequenceOptions``),
+            as ``Recurrent`` takes them.
 
     Returns:
         ``(outputs, final_state, info)``: outputs (B, T, H), the final state, and a
             ``ParallelInfo`` (``iterations``, ``residual``, ``converged``).
     """
+    lengths, mask, resets, initial = sequence_options(options, "unroll")
     if method not in (*METHODS, "sequential", "auto"):
         raise ValueError(f"method must be one of {', '.join(METHODS)}, sequential or auto, got {method!r}")
     check_count(max_iter, "max_iter")
@@ -119,7 +116,7 @@ def unroll(
     if initial is not None:
         check_state(initial, zero, "initial")
     if method == "sequential":  # the layer itself, with the user's arguments as given
-        ys, final = Recurrent(cell)(xs, state, lengths=lengths, mask=mask, resets=resets, initial=initial)
+        ys, final = Recurrent(cell)(xs, state, **options)
         return ys, final, ParallelInfo(jnp.asarray(0), jnp.zeros((), dtype), jnp.asarray(True))
     tol = 100 * float(jnp.finfo(dtype).eps) if tol is None else tol
     if not tol > 0:

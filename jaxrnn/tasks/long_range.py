@@ -17,13 +17,14 @@ def adding(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int = 10
     marked values. Predicting 1 always scores MSE Var(X1 + X2) = 1/6.
 
     Args:
-        T: steps per sequence.
-        n: training sequences.
-        key: draws the data.
-        n_validation: validation sequences.
+        T: steps per sequence (at least 2).
+        n: sequences drawn, the first ``n_validation`` for validation, the rest for training.
+        key: draws the values and the marked positions.
+        n_validation: of the ``n``, those held out.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+        A many-to-one MSE ``Task``: inputs (n, T, 2), targets (n, 1), output size 1,
+            baseline 1/6.
     """
     check_count(T, "length", 2)
     k_v, k_a, k_b = jax.random.split(key, 3)
@@ -48,12 +49,13 @@ def copy_memory(T: int, n: int = 10_000, *, key: PRNGKeyArray, n_validation: int
 
     Args:
         T: the gap: blanks between the symbols and the delimiter, plus one.
-        n: training sequences.
-        key: draws the data.
-        n_validation: validation sequences.
+        n: sequences, ``n_validation`` of them held out (the first) and the rest to train on.
+        key: draws the symbols.
+        n_validation: how many of the ``n`` validate.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+        A many-to-many cross-entropy ``Task``: one-hot inputs (n, T + 20, 10), int targets
+            (n, T + 20), 10 classes, baseline 10 ln 8 / (T + 20).
     """
     check_count(T, "length", 1)
     symbols = jax.random.randint(key, (n, N_COPY), 1, N_SYMBOLS + 1)

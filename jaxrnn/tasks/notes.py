@@ -28,8 +28,9 @@ def stock_prices(n_days: int = 400, window: int = 5, *, key: PRNGKeyArray, noise
         noise: the noise's standard deviation.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
-            ``info`` holds the mean and std used to scale.
+        A many-to-one MSE ``Task``: inputs (n_days - window, window, 1), targets
+            (n_days - window, 1), the last fifth of the days for validation; ``info``
+            holds the mean and std used to scale, and the prices.
     """
     if window < 1 or n_days <= window + 1:
         raise ValueError(f"need window >= 1 and n_days > window + 1, got n_days={n_days}, window={window}")
@@ -60,8 +61,9 @@ def next_word(sentences=SEED_SENTENCES) -> Task:
         sentences: the sentences to memorise.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
-            ``info`` holds the vocabulary.
+        A many-to-many cross-entropy ``Task``: one-hot inputs (sentences, T, V), int
+            targets (sentences, T) and ``lengths``, T the longest sentence's words minus
+            one, V the vocabulary (``info``); validation is the training set.
     """
     words = [s.split() for s in sentences]
     vocab = sorted({w for s in words for w in s})
@@ -118,15 +120,17 @@ def france(
 
     Args:
         distance: steps from the country to the last word (>= 3).
-        n: training sentences.
+        n: sentences drawn, the first ``n_validation`` for validation.
         key: draws the sentences.
         length: the sentence length in words (None: ``distance`` + 5, no filler in front);
             longer sentences put random fillers in front.
-        n_validation: validation sentences.
+        n_validation: of the ``n``, the sentences held out.
         distractors: draw fillers from the country names too.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+        A many-to-one cross-entropy ``Task``: one-hot words (n, length, V), int targets (n,)
+            (the language, of 8), baseline ln 8; ``info`` holds the vocabulary and the
+            languages.
     """
     check_count(distance, "distance", 3, why="the cue, then 'I speak fluent'")
     length = distance + len(PREFIX) + 1 if length is None else length

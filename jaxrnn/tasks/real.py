@@ -47,8 +47,8 @@ def characters(text: str | None = None, *, n_streams: int = 32, max_chars: int =
         max_chars: the characters of ``stdlib_text`` read when ``text`` is None.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
-            ``info`` holds the vocabulary.
+        A many-to-many cross-entropy ``Task``: one-hot inputs (n_streams, L, V), int targets
+            (n_streams, L), the next character of each; ``info`` holds the vocabulary.
     """
     text = stdlib_text(max_chars=max_chars) if text is None else text
     vocab = sorted(set(text))
@@ -114,7 +114,8 @@ def digits(n_validation: int = 297) -> Task:
         n_validation: images held out for validation (of 1,797).
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+        A many-to-one cross-entropy ``Task``: inputs (n, 8, 8) in [0, 1], int targets (n,),
+            10 classes, baseline ln 10.
     """
     try:
         from sklearn.datasets import load_digits
@@ -134,12 +135,13 @@ def reverse_digits(length: int = 5, n: int = 6000, *, key, n_validation: int = 5
 
     Args:
         length: digits per sequence.
-        n: training sequences.
+        n: sequences drawn, the first ``n_validation`` for validation.
         key: draws the digits.
-        n_validation: validation sequences.
+        n_validation: of the ``n``, those held out.
 
     Returns:
-        A ``Task`` (training and validation ``Data``, architecture, loss, output size, baseline).
+        An encoder-decoder cross-entropy ``Task``: one-hot inputs (n, length, 10), int
+            targets (n, length), the digits reversed; 11 output classes (10 the start token).
     """
     check_count(length, "length", 2)
     src = jax.random.randint(key, (n, length), 0, 10)
