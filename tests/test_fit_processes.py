@@ -1,6 +1,8 @@
-"""fit across two JAX processes (jax.distributed, gloo collectives on 127.0.0.1), each holding
-only its half of the data: the result equals one process's on all of it, and a run
-interrupted and resumed across the two processes equals the uninterrupted one."""
+"""fit across two JAX processes (jax.distributed, gloo collectives on 127.0.0.1), each with
+one CPU device and only its half of the data: the result equals that of one process with
+two CPU devices and all of it (dropout included: each device draws its rows' masks from
+the key and its index in the mesh, wherever the device lives), and a run interrupted and
+resumed across the two processes equals the uninterrupted one."""
 
 import json
 import os
@@ -41,7 +43,7 @@ SCRIPT = textwrap.dedent(
     elif mode == "resume":
         args.update(callbacks=[jaxrnn.callbacks.ModelCheckpoint(ckpt, every=5, resume=True)])
     trained, history = jaxrnn.fit(model, jaxrnn.TBPTT(jaxrnn.Batches(data, 10), 3, 5), **args)
-    assert jax.device_count() == nproc
+    assert jax.device_count() == 2 and jax.local_device_count() == 2 // nproc
     if pid == 0:
         leaves = [np.asarray(a) for a in jax.tree.leaves(eqx.filter(trained, eqx.is_array))]
         np.savez(f"{out}/{mode}-{nproc}.npz", *leaves)
@@ -63,6 +65,7 @@ def run(tmp_path, mode: str, nproc: int) -> tuple[list[np.ndarray], dict]:
     cache = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     # at LLVM optimisation level 0 as the suite (tests/conftest.py), and no other flag of the parent
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_backend_optimization_level=0", **cache}
+    env["JAX_NUM_CPU_DEVICES"] = str(2 // nproc)  # two devices in all
     port = str(free_port())
     procs = [
         subprocess.Popen(

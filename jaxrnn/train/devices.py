@@ -34,8 +34,12 @@ class Placement:
     Args:
         devices: how many devices, or None (the default) for every device of every
             process. With more than one, each batch is split by rows across them (data
-            parallel) and the model and optimizer state are replicated; the batch is
-            padded to a multiple of the devices with weight-0 rows. ``devices=1`` keeps to
+            parallel: each device computes its rows' share of the gradient, and the
+            devices add theirs once an update) and the model and optimizer state are
+            replicated; the batch is padded to a multiple of the devices with weight-0
+            rows. Dropout then draws each device's masks from the key and the device's
+            place in the mesh: a run on n devices is the same in any process, and differs
+            from one on another number of devices by its dropout masks. ``devices=1`` keeps to
             JAX's default device whatever else there is. A number below the device count
             takes the first devices of ``jax.devices()``, in one process only.
     """
@@ -52,8 +56,9 @@ class Placement:
         self.writer = jax.process_index() == 0
         if n_dev == 1:
             self.constrain = self.replicate = no_constraint
+            self.mesh = None
             return
-        mesh = jax.make_mesh(
+        self.mesh = mesh = jax.make_mesh(
             (n_dev,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:n_dev]
         )
         self.replicated, self.by_rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))

@@ -11,13 +11,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from jaxtyping import Array
 
 from jaxrnn._checks import check_count, check_lengths
 from jaxrnn.data.arrays import Data, as_data, check_inputs, check_segments, packed_kind
 from jaxrnn.data.batches import batch_indices
 from jaxrnn.data.host import HostBatches, host_arrays
-from jaxrnn.train import arguments, cpu_options
+from jaxrnn.train import arguments, cpu_options, data_parallel
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.feeds import check_like
 from jaxrnn.train.lengths import warn_if_missing
@@ -29,11 +30,17 @@ from jaxrnn.train.protocol import Forward, Predictor, training_forward
 
 
 @cpu_options.filter_jit
-def _sums(source: Sequences, model, data: Data, idx: Array):
+def _sums(source: Sequences, mesh: Mesh | None, model, data: Data, idx: Array):
     # key=None is inference in the training protocol (no dropout); inference_mode also
     # reaches Equinox layers of models of your own
     model = eqx.nn.inference_mode(model)
-    return jax.lax.map(lambda i: source.loss(model, None, data, i, 0, None)[1][1], idx)
+
+    def batch_sums(i):
+        if mesh is None:
+            return source.loss(model, None, data, i, 0, None)[1][1]
+        return data_parallel.sums(source.on_batch, mesh, model, source.batch(data, i, 0))
+
+    return jax.lax.map(batch_sums, idx)
 
 
 class Evaluator:
@@ -46,7 +53,7 @@ class Evaluator:
     def sums(self, model, data: Data) -> dict[str, tuple[float, float]]:
         """``{name: (total, count)}`` over every valid position of ``data`` (on the device)."""
         idx = self.placement.state(batch_indices(data.size, self.rows, None, 0))
-        per_batch = self.placement.host(_sums(self.source, model, data, idx))
+        per_batch = self.placement.host(_sums(self.source, self.placement.mesh, model, data, idx))
         return {
             k: (float(np.sum(t, dtype=np.float64)), float(np.sum(c, dtype=np.float64)))
             for k, (t, c) in per_batch.items()

@@ -250,7 +250,7 @@ def _setup(config: _Config) -> _Setup:
     most = stream.length if stream is not None else -(-n_examples // batch_size) * (source.geometry.count if ks else 1)
     guard = next(c for c in callbacks if isinstance(c, cb.StopOnNonFinite))
     block = Block(
-        Update(source, config.optimizer),
+        Update(source, config.optimizer, devices.mesh),
         config.steps_per_execution or (min(BLOCK, most or BLOCK) if stream is None else stream_block(data)),
         guard.limit,
         devices,

@@ -88,12 +88,21 @@ class Sequences(NamedTuple):
 
     def loss(self, model, carry, data: Data, idx, window, key):
         """The objective on the batch at ``idx``: ``(value, (carry, sums))``."""
+        return self.on_batch(model, carry, self.batch(data, idx, window), key)
+
+    def batch(self, data: Data, idx, window) -> tuple[Data, Array]:
+        """The examples at ``idx`` gathered and placed, and their weights (0: padding slot)."""
         safe, weights = _safe(idx)
         take = lambda a: None if a is None else self.constrain(_gather(a, safe, weights))  # noqa: E731
-        inputs, targets, lengths, segments = (take(a) for a in data)
+        return Data(*(take(a) for a in data)), self.constrain(weights)
+
+    def on_batch(self, model, carry, batch: tuple[Data, Array], key):
+        """The objective on a gathered batch (or on one device's rows of it):
+        ``(value, (carry, sums))``."""
+        (inputs, targets, lengths, segments), weights = batch
         valid = self.objective.valid(lengths, segments, inputs.shape[1]) if inputs.ndim == 3 else None
         logits = self.logits(model, Data(inputs, targets, lengths, segments), key)
-        value, sums = self.objective(logits, targets, self.constrain(weights), valid, segments)
+        value, sums = self.objective(logits, targets, weights, valid, segments)
         return value, (carry, sums)
 
     def logits(self, model, batch: Data, key):
@@ -171,20 +180,31 @@ class Windows:
         The steps [0, k1) of the window advance the carried state (its value after them
         enters the next window, without gradient); the loss is that of the last k1 steps.
         """
+        return self.on_batch(model, carry, self.batch(data, idx, window), key)
+
+    def batch(self, data: Padded, idx, window) -> tuple[Padded, Array, Array]:
+        """Window ``window`` of the sequences at ``idx``, gathered and placed, their weights
+        (0: padding slot) and the window's number in every row (so that the whole batch
+        splits by rows)."""
         safe, weights = _safe(idx)
-        k1, k2 = self.geometry.k1, self.geometry.k2
-        cols = window * k1 + jnp.arange(k2)
-        take = lambda a: self.constrain(_gather(a, (safe[:, None], cols[None, :]), weights))  # noqa: E731
-        inputs, targets, valid = take(data.inputs), take(data.targets), take(data.valid)
-        resets = None if data.resets is None else take(data.resets)
+        cols = window * self.geometry.k1 + jnp.arange(self.geometry.k2)
+        take = lambda a: None if a is None else self.constrain(_gather(a, (safe[:, None], cols[None, :]), weights))  # noqa: E731
+        return Padded(*(take(a) for a in data)), self.constrain(weights), self.constrain(jnp.full(idx.shape, window))
+
+    def on_batch(self, model, carry, batch: tuple[Padded, Array, Array], key):
+        """The objective of a gathered window (or of one device's rows of it):
+        ``(value, (carry, sums))``."""
+        (inputs, targets, valid, resets), weights, window = batch
+        k1 = self.geometry.k1
         part = lambda cut: {} if resets is None else {"resets": resets[:, cut]}  # noqa: E731
-        zero = model.init_state(self.rows)
-        carry = jax.tree.map(lambda c, z: jnp.where(window == 0, z, c), carry, zero)
+        zero = model.init_state(inputs.shape[0])
+        first = lambda c: (window == 0).reshape(-1, *[1] * (c.ndim - 1))  # noqa: E731
+        carry = jax.tree.map(lambda c, z: jnp.where(first(c), z, c), carry, zero)
         k_a, k_b = jax.random.split(key)
         logits_a, mid = model.run(inputs[:, :k1], carry, mask=valid[:, :k1], key=k_a, **part(slice(None, k1)))
         logits_b, _ = model.run(inputs[:, k1:], mid, mask=valid[:, k1:], key=k_b, **part(slice(k1, None)))
         logits = jnp.concatenate([logits_a, logits_b], axis=1)[:, -k1:]
-        value, sums = self.objective(logits, targets[:, -k1:], self.constrain(weights), valid[:, -k1:])
+        value, sums = self.objective(logits, targets[:, -k1:], weights, valid[:, -k1:])
         return value, (jax.lax.stop_gradient(restart_non_finite(mid, zero)), sums)
 
 

@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 from jaxtyping import Array, Bool, Float
 
-from jaxrnn.train import cpu_options
+from jaxrnn.train import cpu_options, data_parallel
 from jaxrnn.train.devices import Placement
 from jaxrnn.train.objective import Sums
 from jaxrnn.train.state import TrainState, all_finite, learning_rate
@@ -42,7 +43,9 @@ class Update(NamedTuple):
     ``update(state, data, idx, window) -> (state, metrics)``.
 
     ``source`` (``plans.Sequences`` or ``plans.Windows``) gives
-    ``loss(model, carry, data, idx, window, key) -> (value, (carry, sums))``. An update is a
+    ``loss(model, carry, data, idx, window, key) -> (value, (carry, sums))``, which is
+    ``on_batch`` of its ``batch``. With a ``mesh`` (several devices) each device computes
+    its rows' share of the gradient (``train.data_parallel``). An update is a
     value, compared and hashed by its source and optimizer, so that a later ``fit`` with
     equal ones (the same loss, batch rows and placement, the same optimizer object) finds
     the block of updates already compiled for the same model architecture and shapes.
@@ -56,11 +59,18 @@ class Update(NamedTuple):
 
     source: object
     optimizer: optax.GradientTransformation
+    mesh: Mesh | None = None
 
     def __call__(self, state: TrainState, data, idx, window) -> tuple[TrainState, UpdateMetrics]:
         key = jax.random.fold_in(jax.random.split(state.key)[1], state.step)  # [0] shuffles
-        grad_fn = eqx.filter_value_and_grad(self.source.loss, has_aux=True)
-        (value, (carry, sums)), grads = grad_fn(state.model, state.carry, data, idx, window, key)
+        if self.mesh is None:
+            grad_fn = eqx.filter_value_and_grad(self.source.loss, has_aux=True)
+            (value, (carry, sums)), grads = grad_fn(state.model, state.carry, data, idx, window, key)
+        else:
+            batch = self.source.batch(data, idx, window)
+            (value, (carry, sums)), grads = data_parallel.value_and_grad(
+                self.source.on_batch, self.mesh, state.model, state.carry, batch, key
+            )
         grad_norm = optax.tree.norm(grads)
         params = eqx.filter(state.model, eqx.is_inexact_array)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, params)
