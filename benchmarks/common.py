@@ -5,6 +5,7 @@ never from one another."""
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 
@@ -40,12 +41,21 @@ def compile_pair(forward, params, x, device):
     return result
 
 
+SETTINGS = ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")
+"""The environment variables that change what a benchmark measures, written before its command."""
+
+
+def settings() -> list[str]:
+    """``NAME=value`` for each of ``SETTINGS`` set in this process."""
+    return [f"{name}={shlex.quote(os.environ[name])}" for name in SETTINGS if os.environ.get(name)]
+
+
 def command_line() -> str:
-    """The command as a user types it, ``python -m benchmarks.x ...``: no path of the
-    machine that ran it."""
+    """The command as a user types it, ``python -m benchmarks.x ...`` after the settings
+    that change its numbers: no path of the machine that ran it."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     program = f"python -m {spec.name}" if spec is not None else f"python {os.path.basename(sys.argv[0])}"
-    return " ".join([program, *sys.argv[1:]])
+    return " ".join([*settings(), program, *sys.argv[1:]])
 
 
 def environment(threads: int) -> dict:
@@ -81,7 +91,7 @@ def write_markdown(path: str, module: str, argv, header: str, text: str) -> None
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         f.write(
-            f"Command: `python -m benchmarks.{module} {' '.join(args)}`\n\n{header}\n\n"
+            f"Command: `{' '.join([*settings(), f'python -m benchmarks.{module}', *args])}`\n\n{header}\n\n"
             f"Environment: {json.dumps(environment(threads=os.cpu_count()))}\n\n{text}\n"
         )
 

@@ -12,14 +12,17 @@ way, the best of 3 rounds of 30 calls, after one call that compiles:
 - ``whole``: the whole batch on device 0;
 - ``half``: half of it on device 0;
 - ``sharded``: the whole batch in one program split by rows over the two devices
-  (``NamedSharding``, the model replicated: what ``Placement()`` does);
+  (``NamedSharding``, the model replicated), the split left to XLA;
+- ``per device``: the same split, each device running the program of its rows and the
+  two adding their gradients (``jax.shard_map``, ``jaxrnn.train.data_parallel``: what
+  ``Placement()`` does);
 - ``two calls``: one half on each device, dispatched one after the other from one
   thread, then both awaited;
 - ``two threads``: one half on each device, each dispatched and awaited by its own host
   thread.
 
-If the two devices ran at once on the two cores, ``sharded``, ``two calls`` and ``two
-threads`` would each take about ``half``.
+If the two devices ran at once on the two cores, ``sharded``, ``per device``, ``two
+calls`` and ``two threads`` would each take about ``half``.
 """
 
 import argparse
@@ -38,6 +41,7 @@ SCRIPT = textwrap.dedent(
     import jax, jax.numpy as jnp
     from jax.sharding import NamedSharding, PartitionSpec as P
     import jaxrnn
+    from jaxrnn.train import data_parallel
 
     B, T, F, H, calls = (int(a) for a in sys.argv[2:7])
     rows = []
@@ -55,6 +59,15 @@ SCRIPT = textwrap.dedent(
         by_rows, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
         sharded = (jax.device_put(model, replicated), jax.device_put(x, by_rows), jax.device_put(y, by_rows))
 
+        def on_batch(m, carry, batch, key):
+            x, y = batch
+            total = -jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(m(x)), y[:, None], 1))
+            return total / len(y), (carry, {"loss": (total, jnp.asarray(len(y), total.dtype))})
+
+        per_device = eqx.filter_jit(
+            lambda m, x, y: data_parallel.value_and_grad(on_batch, mesh, m, None, (x, y), jax.random.PRNGKey(0))[1]
+        )
+
         def threads():
             out = [None, None]
             def run(i, args):
@@ -71,6 +84,7 @@ SCRIPT = textwrap.dedent(
             "whole": lambda: grad(*whole),
             "half": lambda: grad(*a),
             "sharded": lambda: grad(*sharded),
+            "per device": lambda: per_device(*sharded),
             "two calls": lambda: (grad(*a), grad(*b)),
             "two threads": threads,
         }

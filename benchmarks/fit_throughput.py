@@ -253,11 +253,23 @@ def table(results: dict) -> str:
         ("fit", "torch"),
         ("fit", "torch_1thread"),
         ("fit_sharded", "torch"),
+        ("fit", "fit_sharded"),
+        ("torch_1thread", "torch"),
         ("fit_stream", "fit"),
         ("bare", "torch"),
     )
     ratios = [(a, b) for a, b in pairs if a in impls and b in impls]
-    head = ["T, F, H, batch"] + [f"{i} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
+    env = results["environment"]
+    cores = {
+        "fit": "1 device",
+        "fit_block1": "1 device",
+        "fit_stream": "1 device",
+        "bare": "1 device",
+        "fit_sharded": f"{len(env['devices'])} devices",
+        "torch": f"{env['cores']} threads",
+        "torch_1thread": "1 thread",
+    }
+    head = ["T, F, H, batch"] + [f"{i}, {cores[i]} (ms)" for i in impls] + [f"{a}/{b}" for a, b in ratios]
     lines = [
         f"# fit throughput on {results.get('backend', 'cpu')}: time per update, LSTM many-to-one, Adam, MSE\n",
         f"Environment: {json.dumps(results['environment'])}\n",

@@ -2,7 +2,8 @@
 optimizer, batch size and number of updates, in one run.
 
     python -m jaxrnn.datasets.fetch mnist data/mnist
-    python -m benchmarks.mnist --data data/mnist --out benchmarks/results/mnist_rows
+    JAX_NUM_CPU_DEVICES=2 python -m benchmarks.mnist --data data/mnist --cores 1 2 --epochs 3 \
+        --out benchmarks/results/mnist_rows
     python -m benchmarks.mnist --data data/mnist --order pixels --cells lstm rnn irnn \
         --out benchmarks/results/mnist_pixels
 
@@ -14,7 +15,10 @@ Cells: lstm, gru, rnn (tanh, orthogonal W_hh) and irnn (Le et al. 2015: relu, W_
 identity). Both train with Adam (``--lr``) after clipping the global gradient norm at 1,
 batches of 128 drawn in a fresh order each epoch (each framework its own order);
 ``--limit N`` trains on the first N training images only (a reduced run), the test set
-is always the whole 10,000. The epochs are interleaved: jaxrnn's epoch k (``fit``'s
+is always the whole 10,000. ``--cores 1 2`` trains each cell twice, on one core and on
+two: jaxrnn on that many CPU devices (``Placement(devices=n)``, the batch split by rows),
+PyTorch on that many threads (``torch.set_num_threads``); start the process with
+``JAX_NUM_CPU_DEVICES=2``. The epochs are interleaved: jaxrnn's epoch k (``fit``'s
 callback) is followed by PyTorch's epoch k, so that the machine's drift reaches both.
 After each epoch both are evaluated on the 10,000 test images, outside the timing.
 Epoch time: the wall time of the epoch's updates (jaxrnn: ``History.epoch_seconds``,
@@ -67,9 +71,14 @@ def torch_accuracy(net, x, y) -> float:
     return right / len(x)
 
 
-def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
+def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args, cores: int | None) -> dict:
+    """One cell trained by both frameworks; ``cores``: jaxrnn on that many CPU devices and
+    PyTorch on that many threads (None: jaxrnn on every device, PyTorch's threads as set)."""
     import torch
 
+    if cores is not None:
+        torch.set_num_threads(cores)
+    threads = torch.get_num_threads()
     k_rnn, k_head, k_fit = jax.random.split(jax.random.PRNGKey(args.seed), 3)
     cell_type, options, lr = CELLS[cell]
     lr = args.lr or lr
@@ -101,6 +110,7 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
     trained, history = jaxrnn.fit(
         model, jaxrnn.Batches(train, args.batch), key=k_fit, loss="cross_entropy", optimizer=optimizer,
         epochs=args.epochs, verbose=False, callbacks=[jaxrnn.callbacks.LambdaCallback(after_epoch)],
+        placement=jaxrnn.Placement(cores),
     )  # fmt: skip
     for e, seconds in zip(epochs, history.epoch_seconds):
         e["jaxrnn_seconds"] = seconds
@@ -109,6 +119,8 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
         jaxrnn.save(os.path.join(args.out, "models", f"{cell}.eqx"), trained)
     return {
         "cell": cell,
+        "jaxrnn_devices": jax.device_count() if cores is None else cores,
+        "torch_threads": threads,
         "torch_device": device,
         "lr": lr,
         "epochs": epochs,
@@ -118,9 +130,9 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args) -> dict:
 
 def table(results: dict) -> str:
     rows = [
-        "| cell | epochs | updates | Adam lr | jaxrnn test accuracy | PyTorch test accuracy | jaxrnn s/epoch "
-        "| PyTorch s/epoch | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| cell | jaxrnn devices | PyTorch threads | epochs | updates | Adam lr | jaxrnn test accuracy "
+        "| PyTorch test accuracy | jaxrnn s/epoch | PyTorch s/epoch | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["runs"]:
         e = r["epochs"]
@@ -128,7 +140,8 @@ def table(results: dict) -> str:
         js = statistics.median(x["jaxrnn_seconds"] for x in later)
         ts = statistics.median(x["torch_seconds"] for x in later)
         rows.append(
-            f"| {r['cell']} | {len(e)} | {len(e) * r['updates_per_epoch']} | {r['lr']:g} "
+            f"| {r['cell']} | {r.get('jaxrnn_devices', 1)} | {r.get('torch_threads', '')} "
+            f"| {len(e)} | {len(e) * r['updates_per_epoch']} | {r['lr']:g} "
             f"| {e[-1]['jaxrnn_test_accuracy']:.4f} | {e[-1]['torch_test_accuracy']:.4f} "
             f"| {js:.1f} | {ts:.1f} | {js / ts:.2f} |"
         )
@@ -170,8 +183,18 @@ def main(argv=None) -> None:
     p.add_argument(
         "--torch-threads", type=int, help="PyTorch's CPU threads (default: its own); 1 is its fastest at T 784 here"
     )
+    p.add_argument(
+        "--cores",
+        type=int,
+        nargs="+",
+        help="train each cell once per count: jaxrnn on that many CPU devices (start with JAX_NUM_CPU_DEVICES at "
+        "least the largest), PyTorch on that many threads (default: jaxrnn on every device, PyTorch as it is)",
+    )
     p.add_argument("--save-models", action="store_true", help="write each trained jaxrnn model to OUT/models/")
     args = p.parse_args(argv)
+    if args.cores and max(args.cores) > jax.device_count():
+        need = max(args.cores)
+        p.error(f"--cores {need} needs {need} JAX devices, this process has {jax.device_count()} (JAX_NUM_CPU_DEVICES)")
     torch_flush_denormals()
     if args.torch_threads:
         import torch
@@ -183,7 +206,8 @@ def main(argv=None) -> None:
         train = jaxrnn.Data(train.inputs[: args.limit], train.targets[: args.limit])
     results = {"environment": environment(threads=os.cpu_count()), "config": vars(args), "runs": []}
     for cell in args.cells:
-        results["runs"].append(run_cell(cell, train, test, args))
+        for cores in args.cores or [None]:
+            results["runs"].append(run_cell(cell, train, test, args, cores))
     title = {
         "rows": "row-by-row MNIST (T 28)",
         "pixels": "pixel MNIST (T 784)",

@@ -4,8 +4,9 @@ device computing its rows' share with the single-device program (``jax.shard_map
 Why not leave the split to XLA (a ``jit`` of the whole batch with its rows sharded): the
 layers' fast paths (the fused backward pass, the bias column of the input GEMM) reshape
 time and batch together, where XLA's sharding propagation loses the split; the scan then
-runs whole on every device, and two CPU devices gain nothing (row-MNIST's LSTM gradient:
-21.5 ms sharded against 20.8 ms on one device, two cores). Under ``shard_map`` each device
+runs whole on every device, and two CPU devices gain nothing (row-MNIST's LSTM gradient
+on two cores: 19.4 ms split by XLA, 20.2 ms on one device, 13.5 ms split here;
+``python -m benchmarks.cpu_devices``). Under ``shard_map`` each device
 runs the program of its rows, exactly the one-device program of a smaller batch, and
 the devices meet once an update, to add their gradients and sums (``psum``).
 
