@@ -248,7 +248,9 @@ def test_mnist_trains_both_frameworks_from_the_same_weights_on_idx_files(tmp_pat
     assert run["updates_per_epoch"] == 1 and len(run["epochs"]) == 2
     for e in run["epochs"]:
         assert 0 <= e["jaxrnn_test_accuracy"] <= 1 and 0 <= e["torch_test_accuracy"] <= 1 and e["torch_seconds"] > 0
-    assert "| gru | 2 | 2 | 0.001 |" in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
+    assert run["jaxrnn_devices"] == 1 and run["torch_threads"] >= 1
+    row = f"| gru | 1 | {run['torch_threads']} | 2 | 2 | 0.001 |"
+    assert row in (out / "results.md").read_text() and (out / "accuracy.png").stat().st_size > 0
 
 
 @pytest.mark.slow
