@@ -99,7 +99,7 @@ def test_cpu_devices_tiny_times_every_way_on_one_core_and_two(tmp_path):
 
     cpu_devices.main(["--tiny", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
-    ways = ["whole", "half", "sharded", "two calls", "two threads"]
+    ways = ["whole", "half", "sharded", "per device", "two calls", "two threads"]
     assert sorted((r["cores"], r["cell"], r["way"]) for r in rows) == sorted(
         (c, cell, w) for c in (1, 2) for cell in ("lstm", "gru") for w in ways
     )
@@ -157,7 +157,7 @@ def test_fit_throughput_tiny_writes_its_table(tmp_path):
     row = next(
         line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| 3, 2, 4, 32 |")
     )
-    assert len(row.strip("| ").split(" | ")) == 1 + 7 + 6  # shape, seven times, six ratios
+    assert len(row.strip("| ").split(" | ")) == 1 + 7 + 8  # shape, seven times, eight ratios
     one = subprocess.run(cmd[:-1] + [str(tmp_path / "one")], capture_output=True, text=True, cwd=ROOT)
     assert one.returncode == 2 and "--impls fit_sharded needs several devices, found 1" in one.stderr
 
