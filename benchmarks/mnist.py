@@ -2,8 +2,8 @@
 optimizer, batch size and number of updates, in one run.
 
     python -m jaxrnn.datasets.fetch mnist data/mnist
-    JAX_NUM_CPU_DEVICES=2 python -m benchmarks.mnist --data data/mnist --cores 1 2 --epochs 3 \
-        --out benchmarks/results/mnist_rows
+    python -m benchmarks.mnist --data data/mnist --epochs 3 --out benchmarks/results/mnist_rows
+    python -m benchmarks.mnist --data data/mnist --cores 1 2 --epochs 3 --out benchmarks/results/mnist_rows_cores
     python -m benchmarks.mnist --data data/mnist --order pixels --cells lstm rnn irnn \
         --out benchmarks/results/mnist_pixels
 
@@ -15,10 +15,12 @@ Cells: lstm, gru, rnn (tanh, orthogonal W_hh) and irnn (Le et al. 2015: relu, W_
 identity). Both train with Adam (``--lr``) after clipping the global gradient norm at 1,
 batches of 128 drawn in a fresh order each epoch (each framework its own order);
 ``--limit N`` trains on the first N training images only (a reduced run), the test set
-is always the whole 10,000. ``--cores 1 2`` trains each cell twice, on one core and on
-two: jaxrnn on that many CPU devices (``Placement(devices=n)``, the batch split by rows),
-PyTorch on that many threads (``torch.set_num_threads``); start the process with
-``JAX_NUM_CPU_DEVICES=2``. The epochs are interleaved: jaxrnn's epoch k (``fit``'s
+is always the whole 10,000. By default each framework runs as a user gets it: jaxrnn's
+fit with its default placement (on a CPU one device per core, the batch split by rows
+over as many as give each 16 rows: ``Placement.for_batch``), PyTorch with its default
+threads (one per core). ``--cores 1 2`` trains each cell twice, on one core and on two:
+jaxrnn on that many CPU devices (``Placement(devices=n)``), PyTorch on that many threads
+(``torch.set_num_threads``). The epochs are interleaved: jaxrnn's epoch k (``fit``'s
 callback) is followed by PyTorch's epoch k, so that the machine's drift reaches both.
 After each epoch both are evaluated on the 10,000 test images, outside the timing.
 Epoch time: the wall time of the epoch's updates (jaxrnn: ``History.epoch_seconds``,
@@ -73,7 +75,7 @@ def torch_accuracy(net, x, y) -> float:
 
 def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args, cores: int | None) -> dict:
     """One cell trained by both frameworks; ``cores``: jaxrnn on that many CPU devices and
-    PyTorch on that many threads (None: jaxrnn on every device, PyTorch's threads as set)."""
+    PyTorch on that many threads (None: jaxrnn's default placement, PyTorch's threads as set)."""
     import torch
 
     if cores is not None:
@@ -110,7 +112,7 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args, cores: int 
     trained, history = jaxrnn.fit(
         model, jaxrnn.Batches(train, args.batch), key=k_fit, loss="cross_entropy", optimizer=optimizer,
         epochs=args.epochs, verbose=False, callbacks=[jaxrnn.callbacks.LambdaCallback(after_epoch)],
-        placement=jaxrnn.Placement(cores),
+        placement=None if cores is None else jaxrnn.Placement(cores),
     )  # fmt: skip
     for e, seconds in zip(epochs, history.epoch_seconds):
         e["jaxrnn_seconds"] = seconds
@@ -119,7 +121,7 @@ def run_cell(cell: str, train: jaxrnn.Data, test: jaxrnn.Data, args, cores: int 
         jaxrnn.save(os.path.join(args.out, "models", f"{cell}.eqx"), trained)
     return {
         "cell": cell,
-        "jaxrnn_devices": jax.device_count() if cores is None else cores,
+        "jaxrnn_devices": len(trained.head.W_hy.sharding.device_set),
         "torch_threads": threads,
         "torch_device": device,
         "lr": lr,
@@ -187,8 +189,8 @@ def main(argv=None) -> None:
         "--cores",
         type=int,
         nargs="+",
-        help="train each cell once per count: jaxrnn on that many CPU devices (start with JAX_NUM_CPU_DEVICES at "
-        "least the largest), PyTorch on that many threads (default: jaxrnn on every device, PyTorch as it is)",
+        help="train each cell once per count: jaxrnn on that many CPU devices, PyTorch on that many threads "
+        "(default: each framework's own: jaxrnn's default placement, PyTorch's threads)",
     )
     p.add_argument("--save-models", action="store_true", help="write each trained jaxrnn model to OUT/models/")
     args = p.parse_args(argv)

@@ -4,6 +4,7 @@ Cells are pure step functions; layers unroll them with ``lax.scan``; BPTT is ``j
 through the scan. Arrays are batch-major: inputs (B, T, F), outputs (B, T, H).
 """
 
+import jaxrnn._cpu_devices  # noqa: F401  first: one CPU device per core, before anything starts JAX
 from jaxrnn import callbacks, data, datasets, parallel, spectra, tasks
 from jaxrnn.cells import Cell, GRUCell, LSTMCell, ResetBeforeGRUCell, SimpleRNNCell, chrono_init, init
 from jaxrnn.data import TBPTT, Batches, Data, HostBatches, streams

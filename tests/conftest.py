@@ -19,11 +19,19 @@ was the crash of a worker late in full runs. Clearing after every test instead m
 suite take about half as long again (tests sharing a program compile it anew). A
 persistent compilation cache per worker lets a test that compiles what an earlier one
 did (a run, its interrupted copy, its resumption) read it from disk.
+
+The suite keeps JAX's single CPU device (``JAX_NUM_CPU_DEVICES=1``, inherited by the
+processes tests start; jaxrnn would make one per core): each test's numbers are then
+those of one device whatever machine runs it, and two workers on two cores do not each
+split their batches over both. The tests of several devices set their own count in the
+processes they start (tests/test_cpu_devices.py, tests/test_fit_devices.py,
+tests/test_fit_processes.py, the two-device benchmark tests).
 """
 
 import os
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "1")  # JAX's single CPU device (below)
 
 import equinox as eqx
 import jax

@@ -432,7 +432,7 @@ def test_without_a_terminal_fit_prints_a_line_per_epoch_and_no_bar(capsys):
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert "\r" not in err and len(lines) == 3, err
-    assert "the first block compiles" in lines[0]
+    assert lines[0].endswith("on 1 device; the first block compiles")
     assert lines[1].startswith("epoch 1/2: loss ") and "val_loss" in lines[1] and lines[2].startswith("epoch 2/2")
     jaxrnn.fit(many_to_many(), jaxrnn.Batches((x, y), 8), key=key(), epochs=1, verbose=False)
     assert capsys.readouterr().err == ""

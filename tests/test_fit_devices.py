@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_four_cpu_devices_match_one():
     flags = "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"  # level 0 as the suite
-    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+    env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}  # the suite's 1 would win
+    env.update(XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "4-device run matches" in out.stdout

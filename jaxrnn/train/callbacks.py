@@ -56,7 +56,8 @@ class Run:
     updates of the last block and the real sequences they started. ``callbacks``: all of
     the run's; ``host(tree)`` brings arrays to this host (a collective: every process
     calls it), ``place(tree)`` puts the training state where fit keeps it, ``writer``:
-    this process shows, logs and writes. ``epoch_seconds``: the time the current epoch
+    this process shows, logs and writes, ``devices``: how many devices share each batch.
+    ``epoch_seconds``: the time the current epoch
     has run so far, in this process and before a resume. ``resumed_states``: the callbacks'
     states a resumed checkpoint holds (None when not resuming), ``resumed_models`` the
     models they kept (``Callback.kept_model``).
@@ -74,6 +75,7 @@ class Run:
     def __init__(self, state: TrainState, history: History, epochs: int, callbacks: Sequence["Callback"], placement):
         self.state, self.history, self.epochs, self.callbacks = state, history, epochs, callbacks
         self.host, self.place, self.writer = placement.host, placement.state, placement.writer
+        self.devices = placement.n_dev
         self.epoch, self.update, self.epoch_updates, self.step, self.total_steps = 0, 0, 0, 0, 0
         self.block_updates, self.block_sequences, self.epoch_seconds = 0, 0, 0.0
         self.epoch_sums: dict[str, tuple[float, float]] = {}
@@ -406,6 +408,11 @@ class ModelCheckpoint(Callback):
             )
 
 
+def _devices(run) -> str:
+    """The devices each batch is split across, in words."""
+    return "1 device" if run.devices == 1 else f"{run.devices} devices"
+
+
 def _line(run, metrics: dict[str, float], seconds: float, first: bool) -> str:
     """An epoch's line; the run's first also says how much of its time was compiling."""
     shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -435,7 +442,12 @@ class ProgressBar(Callback):
         self.bar, self.sequences, self.started, self.val_loss, self.lines = None, 0, None, None, 0
         if run.writer:
             self.bar = self.tqdm(
-                total=run.total_steps, initial=run.step, unit="step", dynamic_ncols=True, smoothing=0, desc="compiling"
+                total=run.total_steps,
+                initial=run.step,
+                unit="step",
+                dynamic_ncols=True,
+                smoothing=0,
+                desc=f"compiling ({_devices(run)})",
             )
 
     def on_block_end(self, run, seconds):
@@ -490,8 +502,7 @@ class EpochPrinter(Callback):
         if run.writer:
             print(
                 f"training: {run.total_steps or 'unknown number of'} updates in {run.epochs} epochs "
-                f"from step {run.step}; "
-                "the first block compiles",
+                f"from step {run.step} on {_devices(run)}; the first block compiles",
                 file=sys.stderr,
                 flush=True,
             )

@@ -26,6 +26,16 @@ from jaxrnn._checks import check_count
 from jaxrnn.data import Data
 from jaxrnn.train.plans import no_constraint
 
+MIN_ROWS = 16
+"""fit's default placement gives each device at least this many rows of a batch. Below
+it, the devices' meeting once an update costs more than splitting the work saves. LSTM,
+T 28, F 8, ms per update in fit, one device against two on this 2-core CPU
+(``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.fit_throughput --impls fit fit_sharded
+--shapes 28,8,H,B ...``, 2026-12-05): 16 rows a device, H 32: 0.84 -> 0.83, H 64: 1.71
+-> 1.25, H 128: 4.50 -> 3.14; 32 rows, H 32: 1.35 -> 1.19, H 128: 9.73 -> 6.16; 64
+rows, H 32: 2.35 -> 1.53, H 64: 7.11 -> 3.93; earlier, T 20, H 32, 16 rows: 0.63 ->
+0.78 (the one loss, docs/performance.md)."""
+
 
 class Placement:
     """Where ``fit`` puts the data, the model and the optimizer state: pass it whole as
@@ -63,6 +73,15 @@ class Placement:
         )
         self.replicated, self.by_rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
         self.constrain, self.replicate = Constraint(self.by_rows), Constraint(self.replicated)
+
+    @classmethod
+    def for_batch(cls, batch_size: int) -> "Placement":
+        """``fit``'s default: every device when there are several processes; in one, as
+        many devices as give each at least ``MIN_ROWS`` rows of a batch of ``batch_size``
+        (one device below ``2 * MIN_ROWS``)."""
+        if jax.process_count() > 1:
+            return cls()
+        return cls(devices=max(1, min(jax.device_count(), batch_size // MIN_ROWS)))
 
     def __repr__(self) -> str:
         return f"Placement(devices={self.n_dev})"

@@ -108,8 +108,9 @@ def fit(
         steps_per_execution: updates per device call (default up to 32); callbacks and
             the bar act between calls.
         placement: where the data and the model live (``Placement``); default
-            ``Placement()``: each batch split across every device when there are
-            several, ``Placement(devices=1)`` for one.
+            ``Placement.for_batch(batch size)``: each batch split by rows across the
+            devices, as many as give each at least 16 rows (on a CPU, jaxrnn makes one
+            device per core: ``jaxrnn/_cpu_devices.py``); ``Placement(devices=1)`` for one.
 
     Returns:
         model: The trained model.
@@ -212,7 +213,9 @@ def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks
     key = prng_key(key)
     if placement is not None and not isinstance(placement, Placement):
         raise TypeError(f"placement must be a jaxrnn.Placement, got {type(placement).__name__}")
-    placement = Placement() if placement is None else placement
+    if placement is None:
+        batch = data.size if stream is not None else min(_batches(source).batch_size, data.size)
+        placement = Placement.for_batch(batch)
     if stream is not None and placement.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
     return _Config(

@@ -1,0 +1,86 @@
+"""jaxrnn's CPU device count (one device per usable core, unless the user set one or JAX
+had started) and fit's default placement on it. Each case starts a process of its own:
+the count is fixed when JAX starts (and the suite keeps one device, conftest.py)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jaxrnn import _cpu_devices
+
+DEFAULT = textwrap.dedent(
+    """
+    import contextlib, io, jax, jaxrnn
+    from jaxrnn._cpu_devices import usable_cores
+    cores = usable_cores()
+    assert jax.device_count() == cores, (jax.devices(), cores)
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 5, 3))
+    y = x.sum(axis=(1, 2))[:, None]
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 8, key=jax.random.PRNGKey(1)),
+                             jaxrnn.Head(8, 1, key=jax.random.PRNGKey(2)))
+    for batch, devices in ((32, min(cores, 2)), (64, min(cores, 4)), (16, 1)):  # 16 rows a device at least
+        shown = io.StringIO()
+        with contextlib.redirect_stderr(shown):
+            trained, _ = jaxrnn.fit(model, jaxrnn.Batches((x, y), batch), key=jax.random.PRNGKey(3),
+                                    callbacks=[jaxrnn.callbacks.EpochPrinter()])
+        assert len(trained.head.W_hy.sharding.device_set) == devices, (batch, trained.head.W_hy.sharding)
+        words = "1 device" if devices == 1 else f"{devices} devices"
+        assert f"from step 0 on {words}; the first block compiles" in shown.getvalue(), shown.getvalue()
+    stream = jaxrnn.HostBatches([(x[:32], y[:32]), (x[32:], y[32:])])  # a stream's batches: 32 rows
+    trained, _ = jaxrnn.fit(model, stream, key=jax.random.PRNGKey(3), epochs=2, verbose=False)
+    assert len(trained.head.W_hy.sharding.device_set) == min(cores, 2)
+    print("devices", cores)
+    """
+)
+
+
+def run(script: str, **env) -> str:
+    """``script``'s stdout, run with this environment less the suite's device count, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
+    base["XLA_FLAGS"] = " ".join(f for f in base.get("XLA_FLAGS", "").split() if "device_count" not in f)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env={**base, **env}, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_one_device_per_core_and_fit_splits_batches_of_16_rows_a_device():
+    assert run(DEFAULT).split() == ["devices", str(_cpu_devices.usable_cores())]
+
+
+@pytest.mark.parametrize(
+    "script, env",
+    [
+        ("import jaxrnn, jax; print(jax.device_count())", {"JAX_NUM_CPU_DEVICES": "1"}),
+        ("import jax; jax.numpy.zeros(1); import jaxrnn; print(jax.device_count())", {}),
+        ("import jax; jax.config.update('jax_num_cpu_devices', 1); import jaxrnn; print(jax.device_count())", {}),
+    ],
+    ids=["environment", "jax-started-first", "jax-config"],
+)
+def test_the_users_count_or_a_started_jax_wins(script, env):
+    assert run(script, **env).strip() == "1"
+
+
+def test_forced_count_in_xla_flags_wins():
+    assert (
+        run(
+            "import jaxrnn, jax; print(jax.device_count())", XLA_FLAGS="--xla_force_host_platform_device_count=3"
+        ).strip()
+        == "3"
+    )
+
+
+@pytest.mark.parametrize(
+    "quota, cap", [("max 100000", None), ("150000 100000", 1), ("50000 100000", 1), ("800000 100000", 8)]
+)
+def test_usable_cores_are_the_affinity_capped_by_a_cgroup_quota(tmp_path, monkeypatch, quota, cap):
+    (tmp_path / "cpu.max").write_text(quota + "\n")
+    monkeypatch.setattr(_cpu_devices, "QUOTA", str(tmp_path / "cpu.max"))
+    affinity = len(os.sched_getaffinity(0))
+    assert _cpu_devices.usable_cores() == (affinity if cap is None else min(affinity, cap))
+    monkeypatch.setattr(_cpu_devices, "QUOTA", str(tmp_path / "absent"))
+    assert _cpu_devices.usable_cores() == affinity
