@@ -22,10 +22,12 @@ difference. Implementations:
   by fit's prefetching reader (its default block for streams): what streaming costs
   against the on-device source;
 - ``fit_sharded`` (not by default; needs several devices): ``fit(..., placement=Placement())``, each
-  batch split across the devices. On a CPU, run the benchmark with the host split into
-  one device per core, ``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.fit_throughput
-  --impls fit fit_sharded bare torch``: XLA:CPU runs a small loop's dot on one core, the
-  devices run their halves of the batch on the two;
+  batch split across every device. On a CPU jaxrnn makes one device per core at import
+  (``python -m benchmarks.fit_throughput --impls fit fit_sharded bare torch``): XLA:CPU
+  runs a small loop's dot on one core, the devices run their parts of the batch on all;
+- ``fit_default`` (not by default): ``fit`` without ``placement=``, as a user runs it: on a
+  CPU one device per core, each batch split over as many as give each 16 rows
+  (``Placement.for_batch``; the devices it used are in results.json);
 - ``bare``: ``eqx.filter_jit`` of one Optax update, called once per batch from a Python
   loop, batches sliced from a device permutation (the ten-line loop a JAX user writes);
 - ``torch``: ``nn.LSTM`` + ``nn.Linear``, ``torch.optim.Adam``, the same loop, with as
@@ -83,7 +85,11 @@ def host_batches(x, y, batch: int) -> jaxrnn.HostBatches:
     return jaxrnn.HostBatches(one_epoch)
 
 
-def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False, stream=False):
+PLACEMENTS = {"one": lambda: jaxrnn.Placement(devices=1), "all": jaxrnn.Placement, "default": lambda: None}
+"""run_fit's placements: one device, every device (``Placement()``), fit's default."""
+
+
+def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, placement="one", stream=False):
     x, y = make_data(T, F, n)
     model, _ = jaxrnn.fit(
         make_model(F, H),
@@ -93,7 +99,7 @@ def run_fit(T, F, H, n, epochs, batch=BATCH, block=None, shard=False, stream=Fal
         epochs=epochs,
         verbose=False,
         steps_per_execution=block,
-        placement=jaxrnn.Placement() if shard else jaxrnn.Placement(devices=1),
+        placement=PLACEMENTS[placement](),
     )
     jax.block_until_ready(eqx.filter(model, eqx.is_array))
 
@@ -175,12 +181,17 @@ def main(argv=None) -> dict:
     p.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in SHAPES], help="T,F,H[,batch]")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--examples", type=int, default=EXAMPLES, help="training examples (updates per epoch: this / 32)")
-    impls = ["fit", "fit_block1", "fit_sharded", "fit_stream", "bare", "torch", "torch_1thread"]
-    p.add_argument("--impls", nargs="+", default=[i for i in impls if i != "fit_sharded"], choices=impls)
+    impls = ["fit", "fit_block1", "fit_sharded", "fit_default", "fit_stream", "bare", "torch", "torch_1thread"]
+    p.add_argument(
+        "--impls", nargs="+", default=[i for i in impls if i not in ("fit_sharded", "fit_default")], choices=impls
+    )
     p.add_argument("--out", default="benchmarks/results/fit_throughput")
     args = p.parse_args(argv)
     if "fit_sharded" in args.impls and jax.device_count() < 2:
-        p.error(f"--impls fit_sharded needs several devices, found {jax.device_count()} (JAX_NUM_CPU_DEVICES=2)")
+        p.error(
+            f"--impls fit_sharded needs several devices, found {jax.device_count()} "
+            "(jaxrnn makes one CPU device per core unless JAX_NUM_CPU_DEVICES is set)"
+        )
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
     shapes = [s if len(s) == 4 else (*s, BATCH) for s in shapes]
     cache = {
@@ -216,7 +227,8 @@ def measure(shapes, args, save) -> dict:
         trainers = {
             "fit": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B),
             "fit_block1": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, block=1),
-            "fit_sharded": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, shard=True),
+            "fit_sharded": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, placement="all"),
+            "fit_default": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, placement="default"),
             "fit_stream": lambda e, s=(T, F, H, n), B=B: run_fit(*s, e, batch=B, stream=True),
         }
         if "bare" in args.impls:
@@ -225,7 +237,7 @@ def measure(shapes, args, save) -> dict:
             if name in args.impls:
                 trainers[name] = torch_loop(T, F, H, n, threads, B)
         trainers = {k: v for k, v in trainers.items() if k in args.impls}
-        for name in ("fit", "fit_block1", "fit_sharded", "fit_stream"):
+        for name in ("fit", "fit_block1", "fit_sharded", "fit_default", "fit_stream"):
             if name in trainers:
                 trainers[name](1)  # warm-up: compiles into the cache
         times = {k: [] for k in trainers}
@@ -233,7 +245,10 @@ def measure(shapes, args, save) -> dict:
             for name, train in trainers.items():
                 times[name].append(per_update(train, n, B))
         for name, ts in times.items():
-            results["records"].append({"T": T, "F": F, "H": H, "B": B, "impl": name, "per_update_s": ts})
+            record = {"T": T, "F": F, "H": H, "B": B, "impl": name, "per_update_s": ts}
+            if name == "fit_default":
+                record["devices"] = jaxrnn.Placement.for_batch(B).n_dev
+            results["records"].append(record)
         print(
             f"T {T} F {F} H {H} B {B}: "
             + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items())
@@ -253,7 +268,9 @@ def table(results: dict) -> str:
         ("fit", "torch"),
         ("fit", "torch_1thread"),
         ("fit_sharded", "torch"),
+        ("fit_default", "torch"),
         ("fit", "fit_sharded"),
+        ("fit", "fit_default"),
         ("torch_1thread", "torch"),
         ("fit_stream", "fit"),
         ("bare", "torch"),
@@ -266,6 +283,7 @@ def table(results: dict) -> str:
         "fit_stream": "1 device",
         "bare": "1 device",
         "fit_sharded": f"{len(env['devices'])} devices",
+        "fit_default": "fit's default placement",
         "torch": f"{env['cores']} threads",
         "torch_1thread": "1 thread",
     }

@@ -7,9 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+import equinox as eqx
+import jax
 import pytest
 
+import jaxrnn
 from jaxrnn import _cpu_devices
+from jaxrnn.train.devices import rows_per_device, widest_cell
 
 DEFAULT = textwrap.dedent(
     """
@@ -19,19 +23,25 @@ DEFAULT = textwrap.dedent(
     assert jax.device_count() == cores, (jax.devices(), cores)
     x = jax.random.normal(jax.random.PRNGKey(0), (64, 5, 3))
     y = x.sum(axis=(1, 2))[:, None]
-    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 8, key=jax.random.PRNGKey(1)),
-                             jaxrnn.Head(8, 1, key=jax.random.PRNGKey(2)))
-    for batch, devices in ((32, min(cores, 2)), (64, min(cores, 4)), (16, 1)):  # 16 rows a device at least
+
+    def model(hidden):
+        return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, hidden, key=jax.random.PRNGKey(1)),
+                                jaxrnn.Head(hidden, 1, key=jax.random.PRNGKey(2)))
+
+    # at least 1024 rows x hidden units a device, and 8 rows: H 128 -> 8 rows, H 32 -> 32 rows
+    for hidden, batch, devices in ((128, 16, min(cores, 2)), (128, 8, 1), (32, 32, 1), (32, 64, min(cores, 2))):
         shown = io.StringIO()
         with contextlib.redirect_stderr(shown):
-            trained, _ = jaxrnn.fit(model, jaxrnn.Batches((x, y), batch), key=jax.random.PRNGKey(3),
+            trained, _ = jaxrnn.fit(model(hidden), jaxrnn.Batches((x, y), batch), key=jax.random.PRNGKey(3),
                                     callbacks=[jaxrnn.callbacks.EpochPrinter()])
-        assert len(trained.head.W_hy.sharding.device_set) == devices, (batch, trained.head.W_hy.sharding)
+        assert len(trained.head.W_hy.sharding.device_set) == devices, (hidden, batch, trained.head.W_hy.sharding)
         words = "1 device" if devices == 1 else f"{devices} devices"
         assert f"from step 0 on {words}; the first block compiles" in shown.getvalue(), shown.getvalue()
-    stream = jaxrnn.HostBatches([(x[:32], y[:32]), (x[32:], y[32:])])  # a stream's batches: 32 rows
-    trained, _ = jaxrnn.fit(model, stream, key=jax.random.PRNGKey(3), epochs=2, verbose=False)
-    assert len(trained.head.W_hy.sharding.device_set) == min(cores, 2)
+    stream = jaxrnn.HostBatches([(x[:32], y[:32]), (x[32:], y[32:])])  # a stream's batches: 32 rows, H 32
+    trained, _ = jaxrnn.fit(model(32), stream, key=jax.random.PRNGKey(3), epochs=2, verbose=False)
+    assert len(trained.head.W_hy.sharding.device_set) == 1
+    trained, _ = jaxrnn.fit(model(128), stream, key=jax.random.PRNGKey(3), epochs=2, verbose=False)
+    assert len(trained.head.W_hy.sharding.device_set) == min(cores, 4)
     print("devices", cores)
     """
 )
@@ -48,7 +58,7 @@ def run(script: str, **env) -> str:
     return out.stdout
 
 
-def test_one_device_per_core_and_fit_splits_batches_of_16_rows_a_device():
+def test_one_device_per_core_and_fit_splits_batches_where_it_pays():
     assert run(DEFAULT).split() == ["devices", str(_cpu_devices.usable_cores())]
 
 
@@ -84,3 +94,15 @@ def test_usable_cores_are_the_affinity_capped_by_a_cgroup_quota(tmp_path, monkey
     assert _cpu_devices.usable_cores() == (affinity if cap is None else min(affinity, cap))
     monkeypatch.setattr(_cpu_devices, "QUOTA", str(tmp_path / "absent"))
     assert _cpu_devices.usable_cores() == affinity
+
+
+def test_fits_default_rows_a_device_follow_the_measured_rule():
+    """1024 rows x hidden units a device, at least 8 rows (jaxrnn/train/devices.py's table);
+    a model's widest cell sets its hidden size."""
+    assert [rows_per_device(h) for h in (None, 32, 64, 100, 128, 1024)] == [16, 32, 16, 11, 8, 8]
+    k = jax.random.PRNGKey(0)
+    deep = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 40, num_layers=2, key=k), jaxrnn.Head(40, 1, key=k))
+    mixed = jaxrnn.Stacked(
+        [jaxrnn.Recurrent(jaxrnn.GRUCell(3, 24, key=k)), jaxrnn.Recurrent(jaxrnn.GRUCell(24, 72, key=k))]
+    )
+    assert (widest_cell(deep), widest_cell(mixed), widest_cell(eqx.nn.Linear(3, 500, key=k))) == (40, 72, None)

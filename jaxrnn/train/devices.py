@@ -23,18 +23,35 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxrnn._checks import check_count
+from jaxrnn.cells import Cell
 from jaxrnn.data import Data
 from jaxrnn.train.plans import no_constraint
 
-MIN_ROWS = 16
-"""fit's default placement gives each device at least this many rows of a batch. Below
-it, the devices' meeting once an update costs more than splitting the work saves. LSTM,
-T 28, F 8, ms per update in fit, one device against two on this 2-core CPU
-(``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.fit_throughput --impls fit fit_sharded
---shapes 28,8,H,B ...``, 2026-12-05): 16 rows a device, H 32: 0.84 -> 0.83, H 64: 1.71
--> 1.25, H 128: 4.50 -> 3.14; 32 rows, H 32: 1.35 -> 1.19, H 128: 9.73 -> 6.16; 64
-rows, H 32: 2.35 -> 1.53, H 64: 7.11 -> 3.93; earlier, T 20, H 32, 16 rows: 0.63 ->
-0.78 (the one loss, docs/performance.md)."""
+MIN_WORK = 1024
+"""fit's default placement gives each device at least this many rows x hidden units of a
+batch (``rows_per_device``): below it, the devices' meeting once an update costs about
+what splitting the work saves. LSTM, T 28, F 8, ms per update in fit on one device
+against two on this 2-core CPU (``python -m benchmarks.fit_throughput --impls fit
+fit_sharded --shapes 28,8,H,B ...``, ``benchmarks/results/fit_split``): rows a device x H
+= 512: 0.89 -> 0.91 (8 x 64), 0.81 -> 0.81 (16 x 32), and 0.63 -> 0.78 at T 20
+(``fit_throughput_2cpu``); 1024: 2.55 -> 1.92 (8 x 128), 2.19 -> 1.60 (16 x 64), 1.51 ->
+1.00 (32 x 32); more: 1.5-2.6x faster."""
+
+MIN_ROWS = 8
+"""...and at least this many rows (the fewest measured to gain: 8 rows of H 128)."""
+
+
+def rows_per_device(hidden_size: int | None) -> int:
+    """The fewest rows of a batch a device gets from fit's default placement: ``MIN_WORK``
+    rows x hidden units, at least ``MIN_ROWS``; a model without jaxrnn cells (hidden size
+    None) counts as H 64, 16 rows."""
+    return max(MIN_ROWS, -(-MIN_WORK // (hidden_size or 64)))
+
+
+def widest_cell(model) -> int | None:
+    """The largest ``hidden_size`` among ``model``'s jaxrnn cells; None if it has none."""
+    cells = jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, Cell))
+    return max((c.hidden_size for c in cells if isinstance(c, Cell)), default=None)
 
 
 class Placement:
@@ -75,13 +92,14 @@ class Placement:
         self.constrain, self.replicate = Constraint(self.by_rows), Constraint(self.replicated)
 
     @classmethod
-    def for_batch(cls, batch_size: int) -> "Placement":
+    def for_batch(cls, batch_size: int, hidden_size: int | None = None) -> "Placement":
         """``fit``'s default: every device when there are several processes; in one, as
-        many devices as give each at least ``MIN_ROWS`` rows of a batch of ``batch_size``
-        (one device below ``2 * MIN_ROWS``)."""
+        many devices as give each enough rows of a batch of ``batch_size`` to pay for the
+        split (``rows_per_device(hidden_size)``: 8 rows at H 128 and above, 16 at H 64,
+        32 at H 32), one device when no split does."""
         if jax.process_count() > 1:
             return cls()
-        return cls(devices=max(1, min(jax.device_count(), batch_size // MIN_ROWS)))
+        return cls(devices=max(1, min(jax.device_count(), batch_size // rows_per_device(hidden_size))))
 
     def __repr__(self) -> str:
         return f"Placement(devices={self.n_dev})"

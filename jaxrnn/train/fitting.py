@@ -21,7 +21,7 @@ from jaxrnn.data.host import HostBatches
 from jaxrnn.data.tbptt import TBPTT
 from jaxrnn.train import arguments, compilation
 from jaxrnn.train import callbacks as cb
-from jaxrnn.train.devices import Placement
+from jaxrnn.train.devices import Placement, widest_cell
 from jaxrnn.train.evaluation import Evaluator
 from jaxrnn.train.feeds import OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
@@ -108,9 +108,10 @@ def fit(
         steps_per_execution: updates per device call (default up to 32); callbacks and
             the bar act between calls.
         placement: where the data and the model live (``Placement``); default
-            ``Placement.for_batch(batch size)``: each batch split by rows across the
-            devices, as many as give each at least 16 rows (on a CPU, jaxrnn makes one
-            device per core: ``jaxrnn/_cpu_devices.py``); ``Placement(devices=1)`` for one.
+            ``Placement.for_batch(batch size, the model's widest cell)``: each batch
+            split by rows across as many devices as pay for it (each at least 1024 rows x
+            hidden units: 8 rows at H 128, 16 at H 64); on a CPU jaxrnn makes one device
+            per core (``jaxrnn/_cpu_devices.py``). ``Placement(devices=1)`` for one.
 
     Returns:
         model: The trained model.
@@ -215,7 +216,7 @@ def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks
         raise TypeError(f"placement must be a jaxrnn.Placement, got {type(placement).__name__}")
     if placement is None:
         batch = data.size if stream is not None else min(_batches(source).batch_size, data.size)
-        placement = Placement.for_batch(batch)
+        placement = Placement.for_batch(batch, widest_cell(model))
     if stream is not None and placement.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
     return _Config(
