@@ -17,7 +17,9 @@ interleaved:
   gradient is averaged across them by an all-reduce every update);
 - ``N processes, free``: the same, no process pinned.
 
-Threads: XLA's default in each process.
+Threads: XLA's default in each process; one JAX device a process (``JAX_NUM_CPU_DEVICES=1``,
+where jaxrnn would make one per core): the processes are the split measured here, the
+devices of one process are ``benchmarks.cpu_devices``'.
 """
 
 import argparse
@@ -69,7 +71,7 @@ def run_way(cores: list[str], cell: str, n: int, epochs: int) -> dict:
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", SCRIPT, core, str(pid), str(nproc), port, cell, str(n), str(epochs)],
-            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+            env={**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

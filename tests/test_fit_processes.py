@@ -36,7 +36,8 @@ SCRIPT = textwrap.dedent(
     model = jaxrnn.ManyToMany(
         jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 16, key=k1, num_layers=2, dropout=0.2), jaxrnn.Head(16, 1, key=k2)
     )
-    args = dict(key=key, epochs=3, validation=val, steps_per_execution=4)
+    # every device: fit's default would keep this small batch on one device in one process
+    args = dict(key=key, epochs=3, validation=val, steps_per_execution=4, placement=jaxrnn.Placement())
     ckpt = f"{out}/run.ckpt"
     if mode == "part":
         args.update(callbacks=[jaxrnn.callbacks.ModelCheckpoint(ckpt, every=5), jaxrnn.callbacks.MaxSteps(7)])
