@@ -43,16 +43,34 @@ def user_set() -> bool:
     )
 
 
+STARTED_FIRST = False
+"""Whether JAX had started before ``import jaxrnn`` could set a device per core (and the
+user had set no count): ``fit`` then says how to get them (``cores_left_idle``)."""
+
+
 def one_device_per_core() -> None:
     """Set ``jax_num_cpu_devices`` to the usable cores, unless the user set a count or
     JAX's backends have started."""
+    global STARTED_FIRST
     cores = usable_cores()
     if cores < 2 or user_set():
         return
     try:
         jax.config.update("jax_num_cpu_devices", cores)
     except RuntimeError:  # JAX already started: its count stays
-        pass
+        STARTED_FIRST = True
+
+
+def cores_left_idle() -> str | None:
+    """Why ``fit`` has one CPU device where there are several cores, and what to do; None
+    when that is not so, or the user chose the count."""
+    if not STARTED_FIRST or jax.default_backend() != "cpu" or jax.device_count() > 1:
+        return None
+    return (
+        f"fit runs on 1 CPU device though this process may use {usable_cores()} cores: JAX had started "
+        "before `import jaxrnn` could make one device per core. Import jaxrnn before running any JAX "
+        "operation, or set JAX_NUM_CPU_DEVICES (docs/performance.md, 'Using every core')"
+    )
 
 
 one_device_per_core()

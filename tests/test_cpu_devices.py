@@ -75,6 +75,29 @@ def test_the_users_count_or_a_started_jax_wins(script, env):
     assert run(script, **env).strip() == "1"
 
 
+STARTED_FIRST = textwrap.dedent(
+    """
+    import warnings, jax
+    x = jax.numpy.ones((16, 4, 2))  # JAX starts before jaxrnn
+    import jaxrnn
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 2, 8, key=jax.random.PRNGKey(0)),
+                             jaxrnn.Head(8, 1, key=jax.random.PRNGKey(1)))
+    for placement in (None, jaxrnn.Placement(devices=1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            jaxrnn.fit(model, (x, x[:, -1, :1]), key=jax.random.PRNGKey(2), verbose=False, placement=placement)
+        print(sum("JAX had started before `import jaxrnn`" in str(w.message) for w in caught))
+    """
+)
+
+
+def test_fit_says_why_a_jax_started_first_leaves_cores_idle():
+    """Only where there are cores to gain and fit chooses the placement."""
+    expected = ["1", "0"] if _cpu_devices.usable_cores() > 1 else ["0", "0"]
+    assert run(STARTED_FIRST).split() == expected
+    assert run(STARTED_FIRST, JAX_NUM_CPU_DEVICES="1").split() == ["0", "0"]  # the user's choice: nothing said
+
+
 def test_forced_count_in_xla_flags_wins():
     assert (
         run(

@@ -15,6 +15,7 @@ import optax
 from jaxtyping import PRNGKeyArray
 
 from jaxrnn._checks import check_count, prng_key
+from jaxrnn._cpu_devices import cores_left_idle
 from jaxrnn.data.arrays import Data, as_data, packed_kind
 from jaxrnn.data.batches import Batches, batch_indices
 from jaxrnn.data.host import HostBatches
@@ -217,6 +218,8 @@ def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks
     if placement is None:
         batch = data.size if stream is not None else min(_batches(source).batch_size, data.size)
         placement = Placement.for_batch(batch, widest_cell(model))
+        if (idle := cores_left_idle()) is not None:
+            warnings.warn(idle, RuntimeWarning, stacklevel=3)
     if stream is not None and placement.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
     return _Config(
