@@ -20,7 +20,7 @@ from jaxrnn import spectra, tasks
 from jaxrnn.cells import CELLS, SimpleRNNCell
 from jaxrnn.cells.chrono import chrono_init
 from jaxrnn.data import Batches
-from jaxrnn.train import default_optimizer, fit
+from jaxrnn.train import Placement, default_optimizer, fit
 from jaxrnn.train.losses import resolve_loss
 
 INITS = ("chrono", "default")
@@ -173,7 +173,10 @@ def initial_model(config: StudyConfig, task: tasks.Task, name: str, k_model: jax
 
 
 def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, verbose: bool):
-    """``fit`` with the study's settings; returns ``(trained model, history)``."""
+    """``fit`` with the study's settings; returns ``(trained model, history)``. On one
+    device whatever the machine: fit's default would split the batches over the machine's
+    cores, and the study's numbers would then change with the core count (the order of
+    sums, amplified by training); on one device they are the same on any machine."""
     return fit(
         model,
         Batches(task.train, config.batch_size),
@@ -183,6 +186,7 @@ def train_model(config: StudyConfig, task: tasks.Task, model, key: jax.Array, ve
         validation=task.validation,
         optimizer=default_optimizer(config.learning_rate),
         verbose=verbose,
+        placement=Placement(devices=1),
     )
 
 
