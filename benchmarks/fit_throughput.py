@@ -254,6 +254,7 @@ def measure(shapes, args, save) -> dict:
             + ", ".join(f"{k} {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items())
         )
         save(results)
+        jax.clear_caches()  # each fit compiles anew: a long list of shapes would exhaust the process's memory maps
     return results
 
 

@@ -17,18 +17,18 @@ from jaxrnn.train.devices import rows_per_device, widest_cell
 
 DEFAULT = textwrap.dedent(
     """
-    import contextlib, io, jax, jaxrnn
+    import contextlib, io, jax, jax.numpy as jnp, jaxrnn
     from jaxrnn._cpu_devices import usable_cores
     cores = usable_cores()
     assert jax.device_count() == cores, (jax.devices(), cores)
-    x = jax.random.normal(jax.random.PRNGKey(0), (64, 5, 3))
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 28, 3))
     y = x.sum(axis=(1, 2))[:, None]
 
     def model(hidden):
         return jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, hidden, key=jax.random.PRNGKey(1)),
                                 jaxrnn.Head(hidden, 1, key=jax.random.PRNGKey(2)))
 
-    # at least 1024 rows x hidden units a device, and 8 rows: H 128 -> 8 rows, H 32 -> 32 rows
+    # at least 1024 x 28 rows x hidden units x steps a device, and 8 rows: at T 28, H 128 -> 8 rows, H 32 -> 32
     for hidden, batch, devices in ((128, 16, min(cores, 2)), (128, 8, 1), (32, 32, 1), (32, 64, min(cores, 2))):
         shown = io.StringIO()
         with contextlib.redirect_stderr(shown):
@@ -42,6 +42,13 @@ DEFAULT = textwrap.dedent(
     assert len(trained.head.W_hy.sharding.device_set) == 1
     trained, _ = jaxrnn.fit(model(128), stream, key=jax.random.PRNGKey(3), epochs=2, verbose=False)
     assert len(trained.head.W_hy.sharding.device_set) == min(cores, 4)
+    k = jax.random.PRNGKey(4)
+    seq = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.GRUCell, 3, 128, key=k), jaxrnn.Head(128, 1, key=k))
+    steps = jnp.cumsum(x[..., :1], axis=1)
+    for data, devices in ((jaxrnn.Batches((x, steps), 16), min(cores, 2)),  # 28 steps an update: 8 rows
+                          (jaxrnn.TBPTT(jaxrnn.Batches((x, steps), 16), 7), 1)):  # 7 steps: 32 rows
+        trained, _ = jaxrnn.fit(seq, data, key=k, verbose=False)
+        assert len(trained.head.W_hy.sharding.device_set) == devices, data
     print("devices", cores)
     """
 )
@@ -78,11 +85,11 @@ def test_the_users_count_or_a_started_jax_wins(script, env):
 STARTED_FIRST = textwrap.dedent(
     """
     import warnings, jax
-    x = jax.numpy.ones((16, 4, 2))  # JAX starts before jaxrnn
+    x = jax.numpy.ones((16, 28, 2))  # JAX starts before jaxrnn
     import jaxrnn
-    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 2, 8, key=jax.random.PRNGKey(0)),
-                             jaxrnn.Head(8, 1, key=jax.random.PRNGKey(1)))
-    for placement in (None, jaxrnn.Placement(devices=1)):
+    model = jaxrnn.ManyToOne(jaxrnn.make_rnn(jaxrnn.GRUCell, 2, 128, key=jax.random.PRNGKey(0)),
+                             jaxrnn.Head(128, 1, key=jax.random.PRNGKey(1)))
+    for placement in (None, jaxrnn.Placement(devices=1)):  # 16 rows of H 128: two devices would pay
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             jaxrnn.fit(model, (x, x[:, -1, :1]), key=jax.random.PRNGKey(2), verbose=False, placement=placement)
@@ -92,7 +99,8 @@ STARTED_FIRST = textwrap.dedent(
 
 
 def test_fit_says_why_a_jax_started_first_leaves_cores_idle():
-    """Only where there are cores to gain and fit chooses the placement."""
+    """Only where there are cores to gain and fit chooses the placement (a batch too small
+    to split says nothing: tests/test_fit.py's fits run warning-free on one device)."""
     expected = ["1", "0"] if _cpu_devices.usable_cores() > 1 else ["0", "0"]
     assert run(STARTED_FIRST).split() == expected
     assert run(STARTED_FIRST, JAX_NUM_CPU_DEVICES="1").split() == ["0", "0"]  # the user's choice: nothing said
@@ -120,9 +128,11 @@ def test_usable_cores_are_the_affinity_capped_by_a_cgroup_quota(tmp_path, monkey
 
 
 def test_fits_default_rows_a_device_follow_the_measured_rule():
-    """1024 rows x hidden units a device, at least 8 rows (jaxrnn/train/devices.py's table);
-    a model's widest cell sets its hidden size."""
-    assert [rows_per_device(h) for h in (None, 32, 64, 100, 128, 1024)] == [16, 32, 16, 11, 8, 8]
+    """1024 x 28 rows x hidden units x steps a device, at least 8 rows (docs/performance.md's
+    table); a model's widest cell sets its hidden size."""
+    assert [rows_per_device(h, 28) for h in (None, 32, 64, 100, 128, 1024)] == [16, 32, 16, 11, 8, 8]
+    assert [rows_per_device(128, t) for t in (5, 10, 100, 784)] == [45, 23, 8, 8]
+    assert rows_per_device(32, 100) == 9
     k = jax.random.PRNGKey(0)
     deep = jaxrnn.ManyToMany(jaxrnn.make_rnn(jaxrnn.LSTMCell, 3, 40, num_layers=2, key=k), jaxrnn.Head(40, 1, key=k))
     mixed = jaxrnn.Stacked(

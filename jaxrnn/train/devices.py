@@ -27,25 +27,22 @@ from jaxrnn.cells import Cell
 from jaxrnn.data import Data
 from jaxrnn.train.plans import no_constraint
 
-MIN_WORK = 1024
-"""fit's default placement gives each device at least this many rows x hidden units of a
-batch (``rows_per_device``): below it, the devices' meeting once an update costs about
-what splitting the work saves. LSTM, T 28, F 8, ms per update in fit on one device
-against two on this 2-core CPU (``python -m benchmarks.fit_throughput --impls fit
-fit_sharded --shapes 28,8,H,B ...``, ``benchmarks/results/fit_split``): rows a device x H
-= 512: 0.89 -> 0.91 (8 x 64), 0.81 -> 0.81 (16 x 32), and 0.63 -> 0.78 at T 20
-(``fit_throughput_2cpu``); 1024: 2.55 -> 1.92 (8 x 128), 2.19 -> 1.60 (16 x 64), 1.51 ->
-1.00 (32 x 32); more: 1.5-2.6x faster."""
+MIN_WORK = 1024 * 28
+"""fit's default placement gives each device at least this much work an update, in rows x
+hidden units x steps (``rows_per_device``): below it, the devices' meeting once an
+update (about 0.2-0.3 ms here) costs what splitting the work saves, or more: LSTM on
+this 2-core CPU, below it 0.59-0.96x in 7 of 9 shapes (T 5-50), from it on 1.04-1.64x in
+all 10 (``benchmarks/results/fit_split``; docs/performance.md, "When it pays")."""
 
 MIN_ROWS = 8
-"""...and at least this many rows (the fewest measured to gain: 8 rows of H 128)."""
+"""...and at least this many rows (the fewest measured to gain)."""
 
 
-def rows_per_device(hidden_size: int | None) -> int:
+def rows_per_device(hidden_size: int | None, steps: int) -> int:
     """The fewest rows of a batch a device gets from fit's default placement: ``MIN_WORK``
-    rows x hidden units, at least ``MIN_ROWS``; a model without jaxrnn cells (hidden size
-    None) counts as H 64, 16 rows."""
-    return max(MIN_ROWS, -(-MIN_WORK // (hidden_size or 64)))
+    rows x hidden units x steps, at least ``MIN_ROWS``. A model without jaxrnn cells
+    (hidden size None) counts as H 64."""
+    return max(MIN_ROWS, -(-MIN_WORK // ((hidden_size or 64) * steps)))
 
 
 def widest_cell(model) -> int | None:
@@ -92,14 +89,15 @@ class Placement:
         self.constrain, self.replicate = Constraint(self.by_rows), Constraint(self.replicated)
 
     @classmethod
-    def for_batch(cls, batch_size: int, hidden_size: int | None = None) -> "Placement":
+    def for_batch(cls, batch_size: int, hidden_size: int | None, steps: int) -> "Placement":
         """``fit``'s default: every device when there are several processes; in one, as
-        many devices as give each enough rows of a batch of ``batch_size`` to pay for the
-        split (``rows_per_device(hidden_size)``: 8 rows at H 128 and above, 16 at H 64,
-        32 at H 32), one device when no split does."""
+        many devices as give each enough of a batch of ``batch_size`` rows of ``steps``
+        steps through cells of ``hidden_size`` units to pay for the split
+        (``rows_per_device``: at T 28, 8 rows at H 128, 16 at H 64, 32 at H 32), one
+        device when no split does."""
         if jax.process_count() > 1:
             return cls()
-        return cls(devices=max(1, min(jax.device_count(), batch_size // rows_per_device(hidden_size))))
+        return cls(devices=max(1, min(jax.device_count(), batch_size // rows_per_device(hidden_size, steps))))
 
     def __repr__(self) -> str:
         return f"Placement(devices={self.n_dev})"

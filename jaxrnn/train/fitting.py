@@ -22,7 +22,7 @@ from jaxrnn.data.host import HostBatches
 from jaxrnn.data.tbptt import TBPTT
 from jaxrnn.train import arguments, compilation
 from jaxrnn.train import callbacks as cb
-from jaxrnn.train.devices import Placement, widest_cell
+from jaxrnn.train.devices import Placement, rows_per_device, widest_cell
 from jaxrnn.train.evaluation import Evaluator
 from jaxrnn.train.feeds import OnDevice, Streamed, stream_block
 from jaxrnn.train.history import History
@@ -109,10 +109,11 @@ def fit(
         steps_per_execution: updates per device call (default up to 32); callbacks and
             the bar act between calls.
         placement: where the data and the model live (``Placement``); default
-            ``Placement.for_batch(batch size, the model's widest cell)``: each batch
-            split by rows across as many devices as pay for it (each at least 1024 rows x
-            hidden units: 8 rows at H 128, 16 at H 64); on a CPU jaxrnn makes one device
-            per core (``jaxrnn/_cpu_devices.py``). ``Placement(devices=1)`` for one.
+            ``Placement.for_batch``: each batch split by rows across as many devices as
+            pay for it (rows x hidden units of the widest cell x steps of an update, at
+            least 28,672 a device: at T 28, 8 rows at H 128, 16 at H 64); on a CPU
+            jaxrnn makes one device per core (``jaxrnn/_cpu_devices.py``).
+            ``Placement(devices=1)`` for one.
 
     Returns:
         model: The trained model.
@@ -217,9 +218,11 @@ def _checked(model, data, *, key, loss, optimizer, epochs, validation, callbacks
         raise TypeError(f"placement must be a jaxrnn.Placement, got {type(placement).__name__}")
     if placement is None:
         batch = data.size if stream is not None else min(_batches(source).batch_size, data.size)
-        placement = Placement.for_batch(batch, widest_cell(model))
-        if (idle := cores_left_idle()) is not None:
-            warnings.warn(idle, RuntimeWarning, stacklevel=3)
+        steps = source.k2 if isinstance(source, TBPTT) else data.inputs.shape[1]  # the steps of an update
+        hidden = widest_cell(model)
+        placement = Placement.for_batch(batch, hidden, steps)
+        if batch >= 2 * rows_per_device(hidden, steps) and (idle := cores_left_idle()) is not None:
+            warnings.warn(idle, RuntimeWarning, stacklevel=3)  # a split would pay, had JAX not started first
     if stream is not None and placement.processes > 1:
         raise ValueError("HostBatches with several processes: pass each process's shard as arrays")
     return _Config(
