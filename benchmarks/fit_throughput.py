@@ -26,7 +26,7 @@ difference. Implementations:
   (``python -m benchmarks.fit_throughput --impls fit fit_sharded bare torch``): XLA:CPU
   runs a small loop's dot on one core, the devices run their parts of the batch on all;
 - ``fit_default`` (not by default): ``fit`` without ``placement=``, as a user runs it: on a
-  CPU one device per core, each batch split over as many as give each 16 rows
+  CPU one device per core, each batch split over as many as its work pays for
   (``Placement.for_batch``; the devices it used are in results.json);
 - ``bare``: ``eqx.filter_jit`` of one Optax update, called once per batch from a Python
   loop, batches sliced from a device permutation (the ten-line loop a JAX user writes);
@@ -247,7 +247,7 @@ def measure(shapes, args, save) -> dict:
         for name, ts in times.items():
             record = {"T": T, "F": F, "H": H, "B": B, "impl": name, "per_update_s": ts}
             if name == "fit_default":
-                record["devices"] = jaxrnn.Placement.for_batch(B).n_dev
+                record["devices"] = jaxrnn.Placement.for_batch(B, H, T).n_dev
             results["records"].append(record)
         print(
             f"T {T} F {F} H {H} B {B}: "

@@ -17,7 +17,7 @@ batches of 128 drawn in a fresh order each epoch (each framework its own order);
 ``--limit N`` trains on the first N training images only (a reduced run), the test set
 is always the whole 10,000. By default each framework runs as a user gets it: jaxrnn's
 fit with its default placement (on a CPU one device per core, the batch split by rows
-over as many as give each 16 rows: ``Placement.for_batch``), PyTorch with its default
+over as many as the work pays for: ``Placement.for_batch``, 8 rows here), PyTorch with its default
 threads (one per core). ``--cores 1 2`` trains each cell twice, on one core and on two:
 jaxrnn on that many CPU devices (``Placement(devices=n)``), PyTorch on that many threads
 (``torch.set_num_threads``). The epochs are interleaved: jaxrnn's epoch k (``fit``'s
